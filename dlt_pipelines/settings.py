@@ -1,0 +1,61 @@
+"""Names and defaults shared by the source, the pipeline and the `twap` command."""
+
+import pyarrow as pa
+
+PIPELINE_NAME = "hyperliquid_twap"
+DATASET_NAME = "raw"
+EVENTS_TABLE = "twap_status_events"
+LEDGER_TABLE = "twap_ingest_objects"
+
+DEFAULT_FILE_GLOB = "**/*.parquet"
+# Objects fetched concurrently and normalised into one arrow table per dlt item.
+OBJECTS_PER_BATCH = 64
+
+STATUSES = ("activated", "finished", "terminated", "error")
+SIDES = ("B", "A")
+
+# The canonical raw schema (DATA.md, canonical form). Amounts stay decimal strings so raw keeps
+# the source's exact digits; staging casts them to numeric.
+EVENT_SCHEMA = pa.schema(
+    [
+        pa.field("twap_id", pa.int64()),
+        pa.field("event_time", pa.timestamp("us", tz="UTC")),
+        pa.field("status", pa.string()),
+        pa.field("status_description", pa.string()),
+        pa.field("wallet", pa.string()),
+        pa.field("coin", pa.string()),
+        pa.field("side", pa.string()),
+        pa.field("sz", pa.string()),
+        pa.field("executed_sz", pa.string()),
+        pa.field("executed_ntl", pa.string()),
+        pa.field("minutes", pa.int64()),
+        pa.field("reduce_only", pa.bool_()),
+        pa.field("randomize", pa.bool_()),
+        pa.field("started_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+REQUIRED_COLUMNS = ("twap_id", "event_time", "status", "wallet", "coin", "side")
+AMOUNT_COLUMNS = ("sz", "executed_sz", "executed_ntl")
+TIME_COLUMNS = ("event_time", "started_at")
+
+# Lineage columns appended to every raw row.
+LINEAGE_SCHEMA = pa.schema(
+    [
+        pa.field("object_key", pa.string()),
+        pa.field("object_version", pa.string()),
+        pa.field("object_row", pa.int64()),
+    ]
+)
+
+LEDGER_SCHEMA = pa.schema(
+    [
+        pa.field("object_key", pa.string()),
+        pa.field("object_version", pa.string()),
+        pa.field("size_bytes", pa.int64()),
+        pa.field("modified_at", pa.timestamp("us", tz="UTC")),
+        pa.field("status", pa.string()),
+        pa.field("row_count", pa.int64()),
+        pa.field("error", pa.string()),
+        pa.field("processed_at", pa.timestamp("us", tz="UTC")),
+    ]
+)

@@ -1,0 +1,126 @@
+"""Real parts for the tests: an embedded PostgreSQL, an S3 server (moto) on 127.0.0.1, and the
+`twap` command run as a subprocess exactly as a user or a scheduler runs it."""
+
+import itertools
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from twap.database import Database, embedded_database, stop_embedded
+
+FAKE_AWS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+_database_numbers = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    """One embedded server for the session (the project's own wheel, not a system package)."""
+    home = tmp_path_factory.mktemp("pg")
+    yield embedded_database(home)
+    stop_embedded(home)
+
+
+@pytest.fixture
+def database(postgres: Database) -> Iterator[Database]:
+    """A fresh, empty database on the session's server for one test."""
+    name = f"twap_test_{os.getpid()}_{next(_database_numbers)}"
+    admin = postgres.connect()
+    admin.autocommit = True
+    admin.cursor().execute(f"create database {name}")
+    yield Database(postgres.host, postgres.port, postgres.user, postgres.password, name)
+    admin.cursor().execute(f"drop database {name} with (force)")
+    admin.close()
+
+
+@dataclass(frozen=True)
+class S3:
+    endpoint_url: str
+
+    def client(self):
+        return boto3.client("s3", endpoint_url=self.endpoint_url, **_boto_kwargs())
+
+    def create_bucket(self, name: str) -> None:
+        self.client().create_bucket(Bucket=name)
+
+    def upload_dir(self, local: Path, bucket: str, prefix: str) -> list[str]:
+        client = self.client()
+        keys = []
+        for path in sorted(local.rglob("*.parquet")):
+            key = f"{prefix}/{path.relative_to(local).as_posix()}"
+            client.upload_file(str(path), bucket, key)
+            keys.append(key)
+        return keys
+
+
+def _boto_kwargs() -> dict[str, str]:
+    return {
+        "aws_access_key_id": FAKE_AWS["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": FAKE_AWS["AWS_SECRET_ACCESS_KEY"],
+        "region_name": FAKE_AWS["AWS_DEFAULT_REGION"],
+    }
+
+
+def start_moto() -> ThreadedMotoServer:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    return server
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[S3]:
+    """A real S3 endpoint on 127.0.0.1 (moto in server mode)."""
+    server = start_moto()
+    host, port = server.get_host_and_port()
+    yield S3(f"http://{host}:{port}")
+    server.stop()
+
+
+@dataclass
+class Twap:
+    """Runs `twap` in a subprocess with its own TWAP_HOME and the test's database."""
+
+    home: Path
+    database: Database
+    env: dict[str, str]
+
+    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            [sys.executable, "-m", "twap.cli", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"twap {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
+            )
+        return result
+
+    def query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        with self.database.connect() as conn, conn.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+
+
+@pytest.fixture
+def twap(tmp_path: Path, database: Database) -> Twap:
+    env = {
+        **os.environ,
+        **FAKE_AWS,
+        "TWAP_HOME": str(tmp_path / "home"),
+        "TWAP_DATABASE_URL": database.url,
+    }
+    env.pop("TWAP_SOURCE_URL", None)
+    return Twap(home=tmp_path / "home", database=database, env=env)

@@ -1,0 +1,1 @@
+"""The `twap` command: load, build, publish and serve Hyperliquid TWAP data."""

