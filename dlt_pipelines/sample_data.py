@@ -33,16 +33,17 @@ COINS = (
     ("xyz:NVDA", Decimal("180"), 3, 4),
     ("xyz:CRCL", Decimal("60"), 2, 2),
 )
+# (minutes, weight): most TWAPs run 15 minutes to a few hours.
 DURATIONS = (
-    (5, 20),
-    (10, 12),
-    (15, 14),
+    (5, 12),
+    (10, 10),
+    (15, 12),
     (30, 14),
-    (60, 14),
-    (120, 8),
-    (240, 7),
-    (480, 5),
-    (1440, 6),
+    (60, 16),
+    (120, 12),
+    (240, 10),
+    (480, 7),
+    (1440, 7),
 )
 ERRORS = (
     "Insufficient margin to place order.",

@@ -94,27 +94,31 @@ def failed_objects_status(result: LoadResult) -> int:
 
 
 def _explain_load_error(source_url: str, exc: Exception) -> str:
-    """One line naming what failed and what to check, from the innermost cause."""
-    cause = _innermost(exc)
-    if isinstance(cause, FileNotFoundError):
+    """One line naming what failed and what to check, from the causes of `exc`."""
+    chain = list(_causes(exc))
+    if any(isinstance(cause, FileNotFoundError) for cause in chain):
         return f"source not found: {source_url} (check TWAP_SOURCE_URL / --source)"
-    if isinstance(cause, PermissionError):
+    denied = next((cause for cause in chain if isinstance(cause, PermissionError)), None)
+    if denied is not None:
         return (
-            f"access denied to source {source_url}: {_one_line(cause)} "
-            "(check the credentials and the bucket's policy; requester-pays buckets need it set)"
+            f"access denied to source {source_url}: {_one_line(chain[-1])} (check the credentials "
+            "and the bucket's policy; requester-pays buckets need requester pays enabled)"
         )
-    if isinstance(cause, ConfigFieldMissingException):
-        missing = ", ".join(cause.fields)
-        return f"missing configuration for the source or database: {missing} (see the README's settings)"
-    return f"load failed: {type(cause).__name__}: {_one_line(cause)}"
+    missing = next((c for c in chain if isinstance(c, ConfigFieldMissingException)), None)
+    if missing is not None:
+        fields = ", ".join(missing.fields)
+        return f"missing configuration: {fields} (see Settings in the README)"
+    return f"load failed: {type(chain[-1]).__name__}: {_one_line(chain[-1])}"
 
 
-def _innermost(exc: BaseException) -> BaseException:
-    while exc.__cause__ is not None or (
-        exc.__context__ is not None and not exc.__suppress_context__
-    ):
-        exc = exc.__cause__ or exc.__context__
-    return exc
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and the exceptions it was raised from, outermost first."""
+    current: BaseException | None = exc
+    while current is not None:
+        yield current
+        current = current.__cause__ or (
+            None if current.__suppress_context__ else current.__context__
+        )
 
 
 def _one_line(exc: BaseException) -> str:

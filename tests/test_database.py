@@ -1,0 +1,95 @@
+"""A real server through TWAP_DATABASE_URL, and dbt at the repo root with the example profile."""
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from dlt_pipelines.sample_data import generate
+from tests.conftest import Twap
+from twap.database import Database
+from twap.errors import TwapError
+from twap.settings import PROJECT_DIR
+
+PASSWORD = "p@ss:w/rd%"
+
+
+@pytest.fixture
+def password_database(postgres: Database, database: Database) -> Iterator[Database]:
+    """A role that must log in with a password full of URL syntax (scram, not trust)."""
+    role = f"{database.dbname}_owner"
+    admin = postgres.connect()
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f"create role {role} login password %s", (PASSWORD,))
+        cursor.execute(f"alter database {database.dbname} owner to {role}")
+        cursor.execute(f"grant create on database {database.dbname} to {role}")
+        cursor.execute("show hba_file")
+        hba = Path(cursor.fetchone()[0])
+        original = hba.read_text()
+        hba.write_text(f"local all {role} scram-sha-256\n{original}")
+        cursor.execute("select pg_reload_conf()")
+    yield replace(database, user=role, password=PASSWORD)
+    hba.write_text(original)
+    with admin.cursor() as cursor:
+        cursor.execute("select pg_reload_conf()")
+        cursor.execute(f"alter database {database.dbname} owner to {postgres.user}")
+        cursor.execute(f"drop owned by {role} cascade")
+    admin.close()
+
+
+def test_password_with_url_syntax_works_for_dlt_dbt_and_export(
+    password_database: Database, twap: Twap, tmp_path: Path
+) -> None:
+    with pytest.raises(TwapError, match="password authentication failed"):
+        replace(password_database, password="wrong").connect()
+    assert "p%40ss%3Aw%2Frd%25" in password_database.url
+    twap.env["TWAP_DATABASE_URL"] = password_database.url
+    generate(tmp_path / "sample", days=1, seed=2, twaps_per_day=200)
+
+    twap("run", "--source", str(tmp_path / "sample"))
+
+    with password_database.connect() as conn, conn.cursor() as cursor:
+        cursor.execute("select count(*), min(tableowner) from pg_tables where schemaname = 'marts'")
+        assert cursor.fetchone() == (1, password_database.user)
+    assert (twap.home / "twap.db").stat().st_size > 0
+
+
+def test_dbt_build_at_the_repo_root_with_the_example_profile(twap: Twap, tmp_path: Path) -> None:
+    generate(tmp_path / "sample", days=1, seed=4, twaps_per_day=200)
+    twap("load", "--source", str(tmp_path / "sample"))
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    shutil.copy(PROJECT_DIR / "profiles.yml.example", profiles / "profiles.yml")
+    # `twap env` prints the libpq variables the profile reads.
+    exported = twap("env").stdout
+    env = {**os.environ, "DBT_PROFILES_DIR": str(profiles)}
+    for line in exported.splitlines():
+        name, _, value = line.removeprefix("export ").partition("=")
+        env[name] = value.strip("'")
+    dbt = Path(sys.executable).with_name("dbt")
+
+    result = subprocess.run(
+        [
+            dbt,
+            "build",
+            "--target-path",
+            str(tmp_path / "target"),
+            "--log-path",
+            str(tmp_path / "logs"),
+        ],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Completed successfully" in result.stdout
+    assert twap.query("select count(*) > 0 from marts.fct_twaps") == [(True,)]
