@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint format bench lock clean
+.PHONY: install demo test lint format lock clean
 
 install: $(BIN)/twap
 
@@ -27,9 +27,10 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# Re-lock after changing pyproject.toml: keeps the two header lines, pins everything installed.
 lock: install
-	$(BIN)/python -m pip freeze --exclude-editable > requirements.lock.new
-	@echo "review requirements.lock.new, keep the header comment, and move it over requirements.lock"
+	{ head -n 2 requirements.lock; $(BIN)/python -m pip freeze --exclude-editable; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock
 
 clean:
 	rm -rf .twap target logs .pytest_cache .ruff_cache
