@@ -11,9 +11,6 @@ DEFAULT_FILE_GLOB = "**/*.parquet"
 # Objects fetched concurrently and normalised into one arrow table per dlt item.
 OBJECTS_PER_BATCH = 64
 
-STATUSES = ("activated", "finished", "terminated", "error")
-SIDES = ("B", "A")
-
 # The canonical raw schema (DATA.md, canonical form). Amounts stay decimal strings so raw keeps
 # the source's exact digits; staging casts them to numeric.
 EVENT_SCHEMA = pa.schema(
@@ -36,26 +33,25 @@ EVENT_SCHEMA = pa.schema(
 )
 REQUIRED_COLUMNS = ("twap_id", "event_time", "status", "wallet", "coin", "side")
 AMOUNT_COLUMNS = ("sz", "executed_sz", "executed_ntl")
-TIME_COLUMNS = ("event_time", "started_at")
 
 # Lineage columns appended to every raw row.
 LINEAGE_SCHEMA = pa.schema(
     [
-        pa.field("object_key", pa.string()),
-        pa.field("object_version", pa.string()),
-        pa.field("object_row", pa.int64()),
+        pa.field("object_key", pa.string(), nullable=False),
+        pa.field("object_version", pa.string(), nullable=False),
+        pa.field("object_row", pa.int64(), nullable=False),
     ]
 )
 
 LEDGER_SCHEMA = pa.schema(
     [
-        pa.field("object_key", pa.string()),
-        pa.field("object_version", pa.string()),
+        pa.field("object_key", pa.string(), nullable=False),
+        pa.field("object_version", pa.string(), nullable=False),
         pa.field("size_bytes", pa.int64()),
         pa.field("modified_at", pa.timestamp("us", tz="UTC")),
-        pa.field("status", pa.string()),
+        pa.field("status", pa.string(), nullable=False),
         pa.field("row_count", pa.int64()),
         pa.field("error", pa.string()),
-        pa.field("processed_at", pa.timestamp("us", tz="UTC")),
+        pa.field("processed_at", pa.timestamp("us", tz="UTC"), nullable=False),
     ]
 )
