@@ -16,7 +16,7 @@ from dlt_pipelines.settings import LINEAGE_SCHEMA
 
 @dataclass(frozen=True)
 class SourceObject:
-    """One listed object: its key relative to the bucket URL and what identifies its content."""
+    """One listed object: its URL (`key`) and what identifies its content (`version`)."""
 
     key: str
     path: str
@@ -35,20 +35,21 @@ def list_objects(fs: AbstractFileSystem, bucket_url: str, file_glob: str) -> lis
         raise FileNotFoundError(root)
     found = fs.glob(posixpath.join(root, file_glob), detail=True)
     objects = [
-        _source_object(root, path, info) for path, info in found.items() if info["type"] == "file"
+        _source_object(fs, path, info) for path, info in found.items() if info["type"] == "file"
     ]
     return sorted(objects, key=lambda obj: obj.key)
 
 
-def _source_object(root: str, path: str, info: dict) -> SourceObject:
+def _source_object(fs: AbstractFileSystem, path: str, info: dict) -> SourceObject:
     modified = info.get("LastModified") or info.get("mtime")
     if isinstance(modified, int | float):
         modified = datetime.fromtimestamp(modified, UTC)
     etag = info.get("ETag") or info.get("etag")
     # Object stores give an ETag; local files are identified by size and modification time.
-    version = etag.strip('"') if etag else f"{info.get('size')}:{modified.isoformat()}"
+    version = etag.strip('"') if etag else f"{info.get('size')}:{modified and modified.isoformat()}"
     return SourceObject(
-        key=posixpath.relpath(path, root),
+        # The full URL: two sources with the same layout never share keys.
+        key=fs.unstrip_protocol(path),
         path=path,
         version=version,
         size_bytes=info.get("size"),

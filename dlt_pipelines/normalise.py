@@ -144,7 +144,7 @@ def _split_error_status(
     status: pa.ChunkedArray, description: pa.ChunkedArray
 ) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
     """`error: <description>` in the status column becomes status `error` plus its description."""
-    prefixed = pc.fill_null(pc.starts_with(status, _ERROR_PREFIX), False)
+    prefixed = pc.fill_null(pc.starts_with(pc.utf8_lower(status), _ERROR_PREFIX), False)
     if not pc.any(prefixed).as_py():
         return status, description
     remainder = pc.utf8_trim_whitespace(pc.utf8_slice_codeunits(status, len(_ERROR_PREFIX)))

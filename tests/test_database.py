@@ -93,3 +93,30 @@ def test_dbt_build_at_the_repo_root_with_the_example_profile(twap: Twap, tmp_pat
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Completed successfully" in result.stdout
     assert twap.query("select count(*) > 0 from marts.fct_twaps") == [(True,)]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://u:p%40ss%3Aw%2Frd%25@db.example:6543/my%20db?sslmode=verify-full",
+        "postgresql://postgres:@localhost:5432/postgres?host=%2Ftmp%2Fpg%20data",
+        "postgres://u@/d?host=/run/pg&port=5433",
+    ],
+)
+def test_database_urls_round_trip(url: str) -> None:
+    database = Database.from_url(url)
+    assert Database.from_url(database.url) == database
+
+
+def test_database_url_parts_are_decoded() -> None:
+    database = Database.from_url(
+        "postgresql://u:p%40ss%3Aw%2Frd%25@db.example:6543/my%20db?sslmode=verify-full"
+    )
+    assert (database.user, database.password, database.dbname) == ("u", PASSWORD, "my db")
+    assert database.libpq_env()["PGSSLMODE"] == "verify-full"
+    assert PASSWORD not in database.display
+
+
+def test_database_url_must_be_postgresql() -> None:
+    with pytest.raises(TwapError, match="must start with postgresql://"):
+        Database.from_url("mysql://u@h/d")

@@ -78,7 +78,7 @@ def test_run_from_s3_matches_an_independent_computation_and_is_incremental(
     # The earlier objects were not read or written again.
     old_rows = twap.query(
         "select object_key, _dlt_load_id from raw.twap_status_events where object_key <> %s",
-        ("2026/07/03/00.parquet",),
+        (f"s3://twap-e2e/{PREFIX}/2026/07/03/00.parquet",),
     )
     assert sorted(old_rows) == sorted(loads_before)
 
@@ -117,3 +117,86 @@ def test_local_paths_and_file_urls_load_the_same(twap: Twap, sample: Path) -> No
     result = twap("load", "--source", sample.as_uri())
     assert "0 new or changed" in result.stderr
     assert twap.query("select count(*) from raw.twap_status_events") == count
+
+
+def node_form(rows: list[dict]) -> pa.Table:
+    """Rows in the node's own layout: ISO times without zone, `state` struct, decimal strings."""
+    state = [
+        {
+            "coin": "HYPE", "user": "0xBCB8000000000000000000000000000000000C3", "side": "B",
+            "sz": "168.46", "executedSz": row["executed"], "executedNtl": row["notional"],
+            "minutes": 270, "reduceOnly": False, "randomize": False, "timestamp": 1784268840523,
+        }
+        for row in rows
+    ]  # fmt: skip
+    return pa.table(
+        {
+            "time": [row["time"] for row in rows],
+            "twap_id": [row["twap_id"] for row in rows],
+            "state": state,
+            "status": [row["status"] for row in rows],
+        }
+    )
+
+
+def test_latest_status_rule_end_to_end(twap: Twap, tmp_path: Path) -> None:
+    """Out-of-order objects, a tie at the same instant, and a duplicated event, via the node form."""
+    source = tmp_path / "node"
+    source.mkdir()
+    pq.write_table(
+        node_form(
+            [
+                # TWAP 10's terminal event sits in an earlier object than its activation.
+                {
+                    "twap_id": 10,
+                    "time": "2026-07-17T10:44:02.033",
+                    "status": "finished",
+                    "executed": "168.46",
+                    "notional": "10037.45318",
+                },
+                {
+                    "twap_id": 20,
+                    "time": "2026-07-17T10:00:00.000",
+                    "status": "activated",
+                    "executed": "0.0",
+                    "notional": "0.0",
+                },
+                {
+                    "twap_id": 30,
+                    "time": "2026-07-17T09:00:00.000000001",
+                    "status": "activated",
+                    "executed": "0.0",
+                    "notional": "0.0",
+                },
+            ]
+        ),
+        source / "10.parquet",
+    )
+    pq.write_table(
+        node_form(
+            [
+                {"twap_id": 10, "time": "2026-07-17T06:14:00.523", "status": "activated", "executed": "0.0", "notional": "0.0"},
+                # Same instant as the activation: the terminal status wins.
+                {"twap_id": 20, "time": "2026-07-17T10:00:00.000", "status": "terminated", "executed": "0.0", "notional": "0.0"},
+                # An exact repeat of the other object's event counts once.
+                {"twap_id": 30, "time": "2026-07-17T09:00:00.000000001", "status": "activated", "executed": "0.0", "notional": "0.0"},
+            ]
+        ),
+        source / "11.parquet",
+    )  # fmt: skip
+
+    twap("run", "--source", str(source))
+
+    rows = twap.query(
+        """
+        select twap_id, status, event_count, is_active, wallet, side, executed_notional::text,
+               round(avg_price, 6)::text
+        from marts.fct_twaps order by twap_id
+        """
+    )
+    wallet = "0xbcb8000000000000000000000000000000000c3"
+    assert rows == [
+        (10, "finished", 2, False, wallet, "buy", "10037.45318", "59.583600"),
+        (20, "terminated", 2, False, wallet, "buy", "0.0", None),
+        (30, "activated", 1, True, wallet, "buy", "0.0", None),
+    ]

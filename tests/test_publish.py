@@ -43,8 +43,13 @@ def test_datasette_answers_filters_and_facets(published: Path, twap: Twap) -> No
     assert {row["wallet"] for row in rows} == {wallet}
 
     faceted = get_json(datasette, "/twap/fct_twaps.json?_facet=coin&_size=0")
+    assert faceted["primary_keys"] == ["twap_id"]
     coins = {item["value"]: item["count"] for item in faceted["facet_results"]["coin"]["results"]}
     assert coins == dict(twap.query("select coin, count(*) from marts.fct_twaps group by coin"))
+
+    twap_id = rows[0]["twap_id"]
+    row_page = get_json(datasette, f"/twap/fct_twaps/{twap_id}.json?_shape=array")
+    assert row_page == [rows[0]]
 
     active = get_json(
         datasette, "/twap.json?sql=select+count(*)+as+n+from+fct_twaps+where+is_active&_shape=array"

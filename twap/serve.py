@@ -1,11 +1,11 @@
 """Serve the published SQLite file with Datasette, read-only."""
 
 import logging
-import os
+import subprocess
 import sys
 
 from twap.errors import TwapError
-from twap.settings import Settings
+from twap.settings import PROJECT_DIR, Settings
 
 logger = logging.getLogger(__name__)
 
@@ -17,7 +17,7 @@ def datasette_args(settings: Settings, host: str, port: int) -> list[str]:
         "--immutable", str(settings.publish_path),
         "--host", host,
         "--port", str(port),
-        "--metadata", str(settings.dbt_project_dir / "datasette" / "metadata.yml"),
+        "--metadata", str(PROJECT_DIR / "datasette" / "metadata.yml"),
         "--setting", "sql_time_limit_ms", "3000",
         "--setting", "max_returned_rows", "1000",
         "--setting", "default_page_size", "50",
@@ -25,11 +25,15 @@ def datasette_args(settings: Settings, host: str, port: int) -> list[str]:
 
 
 def serve(settings: Settings, host: str, port: int) -> None:
-    """Replace this process with Datasette on http://host:port/ (returns only on error)."""
+    """Run Datasette on http://host:port/ until it stops or Ctrl-C."""
     if not settings.publish_path.exists():
         raise TwapError(
             f"nothing published at {settings.publish_path}: run `twap run` or `twap publish` first"
         )
     logger.info("serve: Datasette on http://%s:%d/ (Ctrl-C to stop)", host, port)
-    sys.stderr.flush()
-    os.execv(sys.executable, datasette_args(settings, host, port))
+    try:
+        status = subprocess.run(datasette_args(settings, host, port)).returncode
+    except KeyboardInterrupt:  # Ctrl-C reaches Datasette too; it stops by itself
+        return
+    if status != 0:
+        raise TwapError(f"Datasette exited with status {status} (is port {port} free?)")

@@ -4,7 +4,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-# The repo root holds dbt_project.yml; `pip install -e .` keeps the package beside it.
+# The repo root: dbt_project.yml, profiles.yml.example and datasette/ (`pip install -e .`).
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 # dlt's own configuration key for the S3 endpoint of our source (a `--s3-endpoint-url` shorthand).
@@ -19,7 +19,6 @@ class Settings:
     database_url: str | None
     source_url: str | None
     publish_path: Path
-    dbt_project_dir: Path
 
     @classmethod
     def from_env(cls, home: str | None = None, source_url: str | None = None) -> "Settings":
@@ -31,7 +30,6 @@ class Settings:
             database_url=os.environ.get("TWAP_DATABASE_URL") or None,
             source_url=source_url or os.environ.get("TWAP_SOURCE_URL") or None,
             publish_path=Path(publish).resolve() if publish else home_dir / "twap.db",
-            dbt_project_dir=Path(os.environ.get("TWAP_DBT_PROJECT_DIR") or PROJECT_DIR),
         )
 
     @property

@@ -10,7 +10,7 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 
 from dlt_pipelines.pipeline import LoadResult, load, make_pipeline
 from twap.database import Database, embedded_database
-from twap.errors import EXIT_OBJECTS_FAILED, TwapError
+from twap.errors import EXIT_OBJECTS_FAILED, TwapError, one_line
 from twap.publish import publish
 from twap.settings import Settings
 from twap.transform import run_dbt
@@ -101,14 +101,14 @@ def _explain_load_error(source_url: str, exc: Exception) -> str:
     denied = next((cause for cause in chain if isinstance(cause, PermissionError)), None)
     if denied is not None:
         return (
-            f"access denied to source {source_url}: {_one_line(chain[-1])} (check the credentials "
-            "and the bucket's policy; requester-pays buckets need requester pays enabled)"
+            f"access denied to source {source_url}: {one_line(chain[-1])} "
+            "(check the credentials and the bucket's policy)"
         )
     missing = next((c for c in chain if isinstance(c, ConfigFieldMissingException)), None)
     if missing is not None:
         fields = ", ".join(missing.fields)
         return f"missing configuration: {fields} (see Settings in the README)"
-    return f"load failed: {type(chain[-1]).__name__}: {_one_line(chain[-1])}"
+    return f"load failed: {type(chain[-1]).__name__}: {one_line(chain[-1])}"
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:
@@ -119,7 +119,3 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
         current = current.__cause__ or (
             None if current.__suppress_context__ else current.__context__
         )
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:300] or type(exc).__name__

@@ -4,12 +4,14 @@ import os
 import shutil
 import sys
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from dbt.cli.main import dbtRunner
+from dbt.cli.main import dbtRunner, dbtRunnerResult
 
 from twap.database import Database
-from twap.errors import TwapError
-from twap.settings import Settings
+from twap.errors import TwapError, one_line
+from twap.settings import PROJECT_DIR, Settings
 
 FAILED_STATUSES = {"error", "fail"}
 
@@ -19,15 +21,29 @@ def run_dbt(settings: Settings, database: Database, command: str, *args: str) ->
 
     The profile reads the libpq variables, which are set here from the database settings.
     """
-    os.environ.update(database.libpq_env())
     settings.dbt_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(
-        settings.dbt_project_dir / "profiles.yml.example", settings.dbt_dir / "profiles.yml"
-    )
-    result = dbtRunner().invoke(
+    shutil.copyfile(PROJECT_DIR / "profiles.yml.example", settings.dbt_dir / "profiles.yml")
+    with _environment(database.libpq_env()):
+        result = _invoke(settings, command, args)
+    if result.exception is not None:
+        raise TwapError(f"dbt {command} could not run: {one_line(result.exception, 500)}")
+    nodes = list(result.result or [])
+    statuses = Counter(str(node.status) for node in nodes)
+    failed = [node.node.name for node in nodes if str(node.status) in FAILED_STATUSES]
+    if failed:
+        shown = ", ".join(failed[:5]) + (f" and {len(failed) - 5} more" if len(failed) > 5 else "")
+        raise TwapError(
+            f"dbt {command} failed: {len(failed)} of {len(nodes)} nodes failed ({shown}); "
+            f"see the dbt output above or {settings.dbt_dir / 'logs' / 'dbt.log'}"
+        )
+    return statuses
+
+
+def _invoke(settings: Settings, command: str, args: tuple[str, ...]) -> dbtRunnerResult:
+    return dbtRunner().invoke(
         [
             command,
-            "--project-dir", str(settings.dbt_project_dir),
+            "--project-dir", str(PROJECT_DIR),
             "--profiles-dir", str(settings.dbt_dir),
             "--target-path", str(settings.dbt_dir / "target"),
             "--log-path", str(settings.dbt_dir / "logs"),
@@ -35,15 +51,18 @@ def run_dbt(settings: Settings, database: Database, command: str, *args: str) ->
             *args,
         ]
     )  # fmt: skip
-    if result.exception is not None:
-        reason = " ".join(str(result.exception).split())
-        raise TwapError(f"dbt {command} could not run: {reason}")
-    statuses = Counter(str(node.status) for node in (result.result or []))
-    failed = [node.node.name for node in result.result if str(node.status) in FAILED_STATUSES]
-    if failed:
-        shown = ", ".join(failed[:5]) + (f" and {len(failed) - 5} more" if len(failed) > 5 else "")
-        raise TwapError(
-            f"dbt {command} failed: {len(failed)} of {len(result.result)} nodes failed ({shown}); "
-            f"see the dbt output above or {settings.dbt_dir / 'logs' / 'dbt.log'}"
-        )
-    return statuses
+
+
+@contextmanager
+def _environment(variables: dict[str, str]) -> Iterator[None]:
+    """Set `variables` for dbt's env_var() only while it runs (PGPASSWORD included)."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
