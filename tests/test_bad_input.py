@@ -117,3 +117,19 @@ def test_bad_objects_fail_alone_and_everything_else_is_published(
         assert published.execute("select count(*) from fct_twaps").fetchone()[0] > 0
         failed = published.execute("select count(*) from ingest_objects where status = 'failed'")
         assert failed.fetchone()[0] == 2
+
+
+def test_missing_s3_credentials(twap: Twap, s3: S3, tmp_path: Path) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
+        twap.env.pop(name, None)
+    twap.env["HOME"] = str(tmp_path)  # no ~/.aws either
+    result = twap(
+        "load", "--source", "s3://any/x", "--s3-endpoint-url", s3.endpoint_url, check=False
+    )
+    assert_one_line_error(result, "missing configuration for s3://any/x", "AWS_ACCESS_KEY_ID")
+
+
+def test_unreachable_object_store(twap: Twap) -> None:
+    closed = "http://127.0.0.1:9"  # the discard port: nothing listens there
+    result = twap("load", "--source", "s3://any/x", "--s3-endpoint-url", closed, check=False)
+    assert_one_line_error(result, "cannot reach the object store of s3://any/x", "endpoint URL")

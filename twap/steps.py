@@ -104,10 +104,18 @@ def _explain_load_error(source_url: str, exc: Exception) -> str:
             f"access denied to source {source_url}: {one_line(chain[-1])} "
             "(check the credentials and the bucket's policy)"
         )
+    unreachable = next((cause for cause in chain if isinstance(cause, ConnectionError)), None)
+    if unreachable is not None:
+        return (
+            f"cannot reach the object store of {source_url}: {one_line(unreachable)} "
+            "(check the endpoint URL and the network)"
+        )
     missing = next((c for c in chain if isinstance(c, ConfigFieldMissingException)), None)
     if missing is not None:
-        fields = ", ".join(missing.fields)
-        return f"missing configuration: {fields} (see Settings in the README)"
+        return (
+            f"missing configuration for {source_url}: {', '.join(missing.fields)} (for S3 set "
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or AWS_PROFILE; see Settings in the README)"
+        )
     return f"load failed: {type(chain[-1]).__name__}: {one_line(chain[-1])}"
 
 
