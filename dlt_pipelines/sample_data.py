@@ -89,15 +89,16 @@ def generate(
             by_hour[hour].append(event)
             if rng.random() < duplicate_rate:
                 by_hour[hour + timedelta(hours=1)].append(event)
-    events = 0
+    objects = events = 0
     for hour, rows in sorted(by_hour.items()):
         if hour >= window_end:
             continue
         path = out / f"{hour:%Y/%m/%d/%H}.parquet"
         path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(_to_table(rows), path)
+        objects += 1
         events += len(rows)
-    return SampleSummary(objects=sum(h < window_end for h in by_hour), events=events, twaps=count)
+    return SampleSummary(objects=objects, events=events, twaps=count)
 
 
 def _twap_events(

@@ -9,10 +9,6 @@ import warnings
 from datetime import date
 from pathlib import Path
 
-# Telemetry off before dlt or dbt are imported; an explicit setting still wins.
-os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
-os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-
 from dlt_pipelines.sample_data import DEFAULT_START, generate
 from twap import steps
 from twap.database import stop_embedded
@@ -25,9 +21,15 @@ DEMO_DAYS = 7
 
 
 def cmd_sample_data(args: argparse.Namespace, settings: Settings) -> int:
-    out = Path(args.out) if args.out else settings.sample_dir
+    write_sample(
+        Path(args.out) if args.out else settings.sample_dir, args.days, args.seed, args.start
+    )
+    return 0
+
+
+def write_sample(out: Path, days: int, seed: int, start: date) -> None:
     with steps.step("sample-data"):
-        summary = generate(out, args.days, seed=args.seed, start=args.start)
+        summary = generate(out, days, seed=seed, start=start)
         logger.info(
             "sample-data: %d objects, %d events, %d TWAPs in %s",
             summary.objects,
@@ -35,7 +37,6 @@ def cmd_sample_data(args: argparse.Namespace, settings: Settings) -> int:
             summary.twaps,
             out,
         )
-    return 0
 
 
 def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
@@ -67,8 +68,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.source_url:
         settings = Settings.from_env(home=str(settings.home), source_url=str(settings.sample_dir))
         if not settings.sample_dir.exists():
-            args.out, args.start = None, DEFAULT_START
-            cmd_sample_data(args, settings)
+            write_sample(settings.sample_dir, args.days, args.seed, DEFAULT_START)
     status = steps.run_steps(settings)
     if args.no_serve:
         return status
