@@ -45,7 +45,7 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
-    steps.build_step(settings, steps.connect(settings))
+    steps.build_step(settings, steps.connect(settings), full_refresh=args.full_refresh)
     return 0
 
 
@@ -137,7 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--start", type=date.fromisoformat, default=DEFAULT_START, help="first day, YYYY-MM-DD"
     )
     source_flags(command("load", cmd_load, "load new and changed objects into raw"))
-    command("build", cmd_build, "run dbt build (staging, intermediate, marts and tests)")
+    build = command("build", cmd_build, "run dbt build (staging, intermediate, marts and tests)")
+    build.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="rebuild the incremental models from all of raw instead of the new loads only",
+    )
     command("publish", cmd_publish, "export the marts to the SQLite file Datasette serves")
     source_flags(command("run", cmd_run, "load, build and publish"))
     serve_flags(command("serve", cmd_serve, "serve the published file with Datasette (read-only)"))

@@ -153,8 +153,9 @@ live as (
 
 ,
 
--- Events of affected TWAPs that vanished from raw: kept as tombstones so that the marts can
--- find the wallets, coins and days they used to count in.
+-- Events of affected TWAPs that vanished from raw, or whose wallet, coin or start changed:
+-- their old versions stay as tombstones so that the marts can find the wallets, coins and days
+-- they used to count in.
 tombstones as (
 
     select
@@ -192,6 +193,9 @@ tombstones as (
                 live.twap_id = previous.twap_id
                 and live.status = previous.status
                 and live.event_time = previous.event_time
+                and live.wallet is not distinct from previous.wallet
+                and live.coin is not distinct from previous.coin
+                and live.started_at is not distinct from previous.started_at
         )
 
 )

@@ -1,4 +1,5 @@
 -- One row per wallet, from its TWAPs' latest statuses; see doc `favourite_coin`.
+-- depends_on: {{ ref('int_twap_status_events__deduplicated') }}
 {{
     config(
         materialized='incremental',

@@ -1,4 +1,5 @@
 -- One row per coin and UTC day: see doc `coin_daily_flows`.
+-- depends_on: {{ ref('int_twap_status_events__deduplicated') }}
 {{
     config(
         materialized='incremental',
