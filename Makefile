@@ -19,9 +19,18 @@ demo: install
 test: install lint
 	$(BIN)/pytest
 
+# sqlfluff's dbt templater compiles the models, and is_incremental() asks the database: it gets
+# TWAP_DATABASE_URL's, or an embedded server of its own under target/ (stopped afterwards).
+LINT_HOME := target/sqlfluff
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	mkdir -p $(LINT_HOME)
+	cp profiles.yml.example $(LINT_HOME)/profiles.yml
+	$(BIN)/twap --home $(LINT_HOME) env > $(LINT_HOME)/env.sh
+	. ./$(LINT_HOME)/env.sh && DBT_PROFILES_DIR=$(LINT_HOME) $(BIN)/sqlfluff lint models dbt_project; \
+	status=$$?; $(BIN)/twap --home $(LINT_HOME) stop; exit $$status
 
 format: install
 	$(BIN)/ruff check --fix .

@@ -94,7 +94,9 @@ ranked_copies as (
 
 deduplicated as (
 
-    select * from ranked_copies where copy_rank = 1
+    select *
+    from ranked_copies
+    where copy_rank = 1
 
 ),
 

@@ -20,7 +20,9 @@ twaps as (
 
 active as (
 
-    select * from twaps where status = 'activated'
+    select *
+    from twaps
+    where status = 'activated'
 
 ),
 

@@ -34,9 +34,19 @@ changed as (
 -- Every day a changed TWAP counted in before or counts in now: its start day and event days.
 day_keys as (
 
-    select coin, {{ utc_date('started_at') }} as flow_date from changed
+    select
+        coin,
+        {{ utc_date('started_at') }} as flow_date
+
+    from changed
+
     union
-    select coin, {{ utc_date('event_time') }} as flow_date from changed
+
+    select
+        coin,
+        {{ utc_date('event_time') }} as flow_date
+
+    from changed
 
 ),
 
@@ -103,12 +113,12 @@ contributions as (
     select
         coin,
         flow_date,
-        1 as started,
-        0 as finished,
-        0 as terminated,
-        0 as errored,
-        0 as bought,
-        0 as sold,
+        1 as started_count,
+        0 as finished_count,
+        0 as terminated_count,
+        0 as errored_count,
+        0 as bought_notional,
+        0 as sold_notional,
         last_load_id
 
     from started_twaps
@@ -118,12 +128,12 @@ contributions as (
     select
         coin,
         flow_date,
-        0 as started,
-        case when status = 'finished' then 1 else 0 end as finished,
-        case when status = 'terminated' then 1 else 0 end as terminated,
-        case when status = 'error' then 1 else 0 end as errored,
-        case when side = 'buy' then executed_notional else 0 end as bought,
-        case when side = 'sell' then executed_notional else 0 end as sold,
+        0 as started_count,
+        case when status = 'finished' then 1 else 0 end as finished_count,
+        case when status = 'terminated' then 1 else 0 end as terminated_count,
+        case when status = 'error' then 1 else 0 end as errored_count,
+        case when side = 'buy' then executed_notional else 0 end as bought_notional,
+        case when side = 'sell' then executed_notional else 0 end as sold_notional,
         last_load_id
 
     from ended_twaps
@@ -135,12 +145,12 @@ daily as (
     select
         coin,
         flow_date,
-        sum(started) as twaps_started,
-        sum(finished) as twaps_finished,
-        sum(terminated) as twaps_terminated,
-        sum(errored) as twaps_errored,
-        sum(bought) as executed_notional_bought,
-        sum(sold) as executed_notional_sold,
+        sum(started_count) as twaps_started,
+        sum(finished_count) as twaps_finished,
+        sum(terminated_count) as twaps_terminated,
+        sum(errored_count) as twaps_errored,
+        sum(bought_notional) as executed_notional_bought,
+        sum(sold_notional) as executed_notional_sold,
         max(last_load_id) as last_load_id
 
     from contributions
@@ -153,7 +163,11 @@ daily as (
 -- Changed days with nothing left to count come out as zeros; the post-hook removes them.
 flow_keys as (
 
-    select coin, flow_date from day_keys
+    select
+        coin,
+        flow_date
+
+    from day_keys
 
 ),
 
@@ -161,7 +175,11 @@ flow_keys as (
 
 flow_keys as (
 
-    select coin, flow_date from daily
+    select
+        coin,
+        flow_date
+
+    from daily
 
 ),
 

@@ -20,7 +20,9 @@ with
 
 events as (
 
-    select * from {{ ref('int_twap_status_events__deduplicated') }}
+    select *
+    from {{ ref('int_twap_status_events__deduplicated') }}
+    where not is_deleted
 
 ),
 
@@ -29,6 +31,22 @@ events as (
 changed_twaps as (
 
     select distinct twap_id from ({{ changed_events('load_id') }}) as changed
+
+),
+
+twap_events as (
+
+    select *
+    from events
+    where twap_id in (select changed_twaps.twap_id from changed_twaps)
+
+),
+
+{% else %}
+
+twap_events as (
+
+    select * from events
 
 ),
 
@@ -55,12 +73,7 @@ history as (
         object_key,
         load_id
 
-    from events
-    where
-        not is_deleted
-        {% if is_incremental() %}
-            and twap_id in (select changed_twaps.twap_id from changed_twaps)
-        {% endif %}
+    from twap_events
 
 )
 

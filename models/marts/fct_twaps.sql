@@ -66,7 +66,9 @@ twap_summary as (
 
 latest as (
 
-    select * from twap_events where is_latest_status
+    select *
+    from twap_events
+    where is_latest_status
 
 ),
 
