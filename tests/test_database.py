@@ -55,8 +55,8 @@ def test_password_with_url_syntax_works_for_dlt_dbt_and_export(
     twap("run", "--source", str(tmp_path / "sample"))
 
     with password_database.connect() as conn, conn.cursor() as cursor:
-        cursor.execute("select count(*), min(tableowner) from pg_tables where schemaname = 'marts'")
-        assert cursor.fetchone() == (1, password_database.user)
+        cursor.execute("select count(*), string_agg(distinct tableowner, ',') from pg_tables where schemaname = 'marts'")
+        assert cursor.fetchone() == (5, password_database.user)
     assert (twap.home / "twap.db").stat().st_size > 0
 
 
