@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint format lock clean
+.PHONY: install demo test lint format lock clean bench-dbt
 
 install: $(BIN)/twap
 
@@ -35,6 +35,10 @@ lint: install
 format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# dbt on a year of sample data: full refresh versus the hourly incremental build (benchmarks/README.md).
+bench-dbt: install
+	$(BIN)/python -m benchmarks.bench_dbt
 
 # Re-lock after changing pyproject.toml: keeps the two header lines, pins everything installed.
 lock: install
