@@ -13,21 +13,11 @@
     )
 }}
 
+-- Relations read by several CTEs are named in each: Postgres materializes a CTE used twice
+-- in full, which would hide the indexes on raw and on this table from the incremental filters.
 with
 
-events as (
-
-    select * from {{ ref('stg_hyperliquid__twap_status_events') }}
-
-),
-
 {% if is_incremental() %}
-
-previous as (
-
-    select * from {{ this }}
-
-),
 
 new_events as (
 
@@ -35,8 +25,8 @@ new_events as (
         twap_id,
         object_key
 
-    from events
-    where load_id > (select max(previous.changed_in_load_id) from previous)
+    from {{ ref('stg_hyperliquid__twap_status_events') }}
+    where load_id > (select max(previous.changed_in_load_id) from {{ this }} as previous)
 
 ),
 
@@ -48,7 +38,7 @@ affected_twaps as (
     union
 
     select previous.twap_id
-    from previous
+    from {{ this }} as previous
     where
         not previous.is_deleted
         and previous.object_key in (select new_events.object_key from new_events)
@@ -58,8 +48,18 @@ affected_twaps as (
 twap_events as (
 
     select *
-    from events
+    from {{ ref('stg_hyperliquid__twap_status_events') }}
     where twap_id in (select affected_twaps.twap_id from affected_twaps)
+
+),
+
+previous as (
+
+    select *
+    from {{ this }}
+    where
+        not is_deleted
+        and twap_id in (select affected_twaps.twap_id from affected_twaps)
 
 ),
 
@@ -67,7 +67,7 @@ twap_events as (
 
 twap_events as (
 
-    select * from events
+    select * from {{ ref('stg_hyperliquid__twap_status_events') }}
 
 ),
 
@@ -187,8 +187,7 @@ tombstones as (
     from previous
     cross join batch
     where
-        previous.twap_id in (select affected_twaps.twap_id from affected_twaps)
-        and not exists (
+        not exists (
             select 1
             from live
             where

@@ -12,16 +12,10 @@
 
 with
 
-twaps as (
-
-    select * from {{ ref('fct_twaps') }}
-
-),
-
 active as (
 
     select *
-    from twaps
+    from {{ ref('fct_twaps') }}
     where status = 'activated'
 
 ),
@@ -32,7 +26,8 @@ active_coins as (
 
 ),
 
--- The average price of the coin's most recent TWAP that ended having executed something.
+-- The average price of the coin's most recent TWAP that ended having executed something
+-- (fct_twaps named here again: a CTE used twice would be materialized whole).
 reference_prices as (
 
     select
@@ -45,7 +40,7 @@ reference_prices as (
         select
             twaps.avg_price,
             twaps.status_at
-        from twaps
+        from {{ ref('fct_twaps') }} as twaps
         where
             twaps.coin = active_coins.coin
             and twaps.status <> 'activated'

@@ -15,13 +15,9 @@
     )
 }}
 
+-- fct_twaps is named in each CTE that reads it: Postgres materializes a CTE used twice in full,
+-- which would hide its indexes from the per-day filters.
 with
-
-all_twaps as (
-
-    select * from {{ ref('fct_twaps') }}
-
-),
 
 {% if is_incremental() %}
 
@@ -53,15 +49,15 @@ day_keys as (
 started_twaps as (
 
     select
-        all_twaps.*,
+        twaps.*,
         day_keys.flow_date
 
     from day_keys
-    inner join all_twaps
+    inner join {{ ref('fct_twaps') }} as twaps
         on
-            day_keys.coin = all_twaps.coin
-            and all_twaps.started_at >= cast(day_keys.flow_date as timestamp) at time zone 'UTC'
-            and all_twaps.started_at
+            day_keys.coin = twaps.coin
+            and twaps.started_at >= cast(day_keys.flow_date as timestamp) at time zone 'UTC'
+            and twaps.started_at
             < cast(day_keys.flow_date + 1 as timestamp) at time zone 'UTC'
 
 ),
@@ -69,17 +65,17 @@ started_twaps as (
 ended_twaps as (
 
     select
-        all_twaps.*,
+        twaps.*,
         day_keys.flow_date
 
     from day_keys
-    inner join all_twaps
+    inner join {{ ref('fct_twaps') }} as twaps
         on
-            day_keys.coin = all_twaps.coin
-            and all_twaps.status_at >= cast(day_keys.flow_date as timestamp) at time zone 'UTC'
-            and all_twaps.status_at
+            day_keys.coin = twaps.coin
+            and twaps.status_at >= cast(day_keys.flow_date as timestamp) at time zone 'UTC'
+            and twaps.status_at
             < cast(day_keys.flow_date + 1 as timestamp) at time zone 'UTC'
-    where all_twaps.status <> 'activated'
+    where twaps.status <> 'activated'
 
 ),
 
@@ -91,7 +87,7 @@ started_twaps as (
         *,
         {{ utc_date('started_at') }} as flow_date
 
-    from all_twaps
+    from {{ ref('fct_twaps') }}
 
 ),
 
@@ -101,7 +97,7 @@ ended_twaps as (
         *,
         {{ utc_date('status_at') }} as flow_date
 
-    from all_twaps
+    from {{ ref('fct_twaps') }}
     where status <> 'activated'
 
 ),
