@@ -17,8 +17,7 @@
 {#- Post-hook: TWAPs whose every event vanished from raw (only tombstones left) leave this model. -#}
 {% macro delete_vanished_twaps() -%}
     {%- if is_incremental() -%}
-        delete from {{ this }}
-        where twap_id in (
+        {%- set vanished -%}
             select tombstone.twap_id
             from {{ ref('int_twap_status_events__deduplicated') }} as tombstone
             where
@@ -28,7 +27,9 @@
                     from {{ ref('int_twap_status_events__deduplicated') }} as live
                     where live.twap_id = tombstone.twap_id and not live.is_deleted
                 )
-        )
+        {%- endset -%}
+        delete from {{ this }}
+        where {{ keys_in('twap_id', vanished) }}
     {%- endif -%}
 {%- endmacro %}
 

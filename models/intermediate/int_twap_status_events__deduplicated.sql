@@ -41,7 +41,7 @@ affected_twaps as (
     from {{ this }} as previous
     where
         not previous.is_deleted
-        and previous.object_key in (select new_events.object_key from new_events)
+        and {{ keys_in('previous.object_key', 'select new_events.object_key from new_events') }}
 
 ),
 
@@ -49,7 +49,7 @@ twap_events as (
 
     select *
     from {{ ref('stg_hyperliquid__twap_status_events') }}
-    where twap_id in (select affected_twaps.twap_id from affected_twaps)
+    where {{ keys_in('twap_id', 'select affected_twaps.twap_id from affected_twaps') }}
 
 ),
 
@@ -59,7 +59,7 @@ previous as (
     from {{ this }}
     where
         not is_deleted
-        and twap_id in (select affected_twaps.twap_id from affected_twaps)
+        and {{ keys_in('twap_id', 'select affected_twaps.twap_id from affected_twaps') }}
 
 ),
 

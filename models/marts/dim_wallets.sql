@@ -19,7 +19,16 @@ with
 
 all_twaps as (
 
-    select * from {{ ref('fct_twaps') }}
+    select
+        wallet,
+        coin,
+        side,
+        status,
+        executed_notional,
+        started_at,
+        last_load_id
+
+    from {{ ref('fct_twaps') }}
 
 ),
 
@@ -34,7 +43,7 @@ wallet_keys as (
 twaps as (
 
     select * from all_twaps
-    where wallet in (select wallet_keys.wallet from wallet_keys)
+    where {{ keys_in('wallet', 'select wallet_keys.wallet from wallet_keys') }}
 
 ),
 

@@ -38,7 +38,7 @@ twap_events as (
 
     select *
     from events
-    where twap_id in (select changed_twaps.twap_id from changed_twaps)
+    where {{ keys_in('twap_id', 'select changed_twaps.twap_id from changed_twaps') }}
 
 ),
 
