@@ -46,6 +46,7 @@ day_keys as (
 
 ),
 
+-- Lateral: one index range scan per changed day, whatever the planner guesses of their number.
 started_twaps as (
 
     select
@@ -53,12 +54,15 @@ started_twaps as (
         day_keys.flow_date
 
     from day_keys
-    inner join {{ ref('fct_twaps') }} as twaps
-        on
-            day_keys.coin = twaps.coin
-            and twaps.started_at >= cast(day_keys.flow_date as timestamp) at time zone 'UTC'
-            and twaps.started_at
+    cross join lateral (
+        select *
+        from {{ ref('fct_twaps') }} as day_twaps
+        where
+            day_twaps.coin = day_keys.coin
+            and day_twaps.started_at >= cast(day_keys.flow_date as timestamp) at time zone 'UTC'
+            and day_twaps.started_at
             < cast(day_keys.flow_date + 1 as timestamp) at time zone 'UTC'
+    ) as twaps
 
 ),
 
@@ -69,13 +73,16 @@ ended_twaps as (
         day_keys.flow_date
 
     from day_keys
-    inner join {{ ref('fct_twaps') }} as twaps
-        on
-            day_keys.coin = twaps.coin
-            and twaps.status_at >= cast(day_keys.flow_date as timestamp) at time zone 'UTC'
-            and twaps.status_at
+    cross join lateral (
+        select *
+        from {{ ref('fct_twaps') }} as day_twaps
+        where
+            day_twaps.coin = day_keys.coin
+            and day_twaps.status_at >= cast(day_keys.flow_date as timestamp) at time zone 'UTC'
+            and day_twaps.status_at
             < cast(day_keys.flow_date + 1 as timestamp) at time zone 'UTC'
-    where twaps.status <> 'activated'
+            and day_twaps.status <> 'activated'
+    ) as twaps
 
 ),
 
