@@ -15,8 +15,8 @@
     )
 }}
 
--- fct_twaps is named in each CTE that reads it: Postgres materializes a CTE used twice in full,
--- which would hide its indexes from the per-day filters.
+-- One index range scan of fct_twaps per coin day, in a lateral subquery (its aggregate keeps
+-- the planner from turning it into a join over the whole table).
 with
 
 {% if is_incremental() %}
@@ -46,62 +46,20 @@ day_keys as (
 
 ),
 
--- Lateral: one index range scan per changed day, whatever the planner guesses of their number.
-started_twaps as (
-
-    select
-        twaps.*,
-        day_keys.flow_date
-
-    from day_keys
-    cross join lateral (
-        select *
-        from {{ ref('fct_twaps') }} as day_twaps
-        where
-            day_twaps.coin = day_keys.coin
-            and day_twaps.started_at >= cast(day_keys.flow_date as timestamp) at time zone 'UTC'
-            and day_twaps.started_at
-            < cast(day_keys.flow_date + 1 as timestamp) at time zone 'UTC'
-    ) as twaps
-
-),
-
-ended_twaps as (
-
-    select
-        twaps.*,
-        day_keys.flow_date
-
-    from day_keys
-    cross join lateral (
-        select *
-        from {{ ref('fct_twaps') }} as day_twaps
-        where
-            day_twaps.coin = day_keys.coin
-            and day_twaps.status_at >= cast(day_keys.flow_date as timestamp) at time zone 'UTC'
-            and day_twaps.status_at
-            < cast(day_keys.flow_date + 1 as timestamp) at time zone 'UTC'
-            and day_twaps.status <> 'activated'
-    ) as twaps
-
-),
-
 {% else %}
 
-started_twaps as (
+day_keys as (
 
     select
-        *,
+        coin,
         {{ utc_date('started_at') }} as flow_date
 
     from {{ ref('fct_twaps') }}
 
-),
-
-ended_twaps as (
+    union
 
     select
-        *,
+        coin,
         {{ utc_date('status_at') }} as flow_date
 
     from {{ ref('fct_twaps') }}
@@ -111,101 +69,101 @@ ended_twaps as (
 
 {% endif %}
 
-contributions as (
+day_bounds as (
 
     select
         coin,
         flow_date,
-        1 as started_count,
-        0 as finished_count,
-        0 as terminated_count,
-        0 as errored_count,
-        0 as bought_notional,
-        0 as sold_notional,
-        last_load_id
-
-    from started_twaps
-
-    union all
-
-    select
-        coin,
-        flow_date,
-        0 as started_count,
-        case when status = 'finished' then 1 else 0 end as finished_count,
-        case when status = 'terminated' then 1 else 0 end as terminated_count,
-        case when status = 'error' then 1 else 0 end as errored_count,
-        case when side = 'buy' then executed_notional else 0 end as bought_notional,
-        case when side = 'sell' then executed_notional else 0 end as sold_notional,
-        last_load_id
-
-    from ended_twaps
-
-),
-
-daily as (
-
-    select
-        coin,
-        flow_date,
-        sum(started_count) as twaps_started,
-        sum(finished_count) as twaps_finished,
-        sum(terminated_count) as twaps_terminated,
-        sum(errored_count) as twaps_errored,
-        sum(bought_notional) as executed_notional_bought,
-        sum(sold_notional) as executed_notional_sold,
-        max(last_load_id) as last_load_id
-
-    from contributions
-    group by coin, flow_date
-
-),
-
-{% if is_incremental() %}
-
--- Changed days with nothing left to count come out as zeros; the post-hook removes them.
-flow_keys as (
-
-    select
-        coin,
-        flow_date
+        cast(flow_date as timestamp) at time zone 'UTC' as day_start,
+        cast(flow_date + 1 as timestamp) at time zone 'UTC' as day_end
 
     from day_keys
 
 ),
 
-{% else %}
-
-flow_keys as (
+started as (
 
     select
-        coin,
-        flow_date
+        day_bounds.coin,
+        day_bounds.flow_date,
+        day_started.twaps_started,
+        day_started.last_load_id
 
-    from daily
+    from day_bounds
+    cross join lateral (
+        select
+            count(*) as twaps_started,
+            max(twaps.last_load_id) as last_load_id
+
+        from {{ ref('fct_twaps') }} as twaps
+        where
+            twaps.coin = day_bounds.coin
+            and twaps.started_at >= day_bounds.day_start
+            and twaps.started_at < day_bounds.day_end
+    ) as day_started
 
 ),
 
-{% endif %}
+ended as (
 
+    select
+        day_bounds.coin,
+        day_bounds.flow_date,
+        day_ended.twaps_finished,
+        day_ended.twaps_terminated,
+        day_ended.twaps_errored,
+        day_ended.executed_notional_bought,
+        day_ended.executed_notional_sold,
+        day_ended.last_load_id
+
+    from day_bounds
+    cross join lateral (
+        select
+            sum(case when twaps.status = 'finished' then 1 else 0 end) as twaps_finished,
+            sum(case when twaps.status = 'terminated' then 1 else 0 end) as twaps_terminated,
+            sum(case when twaps.status = 'error' then 1 else 0 end) as twaps_errored,
+            sum(
+                case when twaps.side = 'buy' then twaps.executed_notional else 0 end
+            ) as executed_notional_bought,
+            sum(
+                case when twaps.side = 'sell' then twaps.executed_notional else 0 end
+            ) as executed_notional_sold,
+            max(twaps.last_load_id) as last_load_id
+
+        from {{ ref('fct_twaps') }} as twaps
+        where
+            twaps.coin = day_bounds.coin
+            and twaps.status_at >= day_bounds.day_start
+            and twaps.status_at < day_bounds.day_end
+            and twaps.status <> 'activated'
+    ) as day_ended
+
+),
+
+-- Changed days with nothing left to count come out as zeros; the post-hook removes them.
 flows as (
 
     select
-        flow_keys.coin,
-        flow_keys.flow_date,
-        coalesce(daily.twaps_started, 0) as twaps_started,
-        coalesce(daily.twaps_finished, 0) as twaps_finished,
-        coalesce(daily.twaps_terminated, 0) as twaps_terminated,
-        coalesce(daily.twaps_errored, 0) as twaps_errored,
-        coalesce(daily.executed_notional_bought, 0) as executed_notional_bought,
-        coalesce(daily.executed_notional_sold, 0) as executed_notional_sold,
-        coalesce(daily.executed_notional_bought, 0)
-        - coalesce(daily.executed_notional_sold, 0) as executed_notional_net,
-        daily.last_load_id
+        started.coin,
+        started.flow_date,
+        started.twaps_started,
+        coalesce(ended.twaps_finished, 0) as twaps_finished,
+        coalesce(ended.twaps_terminated, 0) as twaps_terminated,
+        coalesce(ended.twaps_errored, 0) as twaps_errored,
+        coalesce(ended.executed_notional_bought, 0) as executed_notional_bought,
+        coalesce(ended.executed_notional_sold, 0) as executed_notional_sold,
+        coalesce(ended.executed_notional_bought, 0)
+        - coalesce(ended.executed_notional_sold, 0) as executed_notional_net,
+        case
+            when ended.last_load_id is null then started.last_load_id
+            when started.last_load_id is null then ended.last_load_id
+            when started.last_load_id > ended.last_load_id then started.last_load_id
+            else ended.last_load_id
+        end as last_load_id
 
-    from flow_keys
-    left join daily
-        on flow_keys.coin = daily.coin and flow_keys.flow_date = daily.flow_date
+    from started
+    inner join ended
+        on started.coin = ended.coin and started.flow_date = ended.flow_date
 
 )
 
