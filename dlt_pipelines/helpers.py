@@ -1,7 +1,7 @@
 """Listing, fetching and reading the source objects."""
 
 import posixpath
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -78,6 +78,8 @@ def read_events(obj: SourceObject, data: bytes) -> pa.Table:
         raise BadObjectError(f"not a readable parquet file: {str(exc).splitlines()[0]}") from exc
     events = normalise_events(table)
     rows = events.num_rows
+    if rows == 0:
+        raise BadObjectError("the object has no rows (an hourly object always has events)")
     ones = pa.repeat(pa.scalar(1, pa.int64()), rows)
     lineage = [
         pa.repeat(pa.scalar(obj.key, pa.string()), rows),
@@ -87,3 +89,43 @@ def read_events(obj: SourceObject, data: bytes) -> pa.Table:
     for field, column in zip(LINEAGE_SCHEMA, lineage, strict=True):
         events = events.append_column(field, column)
     return events
+
+
+def combine(
+    tables: Mapping[SourceObject, pa.Table],
+) -> tuple[pa.Table | None, dict[SourceObject, str]]:
+    """Concatenate the tables of one batch; returns the batch and the objects left out, with why.
+
+    Canonical columns always agree; an extra column whose type differs between objects is
+    turned into text, and an object whose extra column cannot be is left out.
+    """
+    if not tables:
+        return None, {}
+    try:
+        return pa.concat_tables(list(tables.values()), promote_options="permissive"), {}
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        pass
+    types: dict[str, set[pa.DataType]] = {}
+    for table in tables.values():
+        for field in table.schema:
+            types.setdefault(field.name, set()).add(field.type)
+    clashing = {name for name, kinds in types.items() if len(kinds - {pa.null()}) > 1}
+    kept, left_out = [], {}
+    for obj, table in tables.items():
+        try:
+            for name in clashing.intersection(table.column_names):
+                index = table.schema.get_field_index(name)
+                table = table.set_column(index, name, pc.cast(table.column(index), pa.string()))
+        except (pa.ArrowNotImplementedError, pa.ArrowInvalid) as exc:
+            left_out[obj] = (
+                f"extra column(s) {', '.join(sorted(clashing))} differ in type from other "
+                f"objects and cannot be read as text: {one_line(exc)}"
+            )
+            continue
+        kept.append(table)
+    return (pa.concat_tables(kept, promote_options="permissive") if kept else None), left_out
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception's message folded onto one line (its type name when it has none)."""
+    return " ".join(str(exc).split())[:limit] or type(exc).__name__
