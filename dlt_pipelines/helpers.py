@@ -4,6 +4,7 @@ import posixpath
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -11,7 +12,9 @@ import pyarrow.parquet as pq
 from fsspec import AbstractFileSystem
 
 from dlt_pipelines.normalise import BadObjectError, normalise_events
-from dlt_pipelines.settings import LINEAGE_SCHEMA
+from dlt_pipelines.settings import LINEAGE_SCHEMA, STREAM_BATCH_ROWS
+
+EMPTY_OBJECT = "the object has no rows (an hourly object always has events)"
 
 
 @dataclass(frozen=True)
@@ -75,16 +78,54 @@ def read_events(obj: SourceObject, data: bytes) -> pa.Table:
     try:
         table = pq.read_table(pa.BufferReader(data))
     except (pa.ArrowException, OSError) as exc:
-        raise BadObjectError(f"not a readable parquet file: {str(exc).splitlines()[0]}") from exc
-    events = normalise_events(table)
-    rows = events.num_rows
+        raise BadObjectError(f"not a readable parquet file: {one_line(exc)}") from exc
+    events = _with_lineage(normalise_events(table), obj)
+    if events.num_rows == 0:
+        raise BadObjectError(EMPTY_OBJECT)
+    return events
+
+
+def spool_events(fs: AbstractFileSystem, obj: SourceObject, spool: Path) -> int:
+    """Read a large object batch by batch into canonical events in the local parquet file
+    `spool`, so memory holds one batch, not the object; returns the number of rows.
+
+    The whole object is read before any of it is loaded, so a fault half-way loses nothing.
+    """
+    rows = 0
+    writer: pq.ParquetWriter | None = None
+    try:
+        with fs.open(obj.path, "rb") as stream:
+            for batch in pq.ParquetFile(stream).iter_batches(batch_size=STREAM_BATCH_ROWS):
+                events = _with_lineage(normalise_events(pa.Table.from_batches([batch])), obj, rows)
+                if writer is None:
+                    writer = pq.ParquetWriter(spool, events.schema)
+                writer.write_table(events.cast(writer.schema))
+                rows += events.num_rows
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        if isinstance(exc, BadObjectError):
+            raise
+        raise BadObjectError(f"cannot read: {type(exc).__name__}: {one_line(exc)}") from exc
+    finally:
+        if writer is not None:
+            writer.close()
     if rows == 0:
-        raise BadObjectError("the object has no rows (an hourly object always has events)")
+        raise BadObjectError(EMPTY_OBJECT)
+    return rows
+
+
+def read_spool(spool: Path) -> Iterator[pa.Table]:
+    """The events `spool_events` wrote, one arrow table per batch."""
+    for batch in pq.ParquetFile(spool).iter_batches(batch_size=STREAM_BATCH_ROWS):
+        yield pa.Table.from_batches([batch])
+
+
+def _with_lineage(events: pa.Table, obj: SourceObject, first_row: int = 0) -> pa.Table:
+    rows = events.num_rows
     ones = pa.repeat(pa.scalar(1, pa.int64()), rows)
     lineage = [
         pa.repeat(pa.scalar(obj.key, pa.string()), rows),
         pa.repeat(pa.scalar(obj.version, pa.string()), rows),
-        pc.subtract(pc.cumulative_sum(ones), 1),
+        pc.add(pc.cumulative_sum(ones), first_row - 1),
     ]
     for field, column in zip(LINEAGE_SCHEMA, lineage, strict=True):
         events = events.append_column(field, column)

@@ -10,6 +10,9 @@ LEDGER_TABLE = "twap_ingest_objects"
 DEFAULT_FILE_GLOB = "**/*.parquet"
 # Objects fetched concurrently and normalised into one arrow table per dlt item.
 OBJECTS_PER_BATCH = 64
+# Objects larger than this are streamed batch by batch instead of read whole (memory stays flat).
+LARGE_OBJECT_BYTES = 16 * 1024 * 1024
+STREAM_BATCH_ROWS = 100_000
 
 # S3 client: attempts per request (adaptive retry mode) and socket timeouts in seconds.
 S3_MAX_ATTEMPTS = 10

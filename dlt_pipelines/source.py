@@ -1,9 +1,11 @@
 """The dlt source: hourly parquet objects of TWAP status events into `raw`, with a per-object ledger."""
 
 import logging
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import dlt
@@ -25,12 +27,15 @@ from dlt_pipelines.helpers import (
     list_objects,
     one_line,
     read_events,
+    read_spool,
+    spool_events,
 )
 from dlt_pipelines.ledger import FAILED, LOADED, KnownObject, LedgerEntry
 from dlt_pipelines.normalise import BadObjectError
 from dlt_pipelines.settings import (
     DEFAULT_FILE_GLOB,
     EVENTS_TABLE,
+    LARGE_OBJECT_BYTES,
     OBJECTS_PER_BATCH,
     PIPELINE_NAME,
     S3_CONNECT_TIMEOUT,
@@ -57,6 +62,7 @@ class TwapSourceConfiguration(FilesystemConfiguration):
     credentials: FileSystemCredentials | AbstractFileSystem = None
     file_glob: str = DEFAULT_FILE_GLOB
     objects_per_batch: int = OBJECTS_PER_BATCH
+    large_object_bytes: int = LARGE_OBJECT_BYTES
     # S3 only: the payer's credentials are still needed with requester-pays; none when anonymous.
     requester_pays: bool = False
     anonymous: bool = False
@@ -104,6 +110,7 @@ def hyperliquid_twap(
     credentials: FileSystemCredentials | AbstractFileSystem = dlt.secrets.value,
     file_glob: str = DEFAULT_FILE_GLOB,
     objects_per_batch: int = OBJECTS_PER_BATCH,
+    large_object_bytes: int = LARGE_OBJECT_BYTES,
     requester_pays: bool = False,
     anonymous: bool = False,
     max_attempts: int = S3_MAX_ATTEMPTS,
@@ -134,7 +141,13 @@ def hyperliquid_twap(
             config_kwargs=s3_config if is_s3 else None,
         )
     return twap_status_events(
-        fs, bucket_url, file_glob, objects_per_batch, known or {}, stats or IngestStats()
+        fs,
+        bucket_url,
+        file_glob,
+        objects_per_batch,
+        large_object_bytes,
+        known or {},
+        stats or IngestStats(),
     )
 
 
@@ -149,6 +162,7 @@ def twap_status_events(
     bucket_url: str,
     file_glob: str,
     objects_per_batch: int,
+    large_object_bytes: int,
     known: Mapping[str, KnownObject],
     stats: IngestStats,
 ) -> Iterator[pa.Table]:
@@ -179,31 +193,60 @@ def twap_status_events(
         stats.changed,
         stats.retried,
     )
+    large = [obj for obj in todo if (obj.size_bytes or 0) > large_object_bytes]
+    small = [obj for obj in todo if (obj.size_bytes or 0) <= large_object_bytes]
+    yield from _read_large(fs, large, stats)
     last_report = time.monotonic()
-    for start in range(0, len(todo), objects_per_batch):
+    for start in range(0, len(small), objects_per_batch):
         tables = {}
-        for obj, data in fetch_objects(fs, todo[start : start + objects_per_batch]):
+        for obj, data in fetch_objects(fs, small[start : start + objects_per_batch]):
             try:
                 if isinstance(data, Exception):
                     raise BadObjectError(f"cannot fetch: {type(data).__name__}: {one_line(data)}")
                 tables[obj] = read_events(obj, data)
             except BadObjectError as exc:
-                stats.entries.append(_entry(obj, FAILED, error=str(exc)))
-                logger.warning("object %s failed: %s", obj.key, exc)
+                _failed(stats, obj, str(exc))
         batch, clashes = combine(tables)
         for obj, error in clashes.items():
-            stats.entries.append(_entry(obj, FAILED, error=error))
-            logger.warning("object %s failed: %s", obj.key, error)
+            _failed(stats, obj, error)
         for obj, table in tables.items():
             if obj not in clashes:
-                stats.entries.append(_entry(obj, LOADED, rows=table.num_rows))
-                stats.rows += table.num_rows
+                _loaded(stats, obj, table.num_rows)
         if batch is not None:
             yield batch
         if time.monotonic() - last_report >= PROGRESS_EVERY_SECONDS:
             last_report = time.monotonic()
-            done = min(start + objects_per_batch, len(todo))
-            logger.info("read %d/%d objects, %d rows", done, len(todo), stats.rows)
+            done = min(start + objects_per_batch, len(small))
+            logger.info("read %d/%d objects, %d rows", done, len(small), stats.rows)
+
+
+def _read_large(
+    fs: AbstractFileSystem, objects: list[SourceObject], stats: IngestStats
+) -> Iterator[pa.Table]:
+    """Large objects one at a time, each spooled to local disk first and then yielded in
+    batches: memory holds one batch whatever the object's size."""
+    with tempfile.TemporaryDirectory(prefix="twap-spool-") as spool_dir:
+        for obj in objects:
+            logger.info("streaming large object %s (%s bytes)", obj.key, obj.size_bytes)
+            spool = Path(spool_dir) / "object.parquet"
+            try:
+                rows = spool_events(fs, obj, spool)
+            except BadObjectError as exc:
+                _failed(stats, obj, str(exc))
+                continue
+            yield from read_spool(spool)
+            _loaded(stats, obj, rows)
+            spool.unlink()
+
+
+def _loaded(stats: IngestStats, obj: SourceObject, rows: int) -> None:
+    stats.entries.append(_entry(obj, LOADED, rows=rows))
+    stats.rows += rows
+
+
+def _failed(stats: IngestStats, obj: SourceObject, error: str) -> None:
+    stats.entries.append(_entry(obj, FAILED, error=error))
+    logger.warning("object %s failed: %s", obj.key, error)
 
 
 def s3_options(

@@ -405,3 +405,29 @@ def test_anonymous_access_sends_no_credentials(
 
     assert proxy.seen and all("authorization" not in s.headers for s in proxy.seen)
     assert twap.query(RAW_COUNT)[0][0] > 0
+
+
+def test_large_objects_are_streamed_and_fail_whole(
+    twap: Twap, tmp_path: Path, sample: Path
+) -> None:
+    source = tmp_path / "source"
+    source.mkdir()
+    good = pq.read_table(hour(sample, 8))
+    pq.write_table(good, source / "good.parquet", row_group_size=7)
+    # A bad amount in the very last row: nothing of the object may reach raw.
+    sizes = good["sz"].to_pylist()
+    bad = good.set_column(good.schema.get_field_index("sz"), "sz", pa.array([*sizes[:-1], "1,5"]))
+    pq.write_table(bad, source / "bad.parquet", row_group_size=7)
+    # Every object counts as large here, so every one takes the streaming path.
+    twap.env["SOURCES__HYPERLIQUID_TWAP__LARGE_OBJECT_BYTES"] = "1"
+
+    result = twap("load", "--source", str(source), check=False)
+
+    assert result.returncode == EXIT_OBJECTS_FAILED, result.stderr
+    assert (
+        "bad.parquet failed: column 'sz' cannot be read as sz: not a decimal number: '1,5'"
+        in result.stderr
+    )
+    assert twap.query(
+        "select min(object_row), max(object_row), count(*), count(distinct split_part(object_key, '/', -1)) from raw.twap_status_events"
+    ) == [(0, good.num_rows - 1, good.num_rows, 1)]

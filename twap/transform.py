@@ -6,12 +6,14 @@ import sys
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-
-from dbt.cli.main import dbtRunner, dbtRunnerResult
+from typing import TYPE_CHECKING
 
 from twap.database import Database
 from twap.errors import TwapError, one_line
 from twap.settings import PROJECT_DIR, Settings
+
+if TYPE_CHECKING:
+    from dbt.cli.main import dbtRunnerResult
 
 FAILED_STATUSES = {"error", "fail"}
 
@@ -39,7 +41,10 @@ def run_dbt(settings: Settings, database: Database, command: str, *args: str) ->
     return statuses
 
 
-def _invoke(settings: Settings, command: str, args: tuple[str, ...]) -> dbtRunnerResult:
+def _invoke(settings: Settings, command: str, args: tuple[str, ...]) -> "dbtRunnerResult":
+    # Imported here: dbt takes over a second to import, and only `build` needs it.
+    from dbt.cli.main import dbtRunner
+
     return dbtRunner().invoke(
         [
             command,
