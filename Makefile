@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint format lock clean
+.PHONY: install demo test lint format lock bench clean
 
 install: $(BIN)/twap
 
@@ -26,6 +26,10 @@ lint: install
 format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# Speed figures as side-by-side ratios (several minutes): benchmarks/README.md, benchmarks/results/.
+bench: install
+	$(BIN)/python -m benchmarks.bench_ingest
 
 # Re-lock after changing pyproject.toml: keeps the two header lines, pins everything installed.
 lock: install

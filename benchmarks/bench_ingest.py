@@ -36,6 +36,12 @@ BULK_ROWS, BULK_OBJECTS = 1_000_000, 20
 FEW_OBJECTS = 12
 MEMORY_ROWS = (500_000, 5_000_000)
 ROW_GROUP_ROWS = 100_000
+# Runs the rest of argv with this interpreter and prints the child's peak RSS in KiB.
+PEAK_RSS_WRAPPER = (
+    "import resource, subprocess, sys; "
+    "code = subprocess.call([sys.executable, *sys.argv[1:]]); "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(code)"
+)
 
 
 @dataclass(frozen=True)
@@ -68,18 +74,27 @@ class Bench:
             "TWAP_DATABASE_URL": database.url,
         }
         started = time.perf_counter()
-        process = subprocess.Popen(
-            [sys.executable, "-m", "twap.cli", "load", "--source", str(source)],
+        # Through a small wrapper: a child forked from this (large) process would count our
+        # memory as its own peak.
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                PEAK_RSS_WRAPPER,
+                "-m",
+                "twap.cli",
+                "load",
+                "--source",
+                str(source),
+            ],
             env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
+            capture_output=True,
+            text=True,
         )
-        output = process.stdout.read().decode()
-        _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - started
-        if status != 0:
-            raise SystemExit(f"twap load failed on {source}:\n{output}")
-        return Load(seconds, usage.ru_maxrss / 1024, output)
+        if result.returncode != 0:
+            raise SystemExit(f"twap load failed on {source}:\n{result.stdout}{result.stderr}")
+        return Load(seconds, int(result.stdout.split()[-1]) / 1024, result.stderr)
 
 
 def write_objects(table: pa.Table, out: Path, count: int) -> Path:

@@ -53,6 +53,7 @@ class LedgerEntry:
 class KnownObject:
     version: str
     status: str
+    in_raw: bool  # raw holds rows of some version of the object
 
 
 def known_objects(client: SqlClientBase) -> dict[str, KnownObject]:
@@ -60,9 +61,26 @@ def known_objects(client: SqlClientBase) -> dict[str, KnownObject]:
     if not _table_exists(client, LEDGER_TABLE):
         return {}
     rows = client.execute_sql(
-        f"select object_key, object_version, status from {_name(client, LEDGER_TABLE)}"
+        f"""
+        select object_key, object_version, status, loaded_version is not null
+        from {_name(client, LEDGER_TABLE)}
+        """
     )
-    return {key: KnownObject(version, status) for key, version, status in rows or []}
+    return {key: KnownObject(*values) for key, *values in rows or []}
+
+
+def raw_matches_ledger(client: SqlClientBase) -> bool:
+    """False when raw holds rows of a load the ledger never recorded (a run crashed after its
+    rows were committed): the objects of that run then have rows in raw but not in the ledger."""
+    if not _table_exists(client, EVENTS_TABLE):
+        return True
+    last = "''"
+    if _table_exists(client, LEDGER_TABLE):
+        last = f"(select coalesce(max(load_id), '') from {_name(client, LEDGER_TABLE)})"
+    rows = client.execute_sql(
+        f"select not exists (select from {_name(client, EVENTS_TABLE)} where _dlt_load_id > {last})"
+    )
+    return rows[0][0]
 
 
 def record(
@@ -133,6 +151,8 @@ def record(
 
 def _create_raw_indexes(client: SqlClientBase) -> None:
     events = _name(client, EVENTS_TABLE)
+    # Built once, after the first (bulk) load: sorting in memory is several times faster.
+    client.execute_sql("set local maintenance_work_mem = '256MB'")
     for column in RAW_INDEXES:
         index = client.escape_column_name(f"{EVENTS_TABLE}_{column}_idx".lstrip("_"))
         client.execute_sql(

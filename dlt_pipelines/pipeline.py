@@ -58,11 +58,11 @@ def load(pipeline: dlt.Pipeline, **source_args: Any) -> LoadResult:
         pipeline.abort_packages()
     with pipeline.sql_client() as client:
         known = ledger.known_objects(client)
+        append_new = ledger.raw_matches_ledger(client)
     stats = IngestStats()
     started_at = datetime.now(UTC)
-    info = pipeline.run(
-        hyperliquid_twap(**source_args, known=known, stats=stats), loader_file_format="parquet"
-    )
+    source = hyperliquid_twap(**source_args, known=known, append_new=append_new, stats=stats)
+    info = pipeline.run(source, loader_file_format="parquet")
     with pipeline.sql_client() as client:
         ledger.record(
             client, stats.entries, info.loads_ids[-1] if info.loads_ids else None, started_at

@@ -119,12 +119,15 @@ def hyperliquid_twap(
     kwargs: dict[str, Any] | None = None,
     client_kwargs: dict[str, Any] | None = None,
     known: Mapping[str, KnownObject] | None = None,
+    append_new: bool = False,
     stats: IngestStats | None = None,
 ) -> DltResource:
     """TWAP status events from the parquet objects under `bucket_url`.
 
     `known` is the ledger (object key -> version and status): only new objects, changed ones
-    and ones that failed before are read. `stats` is filled in as it runs.
+    and ones that failed before are read. `append_new` says raw holds no rows the ledger does
+    not know of: a run of objects without rows in raw then appends instead of merging (no
+    staging copy). `stats` is filled in as it runs.
     """
     if isinstance(credentials, AbstractFileSystem):
         fs = credentials
@@ -147,6 +150,7 @@ def hyperliquid_twap(
         objects_per_batch,
         large_object_bytes,
         known or {},
+        append_new,
         stats or IngestStats(),
     )
 
@@ -164,6 +168,7 @@ def twap_status_events(
     objects_per_batch: int,
     large_object_bytes: int,
     known: Mapping[str, KnownObject],
+    append_new: bool,
     stats: IngestStats,
 ) -> Iterator[pa.Table]:
     """Yields one arrow table of canonical events per batch of new, changed or failed objects.
@@ -193,6 +198,9 @@ def twap_status_events(
         stats.changed,
         stats.retried,
     )
+    if append_new and not any(obj.key in known and known[obj.key].in_raw for obj in todo):
+        # Nothing to replace: rows go straight into raw, without the merge's staging copy.
+        yield dlt.mark.with_hints([], dlt.mark.make_hints(write_disposition="append"))
     large = [obj for obj in todo if (obj.size_bytes or 0) > large_object_bytes]
     small = [obj for obj in todo if (obj.size_bytes or 0) <= large_object_bytes]
     yield from _read_large(fs, large, stats)

@@ -320,6 +320,26 @@ def test_kill_9_at_any_point_then_rerun_loses_and_duplicates_nothing(
     ) == [(summary.objects, summary.events)]
 
 
+def test_a_crash_between_the_raw_commit_and_the_ledger_write_heals(
+    twap: Twap, tmp_path: Path, sample: Path
+) -> None:
+    source = tmp_path / "source"
+    source.mkdir()
+    for n in (1, 2):
+        (source / f"{n:02d}.parquet").write_bytes(hour(sample, n).read_bytes())
+    twap("load", "--source", str(source))
+    (source / "03.parquet").write_bytes(hour(sample, 3).read_bytes())
+    twap("load", "--source", str(source))
+    # The state such a crash leaves: the last load's rows are in raw, its ledger rows are not.
+    twap.query("delete from raw.twap_ingest_objects where object_key like '%%03.parquet' returning 1")
+
+    result = twap("load", "--source", str(source))
+
+    assert "1 new" in result.stderr
+    expected = sum(pq.read_metadata(hour(sample, n)).num_rows for n in (1, 2, 3))
+    assert twap.query(RAW_COUNT) == [(expected,)]
+
+
 def test_a_second_run_while_one_runs_exits_cleanly_or_waits(
     twap: Twap, tmp_path: Path, sample: Path
 ) -> None:
