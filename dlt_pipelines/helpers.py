@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 from fsspec import AbstractFileSystem
 
 from dlt_pipelines.normalise import BadObjectError, normalise_events
-from dlt_pipelines.settings import LINEAGE_SCHEMA, STREAM_BATCH_ROWS
+from dlt_pipelines.settings import LINEAGE_SCHEMA, ROWS_PER_ITEM
 
 EMPTY_OBJECT = "the object has no rows (an hourly object always has events)"
 
@@ -60,6 +60,23 @@ def _source_object(fs: AbstractFileSystem, path: str, info: dict) -> SourceObjec
     )
 
 
+def batched(
+    objects: Sequence[SourceObject], max_count: int, max_bytes: int
+) -> Iterator[list[SourceObject]]:
+    """Consecutive runs of `objects`, each of at most `max_count` objects and (unless a single
+    object is larger) `max_bytes` bytes."""
+    batch: list[SourceObject] = []
+    size = 0
+    for obj in objects:
+        if batch and (len(batch) == max_count or size + (obj.size_bytes or 0) > max_bytes):
+            yield batch
+            batch, size = [], 0
+        batch.append(obj)
+        size += obj.size_bytes or 0
+    if batch:
+        yield batch
+
+
 def fetch_objects(
     fs: AbstractFileSystem, objects: Sequence[SourceObject]
 ) -> Iterator[tuple[SourceObject, bytes | Exception]]:
@@ -95,7 +112,7 @@ def spool_events(fs: AbstractFileSystem, obj: SourceObject, spool: Path) -> int:
     writer: pq.ParquetWriter | None = None
     try:
         with fs.open(obj.path, "rb") as stream:
-            for batch in pq.ParquetFile(stream).iter_batches(batch_size=STREAM_BATCH_ROWS):
+            for batch in pq.ParquetFile(stream).iter_batches(batch_size=ROWS_PER_ITEM):
                 events = _with_lineage(normalise_events(pa.Table.from_batches([batch])), obj, rows)
                 if writer is None:
                     writer = pq.ParquetWriter(spool, events.schema)
@@ -115,7 +132,7 @@ def spool_events(fs: AbstractFileSystem, obj: SourceObject, spool: Path) -> int:
 
 def read_spool(spool: Path) -> Iterator[pa.Table]:
     """The events `spool_events` wrote, one arrow table per batch."""
-    for batch in pq.ParquetFile(spool).iter_batches(batch_size=STREAM_BATCH_ROWS):
+    for batch in pq.ParquetFile(spool).iter_batches(batch_size=ROWS_PER_ITEM):
         yield pa.Table.from_batches([batch])
 
 

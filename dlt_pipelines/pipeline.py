@@ -27,7 +27,7 @@ os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
 # dlt's ADBC COPY job reads a whole load file into memory: small files, few at once, keep it flat.
 os.environ.setdefault("DATA_WRITER__FILE_MAX_ITEMS", "100000")
-os.environ.setdefault("LOAD__WORKERS", "4")
+os.environ.setdefault("LOAD__WORKERS", "2")
 
 
 def make_pipeline(credentials: Any = None, pipelines_dir: Path | None = None) -> dlt.Pipeline:

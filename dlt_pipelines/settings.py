@@ -10,9 +10,11 @@ LEDGER_TABLE = "twap_ingest_objects"
 DEFAULT_FILE_GLOB = "**/*.parquet"
 # Objects fetched concurrently and normalised into one arrow table per dlt item.
 OBJECTS_PER_BATCH = 64
+# ... and at most this many bytes of them; the batch goes to dlt in items of at most this many rows.
+BATCH_BYTES = 64 * 1024 * 1024
+ROWS_PER_ITEM = 100_000
 # Objects larger than this are streamed batch by batch instead of read whole (memory stays flat).
 LARGE_OBJECT_BYTES = 16 * 1024 * 1024
-STREAM_BATCH_ROWS = 100_000
 
 # S3 client: attempts per request (adaptive retry mode) and socket timeouts in seconds.
 S3_MAX_ATTEMPTS = 10

@@ -22,6 +22,7 @@ from fsspec import AbstractFileSystem
 
 from dlt_pipelines.helpers import (
     SourceObject,
+    batched,
     combine,
     fetch_objects,
     list_objects,
@@ -33,11 +34,13 @@ from dlt_pipelines.helpers import (
 from dlt_pipelines.ledger import FAILED, LOADED, KnownObject, LedgerEntry
 from dlt_pipelines.normalise import BadObjectError
 from dlt_pipelines.settings import (
+    BATCH_BYTES,
     DEFAULT_FILE_GLOB,
     EVENTS_TABLE,
     LARGE_OBJECT_BYTES,
     OBJECTS_PER_BATCH,
     PIPELINE_NAME,
+    ROWS_PER_ITEM,
     S3_CONNECT_TIMEOUT,
     S3_MAX_ATTEMPTS,
     S3_READ_TIMEOUT,
@@ -205,9 +208,10 @@ def twap_status_events(
     small = [obj for obj in todo if (obj.size_bytes or 0) <= large_object_bytes]
     yield from _read_large(fs, large, stats)
     last_report = time.monotonic()
-    for start in range(0, len(small), objects_per_batch):
+    done = 0
+    for objects in batched(small, objects_per_batch, BATCH_BYTES):
         tables = {}
-        for obj, data in fetch_objects(fs, small[start : start + objects_per_batch]):
+        for obj, data in fetch_objects(fs, objects):
             try:
                 if isinstance(data, Exception):
                     raise BadObjectError(f"cannot fetch: {type(data).__name__}: {one_line(data)}")
@@ -221,10 +225,12 @@ def twap_status_events(
             if obj not in clashes:
                 _loaded(stats, obj, table.num_rows)
         if batch is not None:
-            yield batch
+            # Items of bounded size make load files of bounded size, COPYed in parallel.
+            for offset in range(0, batch.num_rows, ROWS_PER_ITEM):
+                yield batch.slice(offset, ROWS_PER_ITEM)
+        done += len(objects)
         if time.monotonic() - last_report >= PROGRESS_EVERY_SECONDS:
             last_report = time.monotonic()
-            done = min(start + objects_per_batch, len(small))
             logger.info("read %d/%d objects, %d rows", done, len(small), stats.rows)
 
 

@@ -331,7 +331,9 @@ def test_a_crash_between_the_raw_commit_and_the_ledger_write_heals(
     (source / "03.parquet").write_bytes(hour(sample, 3).read_bytes())
     twap("load", "--source", str(source))
     # The state such a crash leaves: the last load's rows are in raw, its ledger rows are not.
-    twap.query("delete from raw.twap_ingest_objects where object_key like '%%03.parquet' returning 1")
+    twap.query(
+        "delete from raw.twap_ingest_objects where object_key like '%%03.parquet' returning 1"
+    )
 
     result = twap("load", "--source", str(source))
 
