@@ -6,7 +6,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -37,8 +37,20 @@ def proxy(s3: S3) -> Iterator[S3Proxy]:
     server.close()
 
 
+@pytest.fixture
+def source(tmp_path: Path) -> Path:
+    """An empty local source folder."""
+    folder = tmp_path / "source"
+    folder.mkdir()
+    return folder
+
+
 def hour(sample: Path, n: int) -> Path:
     return sample / f"2026/07/01/{n:02d}.parquet"
+
+
+def rows_in(paths: Iterable[Path]) -> int:
+    return sum(pq.read_metadata(path).num_rows for path in paths)
 
 
 def node_form(table: pa.Table) -> pa.Table:
@@ -206,7 +218,7 @@ def test_each_kind_of_bad_object_fails_alone_then_is_retried_until_fixed(
     assert f"{len(bad)} failed before), 1 loaded" in second.stderr
     ledger = {key: rest for key, *rest in twap.query(LEDGER)}
     assert tuple(ledger["s3://mixed/hourly/2026/07/01/05.parquet"][:3]) == (
-        "loaded", 2, pq.read_metadata(hour(sample, 1)).num_rows,
+        "loaded", 2, rows_in([hour(sample, 1)]),
     )  # fmt: skip
     assert tuple(ledger["s3://mixed/hourly/2026/07/01/01.parquet"][:2]) == ("failed", 2)
 
@@ -215,17 +227,11 @@ def test_each_kind_of_bad_object_fails_alone_then_is_retried_until_fixed(
         client.upload_file(str(sample / key.removeprefix("hourly/")), "mixed", key)
     third = twap(*run)
     assert "0 failed" in third.stderr
-    assert twap.query(RAW_COUNT) == [
-        (sum(pq.read_metadata(p).num_rows for p in sample.rglob("*.parquet")),)
-    ]
+    assert twap.query(RAW_COUNT) == [(rows_in(sample.rglob("*.parquet")),)]
     assert twap("status").returncode == 0
 
 
-def test_rewrite_replaces_rows_and_the_mart_follows(
-    twap: Twap, tmp_path: Path, sample: Path
-) -> None:
-    source = tmp_path / "source"
-    source.mkdir()
+def test_rewrite_replaces_rows_and_the_mart_follows(twap: Twap, source: Path, sample: Path) -> None:
     original = pq.read_table(hour(sample, 6))
     path = source / "06.parquet"
     pq.write_table(original, path)
@@ -255,10 +261,8 @@ def test_rewrite_replaces_rows_and_the_mart_follows(
 
 
 def test_backfilled_objects_with_old_modification_times_are_loaded(
-    twap: Twap, tmp_path: Path, sample: Path
+    twap: Twap, source: Path, sample: Path
 ) -> None:
-    source = tmp_path / "source"
-    source.mkdir()
     (source / "12.parquet").write_bytes(hour(sample, 12).read_bytes())
     twap("load", "--source", str(source))
     # A backfill of earlier hours arrives later, with modification times long before the last run.
@@ -270,7 +274,7 @@ def test_backfilled_objects_with_old_modification_times_are_loaded(
     result = twap("load", "--source", str(source))
 
     assert "2 new, 0 changed" in result.stderr
-    expected = sum(pq.read_metadata(hour(sample, n)).num_rows for n in (1, 2, 12))
+    expected = rows_in(hour(sample, n) for n in (1, 2, 12))
     assert twap.query(RAW_COUNT) == [(expected,)]
 
 
@@ -291,9 +295,8 @@ def test_an_identical_reupload_is_not_read_again(twap: Twap, s3: S3, sample: Pat
 
 
 def test_kill_9_at_any_point_then_rerun_loses_and_duplicates_nothing(
-    twap: Twap, tmp_path: Path
+    twap: Twap, source: Path
 ) -> None:
-    source = tmp_path / "source"
     summary = generate(source, days=6, seed=8, twaps_per_day=1500)
     for delay in (0.0, 0.4, 0.8, 1.2, 1.6, 2.0):
         process = subprocess.Popen(
@@ -321,10 +324,8 @@ def test_kill_9_at_any_point_then_rerun_loses_and_duplicates_nothing(
 
 
 def test_a_crash_between_the_raw_commit_and_the_ledger_write_heals(
-    twap: Twap, tmp_path: Path, sample: Path
+    twap: Twap, source: Path, sample: Path
 ) -> None:
-    source = tmp_path / "source"
-    source.mkdir()
     for n in (1, 2):
         (source / f"{n:02d}.parquet").write_bytes(hour(sample, n).read_bytes())
     twap("load", "--source", str(source))
@@ -338,13 +339,11 @@ def test_a_crash_between_the_raw_commit_and_the_ledger_write_heals(
     result = twap("load", "--source", str(source))
 
     assert "1 new" in result.stderr
-    expected = sum(pq.read_metadata(hour(sample, n)).num_rows for n in (1, 2, 3))
+    expected = rows_in(hour(sample, n) for n in (1, 2, 3))
     assert twap.query(RAW_COUNT) == [(expected,)]
 
 
-def test_a_second_run_while_one_runs_exits_cleanly_or_waits(
-    twap: Twap, tmp_path: Path, sample: Path
-) -> None:
+def test_a_second_run_while_one_runs_exits_cleanly_or_waits(twap: Twap, sample: Path) -> None:
     command = [sys.executable, "-m", "twap.cli", "load", "--source", str(sample)]
     first = subprocess.Popen(command, env=twap.env, stderr=subprocess.PIPE, text=True)
     for line in first.stderr:
@@ -389,9 +388,7 @@ def test_throttling_is_retried_and_everything_loads(
 
     assert f"{len(keys)} loaded" in result.stderr and "0 failed" in result.stderr
     assert proxy.faults_sent >= len(keys) // 3
-    assert twap.query(RAW_COUNT) == [
-        (sum(pq.read_metadata(p).num_rows for p in sample.rglob("*.parquet")),)
-    ]
+    assert twap.query(RAW_COUNT) == [(rows_in(sample.rglob("*.parquet")),)]
 
 
 def test_requester_pays_header_is_on_every_request(
@@ -429,11 +426,7 @@ def test_anonymous_access_sends_no_credentials(
     assert twap.query(RAW_COUNT)[0][0] > 0
 
 
-def test_large_objects_are_streamed_and_fail_whole(
-    twap: Twap, tmp_path: Path, sample: Path
-) -> None:
-    source = tmp_path / "source"
-    source.mkdir()
+def test_large_objects_are_streamed_and_fail_whole(twap: Twap, source: Path, sample: Path) -> None:
     good = pq.read_table(hour(sample, 8))
     pq.write_table(good, source / "good.parquet", row_group_size=7)
     # A bad amount in the very last row: nothing of the object may reach raw.
