@@ -174,7 +174,8 @@ def twap_status_events(
     append_new: bool,
     stats: IngestStats,
 ) -> Iterator[pa.Table]:
-    """Yields one arrow table of canonical events per batch of new, changed or failed objects.
+    """Yields arrow tables (of at most ROWS_PER_ITEM rows) of the canonical events of the new,
+    changed and previously failed objects.
 
     What happened to each object (loaded with n rows, or failed with an error) is appended to
     `stats.entries`; the caller writes those to the ledger once the rows are committed.
