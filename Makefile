@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint format lock clean bench-dbt
+.PHONY: install demo test lint format lock bench bench-ingest bench-dbt clean
 
 install: $(BIN)/twap
 
@@ -36,7 +36,12 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# dbt on a year of sample data: full refresh versus the hourly incremental build (benchmarks/README.md).
+# Speed figures as side-by-side ratios (several minutes each): benchmarks/README.md.
+bench: bench-ingest bench-dbt
+
+bench-ingest: install
+	$(BIN)/python -m benchmarks.bench_ingest
+
 bench-dbt: install
 	$(BIN)/python -m benchmarks.bench_dbt
 

@@ -6,21 +6,28 @@ Configure the source under `[sources.hyperliquid_twap]` (`bucket_url`, `credenti
 destination under `[destination.postgres.credentials]`, as for any dlt pipeline.
 """
 
+import logging
 import os
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import dlt
 from dlt.common.pipeline import LoadInfo
-from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
-from dlt_pipelines.settings import DATASET_NAME, LEDGER_TABLE, PIPELINE_NAME
+from dlt_pipelines import ledger
+from dlt_pipelines.settings import DATASET_NAME, PIPELINE_NAME
 from dlt_pipelines.source import IngestStats, hyperliquid_twap
+
+logger = logging.getLogger(__name__)
 
 # Telemetry off unless asked for; arrow loads carry `_dlt_load_id` (needed downstream by dbt).
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
+# dlt's ADBC COPY job reads a whole load file into memory: small files, few at once, keep it flat.
+os.environ.setdefault("DATA_WRITER__FILE_MAX_ITEMS", "100000")
+os.environ.setdefault("LOAD__WORKERS", "2")
 
 
 def make_pipeline(credentials: Any = None, pipelines_dir: Path | None = None) -> dlt.Pipeline:
@@ -36,19 +43,6 @@ def make_pipeline(credentials: Any = None, pipelines_dir: Path | None = None) ->
     )
 
 
-def loaded_versions(pipeline: dlt.Pipeline) -> dict[str, str]:
-    """Object key -> version of every object the ledger records as loaded (empty on first run)."""
-    try:
-        with pipeline.sql_client() as client:
-            table = client.make_qualified_table_name(LEDGER_TABLE)
-            rows = client.execute_sql(
-                f"select object_key, object_version from {table} where status = 'loaded'"
-            )
-    except DatabaseUndefinedRelation:
-        return {}
-    return dict(rows or [])
-
-
 @dataclass
 class LoadResult:
     stats: IngestStats
@@ -56,10 +50,23 @@ class LoadResult:
 
 
 def load(pipeline: dlt.Pipeline, **source_args: Any) -> LoadResult:
-    """Extract new and changed objects and load them in one load package."""
+    """Extract new, changed and previously failed objects, load them in one load package, then
+    record what happened to each object in the ledger."""
+    if pipeline.has_pending_data:
+        # Left by a crashed run. Its objects are not in the ledger yet, so they are read again.
+        logger.warning("dropping the pending load package of an interrupted run")
+        pipeline.abort_packages()
+    with pipeline.sql_client() as client:
+        known = ledger.known_objects(client)
+        append_new = ledger.raw_matches_ledger(client)
     stats = IngestStats()
-    source = hyperliquid_twap(**source_args, known_versions=loaded_versions(pipeline), stats=stats)
+    started_at = datetime.now(UTC)
+    source = hyperliquid_twap(**source_args, known=known, append_new=append_new, stats=stats)
     info = pipeline.run(source, loader_file_format="parquet")
+    with pipeline.sql_client() as client:
+        ledger.record(
+            client, stats.entries, info.loads_ids[-1] if info.loads_ids else None, started_at
+        )
     return LoadResult(stats=stats, info=info)
 
 

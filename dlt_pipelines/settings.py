@@ -10,6 +10,16 @@ LEDGER_TABLE = "twap_ingest_objects"
 DEFAULT_FILE_GLOB = "**/*.parquet"
 # Objects fetched concurrently and normalised into one arrow table per dlt item.
 OBJECTS_PER_BATCH = 64
+# ... and at most this many bytes of them; the batch goes to dlt in items of at most this many rows.
+BATCH_BYTES = 64 * 1024 * 1024
+ROWS_PER_ITEM = 100_000
+# Objects larger than this are streamed batch by batch instead of read whole (memory stays flat).
+LARGE_OBJECT_BYTES = 16 * 1024 * 1024
+
+# S3 client: attempts per request (adaptive retry mode) and socket timeouts in seconds.
+S3_MAX_ATTEMPTS = 10
+S3_CONNECT_TIMEOUT = 10.0
+S3_READ_TIMEOUT = 60.0
 
 # The canonical raw schema (DATA.md, canonical form). Amounts stay decimal strings so raw keeps
 # the source's exact digits; staging casts them to numeric.
@@ -40,18 +50,5 @@ LINEAGE_SCHEMA = pa.schema(
         pa.field("object_key", pa.string(), nullable=False),
         pa.field("object_version", pa.string(), nullable=False),
         pa.field("object_row", pa.int64(), nullable=False),
-    ]
-)
-
-LEDGER_SCHEMA = pa.schema(
-    [
-        pa.field("object_key", pa.string(), nullable=False),
-        pa.field("object_version", pa.string(), nullable=False),
-        pa.field("size_bytes", pa.int64()),
-        pa.field("modified_at", pa.timestamp("us", tz="UTC")),
-        pa.field("status", pa.string(), nullable=False),
-        pa.field("row_count", pa.int64()),
-        pa.field("error", pa.string()),
-        pa.field("processed_at", pa.timestamp("us", tz="UTC"), nullable=False),
     ]
 )

@@ -1,35 +1,61 @@
 """The dlt source: hourly parquet objects of TWAP status events into `raw`, with a per-object ledger."""
 
 import logging
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import dlt
 import pyarrow as pa
 from dlt.common.configuration import resolve_type
 from dlt.common.configuration.specs import CredentialsConfiguration
+from dlt.common.configuration.specs.aws_credentials import AwsCredentialsWithoutDefaults
 from dlt.common.storages.fsspec_filesystem import fsspec_filesystem
+from dlt.common.typing import TSecretStrValue
 from dlt.sources import DltResource
 from dlt.sources.config import configspec
 from dlt.sources.credentials import FilesystemConfiguration, FileSystemCredentials
 from fsspec import AbstractFileSystem
 
-from dlt_pipelines.helpers import SourceObject, fetch_objects, list_objects, read_events
+from dlt_pipelines.helpers import (
+    SourceObject,
+    batched,
+    combine,
+    fetch_objects,
+    list_objects,
+    one_line,
+    read_events,
+    read_spool,
+    spool_events,
+)
+from dlt_pipelines.ledger import FAILED, LOADED, KnownObject, LedgerEntry
 from dlt_pipelines.normalise import BadObjectError
 from dlt_pipelines.settings import (
+    BATCH_BYTES,
     DEFAULT_FILE_GLOB,
     EVENTS_TABLE,
-    LEDGER_SCHEMA,
-    LEDGER_TABLE,
+    LARGE_OBJECT_BYTES,
     OBJECTS_PER_BATCH,
     PIPELINE_NAME,
+    ROWS_PER_ITEM,
+    S3_CONNECT_TIMEOUT,
+    S3_MAX_ATTEMPTS,
+    S3_READ_TIMEOUT,
 )
 
 logger = logging.getLogger(__name__)
 PROGRESS_EVERY_SECONDS = 5.0
+
+
+@configspec
+class AnonymousS3Credentials(AwsCredentialsWithoutDefaults):
+    """Where a public bucket is (endpoint, region); no keys, the requests go unsigned."""
+
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: TSecretStrValue | None = None
 
 
 @configspec
@@ -39,23 +65,46 @@ class TwapSourceConfiguration(FilesystemConfiguration):
     credentials: FileSystemCredentials | AbstractFileSystem = None
     file_glob: str = DEFAULT_FILE_GLOB
     objects_per_batch: int = OBJECTS_PER_BATCH
+    large_object_bytes: int = LARGE_OBJECT_BYTES
+    # S3 only: the payer's credentials are still needed with requester-pays; none when anonymous.
+    requester_pays: bool = False
+    anonymous: bool = False
+    max_attempts: int = S3_MAX_ATTEMPTS
+    connect_timeout: float = S3_CONNECT_TIMEOUT
+    read_timeout: float = S3_READ_TIMEOUT
 
     @resolve_type("credentials")
     def resolve_credentials_type(self) -> type[CredentialsConfiguration]:
-        # Local paths need no credentials; object stores get their protocol's credentials.
+        # Local paths need no credentials; object stores get their own, S3 no keys if anonymous.
+        if self.anonymous and self.protocol == "s3":
+            return AnonymousS3Credentials
         credentials = self.PROTOCOL_CREDENTIALS.get(self.protocol)
         return credentials | AbstractFileSystem if credentials else CredentialsConfiguration | None
 
 
 @dataclass
 class IngestStats:
-    """What one extraction did, filled in while it runs."""
+    """What one extraction did, filled in while it runs; `entries` become the ledger rows."""
 
     listed: int = 0
-    selected: int = 0
-    loaded: int = 0
-    failed: dict[str, str] = field(default_factory=dict)
+    new: int = 0
+    changed: int = 0
+    retried: int = 0
     rows: int = 0
+    entries: list[LedgerEntry] = field(default_factory=list)
+
+    @property
+    def selected(self) -> int:
+        return self.new + self.changed + self.retried
+
+    @property
+    def loaded(self) -> int:
+        return sum(entry.status == LOADED for entry in self.entries)
+
+    @property
+    def failed(self) -> dict[str, str]:
+        """Object key -> error of every object that failed in this run."""
+        return {e.key: e.error or "" for e in self.entries if e.status == FAILED}
 
 
 @dlt.source(name=PIPELINE_NAME, spec=TwapSourceConfiguration)
@@ -64,24 +113,48 @@ def hyperliquid_twap(
     credentials: FileSystemCredentials | AbstractFileSystem = dlt.secrets.value,
     file_glob: str = DEFAULT_FILE_GLOB,
     objects_per_batch: int = OBJECTS_PER_BATCH,
+    large_object_bytes: int = LARGE_OBJECT_BYTES,
+    requester_pays: bool = False,
+    anonymous: bool = False,
+    max_attempts: int = S3_MAX_ATTEMPTS,
+    connect_timeout: float = S3_CONNECT_TIMEOUT,
+    read_timeout: float = S3_READ_TIMEOUT,
     kwargs: dict[str, Any] | None = None,
     client_kwargs: dict[str, Any] | None = None,
-    known_versions: Mapping[str, str] | None = None,
+    known: Mapping[str, KnownObject] | None = None,
+    append_new: bool = False,
     stats: IngestStats | None = None,
 ) -> DltResource:
     """TWAP status events from the parquet objects under `bucket_url`.
 
-    `known_versions` maps object keys to the version already loaded (from the ledger); only
-    objects that are new or whose version differs are read. `stats` is filled in as it runs.
+    `known` is the ledger (object key -> version and status): only new objects, changed ones
+    and ones that failed before are read. `append_new` says raw holds no rows the ledger does
+    not know of: a run of objects without rows in raw then appends instead of merging (no
+    staging copy). `stats` is filled in as it runs.
     """
     if isinstance(credentials, AbstractFileSystem):
         fs = credentials
     else:
-        fs = fsspec_filesystem(bucket_url, credentials, kwargs=kwargs, client_kwargs=client_kwargs)[
-            0
-        ]
+        s3_kwargs, s3_config = s3_options(
+            requester_pays, anonymous, max_attempts, connect_timeout, read_timeout
+        )
+        is_s3 = bucket_url.startswith(("s3://", "s3a://"))
+        fs, _ = fsspec_filesystem(
+            bucket_url,
+            credentials,
+            kwargs={**(s3_kwargs if is_s3 else {}), **(kwargs or {})},
+            client_kwargs=client_kwargs,
+            config_kwargs=s3_config if is_s3 else None,
+        )
     return twap_status_events(
-        fs, bucket_url, file_glob, objects_per_batch, known_versions or {}, stats or IngestStats()
+        fs,
+        bucket_url,
+        file_glob,
+        objects_per_batch,
+        large_object_bytes,
+        known or {},
+        append_new,
+        stats or IngestStats(),
     )
 
 
@@ -96,52 +169,121 @@ def twap_status_events(
     bucket_url: str,
     file_glob: str,
     objects_per_batch: int,
-    known_versions: Mapping[str, str],
+    large_object_bytes: int,
+    known: Mapping[str, KnownObject],
+    append_new: bool,
     stats: IngestStats,
 ) -> Iterator[pa.Table]:
-    """Yields one arrow table of canonical events per batch of new or changed objects, and the
-    batch's ledger rows (table `twap_ingest_objects`) alongside."""
+    """Yields arrow tables (of at most ROWS_PER_ITEM rows) of the canonical events of the new,
+    changed and previously failed objects.
+
+    What happened to each object (loaded with n rows, or failed with an error) is appended to
+    `stats.entries`; the caller writes those to the ledger once the rows are committed.
+    """
     listed = list_objects(fs, bucket_url, file_glob)
-    todo = [obj for obj in listed if known_versions.get(obj.key) != obj.version]
-    stats.listed, stats.selected = len(listed), len(todo)
-    logger.info("listed %d objects under %s: %d new or changed", len(listed), bucket_url, len(todo))
-    processed_at = datetime.now(UTC)
+    todo = []
+    for obj in listed:
+        seen = known.get(obj.key)
+        if seen is None:
+            stats.new += 1
+        elif seen.version != obj.version:
+            stats.changed += 1
+        elif seen.status != LOADED:
+            stats.retried += 1
+        else:
+            continue
+        todo.append(obj)
+    stats.listed = len(listed)
+    logger.info(
+        "listed %d objects under %s: %d new, %d changed, %d failed before",
+        len(listed),
+        bucket_url,
+        stats.new,
+        stats.changed,
+        stats.retried,
+    )
+    if append_new and not any(obj.key in known and known[obj.key].in_raw for obj in todo):
+        # Nothing to replace: rows go straight into raw, without the merge's staging copy.
+        yield dlt.mark.with_hints([], dlt.mark.make_hints(write_disposition="append"))
+    large = [obj for obj in todo if (obj.size_bytes or 0) > large_object_bytes]
+    small = [obj for obj in todo if (obj.size_bytes or 0) <= large_object_bytes]
+    yield from _read_large(fs, large, stats)
     last_report = time.monotonic()
-    for start in range(0, len(todo), objects_per_batch):
-        tables, ledger = [], []
-        for obj, data in fetch_objects(fs, todo[start : start + objects_per_batch]):
+    done = 0
+    for objects in batched(small, objects_per_batch, BATCH_BYTES):
+        tables = {}
+        for obj, data in fetch_objects(fs, objects):
             try:
                 if isinstance(data, Exception):
-                    raise BadObjectError(f"cannot fetch: {type(data).__name__}: {data}")
-                events = read_events(obj, data)
+                    raise BadObjectError(f"cannot fetch: {type(data).__name__}: {one_line(data)}")
+                tables[obj] = read_events(obj, data)
             except BadObjectError as exc:
-                stats.failed[obj.key] = str(exc)
-                logger.warning("object %s failed: %s", obj.key, exc)
-                ledger.append(_ledger_row(obj, "failed", None, str(exc), processed_at))
-                continue
-            tables.append(events)
-            stats.loaded += 1
-            stats.rows += events.num_rows
-            ledger.append(_ledger_row(obj, "loaded", events.num_rows, None, processed_at))
-        if tables:
-            yield pa.concat_tables(tables, promote_options="permissive")
-        yield dlt.mark.with_table_name(pa.Table.from_pylist(ledger, LEDGER_SCHEMA), LEDGER_TABLE)
+                _failed(stats, obj, str(exc))
+        batch, clashes = combine(tables)
+        for obj, error in clashes.items():
+            _failed(stats, obj, error)
+        for obj, table in tables.items():
+            if obj not in clashes:
+                _loaded(stats, obj, table.num_rows)
+        if batch is not None:
+            # Items of bounded size make load files of bounded size, COPYed in parallel.
+            for offset in range(0, batch.num_rows, ROWS_PER_ITEM):
+                yield batch.slice(offset, ROWS_PER_ITEM)
+        done += len(objects)
         if time.monotonic() - last_report >= PROGRESS_EVERY_SECONDS:
             last_report = time.monotonic()
-            done = min(start + objects_per_batch, len(todo))
-            logger.info("read %d/%d objects, %d rows", done, len(todo), stats.rows)
+            logger.info("read %d/%d objects, %d rows", done, len(small), stats.rows)
 
 
-def _ledger_row(
-    obj: SourceObject, status: str, rows: int | None, error: str | None, processed_at: datetime
-) -> dict[str, Any]:
-    return {
-        "object_key": obj.key,
-        "object_version": obj.version,
-        "size_bytes": obj.size_bytes,
-        "modified_at": obj.modified_at,
-        "status": status,
-        "row_count": rows,
-        "error": error,
-        "processed_at": processed_at,
+def _read_large(
+    fs: AbstractFileSystem, objects: list[SourceObject], stats: IngestStats
+) -> Iterator[pa.Table]:
+    """Large objects one at a time, each spooled to local disk first and then yielded in
+    batches: memory holds one batch whatever the object's size."""
+    with tempfile.TemporaryDirectory(prefix="twap-spool-") as spool_dir:
+        for obj in objects:
+            logger.info("streaming large object %s (%s bytes)", obj.key, obj.size_bytes)
+            spool = Path(spool_dir) / "object.parquet"
+            try:
+                rows = spool_events(fs, obj, spool)
+            except BadObjectError as exc:
+                _failed(stats, obj, str(exc))
+                continue
+            yield from read_spool(spool)
+            _loaded(stats, obj, rows)
+            spool.unlink()
+
+
+def _loaded(stats: IngestStats, obj: SourceObject, rows: int) -> None:
+    stats.entries.append(_entry(obj, LOADED, rows=rows))
+    stats.rows += rows
+
+
+def _failed(stats: IngestStats, obj: SourceObject, error: str) -> None:
+    stats.entries.append(_entry(obj, FAILED, error=error))
+    logger.warning("object %s failed: %s", obj.key, error)
+
+
+def s3_options(
+    requester_pays: bool,
+    anonymous: bool,
+    max_attempts: int,
+    connect_timeout: float,
+    read_timeout: float,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """s3fs keyword arguments and botocore client config for our S3 settings."""
+    # One GET per object: s3fs would otherwise HEAD each object to split it into ranges.
+    kwargs: dict[str, Any] = {"requester_pays": requester_pays, "max_concurrency": 1}
+    if anonymous:
+        kwargs["anon"] = True
+    config = {
+        # Adaptive mode backs off on throttling (503 SlowDown) and rate-limits the client.
+        "retries": {"mode": "adaptive", "max_attempts": max_attempts},
+        "connect_timeout": connect_timeout,
+        "read_timeout": read_timeout,
     }
+    return kwargs, config
+
+
+def _entry(obj: SourceObject, status: str, rows: int | None = None, error: str | None = None):
+    return LedgerEntry(obj.key, obj.version, obj.size_bytes, obj.modified_at, status, rows, error)

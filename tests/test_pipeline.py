@@ -40,8 +40,8 @@ def test_run_from_s3_matches_an_independent_computation_and_is_incremental(
 
     first = twap(*run)
     assert (
-        f"{len(keys)} objects listed, {len(keys)} new or changed, {len(keys)} loaded"
-        in first.stderr
+        f"{len(keys)} objects listed, {len(keys)} to read ({len(keys)} new, 0 changed, "
+        f"0 failed before), {len(keys)} loaded" in first.stderr
     )
     events = read_events(sample)
     expected = latest_by_twap(events)
@@ -55,7 +55,7 @@ def test_run_from_s3_matches_an_independent_computation_and_is_incremental(
     loads_before = twap.query("select object_key, _dlt_load_id from raw.twap_status_events")
 
     second = twap(*run)
-    assert "0 new or changed, 0 loaded (0 rows)" in second.stderr
+    assert "0 to read (0 new, 0 changed, 0 failed before), 0 loaded (0 rows)" in second.stderr
     assert twap.query("select object_key, _dlt_load_id from raw.twap_status_events") == loads_before
 
     # A new hourly object finishes five running TWAPs: only those change.
@@ -69,7 +69,7 @@ def test_run_from_s3_matches_an_independent_computation_and_is_incremental(
     s3.client().upload_file(str(new_object), "twap-e2e", f"{PREFIX}/2026/07/03/00.parquet")
 
     third = twap(*run)
-    assert "1 new or changed, 1 loaded (5 rows)" in third.stderr
+    assert "1 to read (1 new, 0 changed, 0 failed before), 1 loaded (5 rows)" in third.stderr
     after = mart(twap)
     changed = {twap_id for twap_id in after if after[twap_id] != before[twap_id]}
     assert changed == set(running)
@@ -115,7 +115,7 @@ def test_local_paths_and_file_urls_load_the_same(twap: Twap, sample: Path) -> No
     twap("load", "--source", str(sample))
     count = twap.query("select count(*) from raw.twap_status_events")
     result = twap("load", "--source", sample.as_uri())
-    assert "0 new or changed" in result.stderr
+    assert "0 to read" in result.stderr
     assert twap.query("select count(*) from raw.twap_status_events") == count
 
 

@@ -1,6 +1,7 @@
 """`twap`: load, build, publish and serve Hyperliquid TWAP data. Run `twap --help`."""
 
 import argparse
+import functools
 import logging
 import os
 import shlex
@@ -14,7 +15,8 @@ from twap import steps
 from twap.database import stop_embedded
 from twap.errors import EXIT_ERROR, TwapError, one_line
 from twap.serve import serve
-from twap.settings import S3_ENDPOINT_CONFIG, Settings
+from twap.settings import SOURCE_FLAG_CONFIG, Settings
+from twap.status import print_status
 
 logger = logging.getLogger("twap")
 DEMO_DAYS = 7
@@ -40,22 +42,28 @@ def write_sample(out: Path, days: int, seed: int, start: date) -> None:
 
 
 def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
-    result = steps.load_step(settings, steps.connect(settings))
-    return steps.failed_objects_status(result)
+    return steps.locked(settings, "load", args.wait, steps.load_only)
 
 
 def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
-    steps.build_step(settings, steps.connect(settings), full_refresh=args.full_refresh)
-    return 0
+    return steps.locked(
+        settings,
+        "build",
+        args.wait,
+        functools.partial(steps.build_step, full_refresh=args.full_refresh),
+    )
 
 
 def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
-    steps.publish_step(settings, steps.connect(settings))
-    return 0
+    return steps.locked(settings, "publish", args.wait, steps.publish_step)
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    return steps.run_steps(settings)
+    return steps.locked(settings, "run", args.wait, steps.run_steps)
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    return print_status(steps.connect(settings))
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -69,7 +77,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         settings = Settings.from_env(home=str(settings.home), source_url=str(settings.sample_dir))
         if not settings.sample_dir.exists():
             write_sample(settings.sample_dir, args.days, args.seed, DEFAULT_START)
-    status = steps.run_steps(settings)
+    status = steps.locked(settings, "demo", args.wait, steps.run_steps)
     if args.no_serve:
         return status
     serve(settings, args.host, args.port)
@@ -94,7 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="twap",
         description="Hyperliquid TWAP pipeline: S3/local parquet -> dlt -> PostgreSQL -> dbt -> Datasette.",
-        epilog="Exit status: 0 ok, 1 error, 2 usage, 3 some objects failed (the rest was processed).",
+        epilog=(
+            "Exit status: 0 ok, 1 error, 2 usage, 3 some objects failed (the rest was processed), "
+            "4 another run holds the lock (nothing done)."
+        ),
     )
     parser.add_argument("--home", help="state directory (default $TWAP_HOME or .twap)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
@@ -118,6 +129,29 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument(
             "--s3-endpoint-url", help="S3-compatible endpoint, e.g. http://127.0.0.1:9000"
         )
+        sub.add_argument("--s3-region", help="S3 region, e.g. us-east-1")
+        sub.add_argument(
+            "--requester-pays",
+            action="store_true",
+            default=None,
+            help="send RequestPayer=requester (buckets where the reader pays)",
+        )
+        sub.add_argument(
+            "--anonymous",
+            action="store_true",
+            default=None,
+            help="read a public bucket without credentials",
+        )
+
+    def wait_flag(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sub.add_argument(
+            "--wait",
+            type=float,
+            default=0.0,
+            metavar="SECONDS",
+            help="wait this long for another run on the same database (default: exit at once)",
+        )
+        return sub
 
     def serve_flags(sub: argparse.ArgumentParser) -> None:
         sub.add_argument(
@@ -136,15 +170,20 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument(
         "--start", type=date.fromisoformat, default=DEFAULT_START, help="first day, YYYY-MM-DD"
     )
-    source_flags(command("load", cmd_load, "load new and changed objects into raw"))
-    build = command("build", cmd_build, "run dbt build (staging, intermediate, marts and tests)")
+    source_flags(wait_flag(command("load", cmd_load, "load new, changed and failed objects")))
+    build = wait_flag(
+        command("build", cmd_build, "run dbt build (staging, intermediate, marts, tests)")
+    )
     build.add_argument(
         "--full-refresh",
         action="store_true",
         help="rebuild the incremental models from all of raw instead of the new loads only",
     )
-    command("publish", cmd_publish, "export the marts to the SQLite file Datasette serves")
-    source_flags(command("run", cmd_run, "load, build and publish"))
+    wait_flag(
+        command("publish", cmd_publish, "export the marts to the SQLite file Datasette serves")
+    )
+    source_flags(wait_flag(command("run", cmd_run, "load, build and publish")))
+    command("status", cmd_status, "summarise the ingest ledger and list every failed object")
     serve_flags(command("serve", cmd_serve, "serve the published file with Datasette (read-only)"))
     demo = command("demo", cmd_demo, "sample data, run, then serve: the whole chain locally")
     demo.add_argument(
@@ -152,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     demo.add_argument("--no-serve", action="store_true", help="stop after publishing")
+    wait_flag(demo)
     serve_flags(demo)
     command("env", cmd_env, 'print PG* variables for psql and dbt (eval "$(twap env)")')
     command("stop", cmd_stop, "stop the embedded PostgreSQL")
@@ -176,8 +216,10 @@ def configure_logging(debug: bool) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.debug)
-    if getattr(args, "s3_endpoint_url", None):
-        os.environ[S3_ENDPOINT_CONFIG] = args.s3_endpoint_url
+    for flag, config_key in SOURCE_FLAG_CONFIG.items():
+        value = getattr(args, flag, None)
+        if value is not None:
+            os.environ[config_key] = str(value)
     settings = Settings.from_env(home=args.home, source_url=getattr(args, "source", None))
     try:
         return args.func(args, settings)

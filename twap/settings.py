@@ -7,8 +7,13 @@ from pathlib import Path
 # The repo root: dbt_project.yml, profiles.yml.example and datasette/ (`pip install -e .`).
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
-# dlt's own configuration key for the S3 endpoint of our source (a `--s3-endpoint-url` shorthand).
-S3_ENDPOINT_CONFIG = "SOURCES__HYPERLIQUID_TWAP__CREDENTIALS__ENDPOINT_URL"
+# The `twap` source flags are shorthands for dlt's own configuration keys of the source.
+SOURCE_FLAG_CONFIG = {
+    "s3_endpoint_url": "SOURCES__HYPERLIQUID_TWAP__CREDENTIALS__ENDPOINT_URL",
+    "s3_region": "SOURCES__HYPERLIQUID_TWAP__CREDENTIALS__REGION_NAME",
+    "requester_pays": "SOURCES__HYPERLIQUID_TWAP__REQUESTER_PAYS",
+    "anonymous": "SOURCES__HYPERLIQUID_TWAP__ANONYMOUS",
+}
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
@@ -11,6 +11,7 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 from dlt_pipelines.pipeline import LoadResult, load, make_pipeline
 from twap.database import Database, embedded_database
 from twap.errors import EXIT_OBJECTS_FAILED, TwapError, one_line
+from twap.lock import run_lock
 from twap.publish import publish
 from twap.settings import Settings
 from twap.transform import run_dbt
@@ -50,9 +51,13 @@ def load_step(settings: Settings, database: Database) -> LoadResult:
             raise TwapError(_explain_load_error(settings.source_url, exc)) from exc
         stats = result.stats
         logger.info(
-            "load: %d objects listed, %d new or changed, %d loaded (%d rows), %d failed",
+            "load: %d objects listed, %d to read (%d new, %d changed, %d failed before), "
+            "%d loaded (%d rows), %d failed",
             stats.listed,
             stats.selected,
+            stats.new,
+            stats.changed,
+            stats.retried,
             stats.loaded,
             stats.rows,
             len(stats.failed),
@@ -78,13 +83,28 @@ def publish_step(settings: Settings, database: Database) -> None:
         )
 
 
-def run_steps(settings: Settings) -> int:
+def run_steps(settings: Settings, database: Database) -> int:
     """load -> build -> publish; exit status 3 when some objects failed but the rest went on."""
-    database = connect(settings)
     result = load_step(settings, database)
     build_step(settings, database)
     publish_step(settings, database)
     return failed_objects_status(result)
+
+
+def load_only(settings: Settings, database: Database) -> int:
+    return failed_objects_status(load_step(settings, database))
+
+
+def locked(
+    settings: Settings,
+    command: str,
+    wait_seconds: float,
+    steps: Callable[[Settings, Database], int | None],
+) -> int:
+    """Run `steps` on the configured database while holding its run lock; its exit status."""
+    database = connect(settings)
+    with run_lock(database, command, wait_seconds):
+        return steps(settings, database) or 0
 
 
 def failed_objects_status(result: LoadResult) -> int:

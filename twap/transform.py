@@ -6,14 +6,15 @@ import sys
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-
-from dbt.artifacts.resources.types import NodeType
-from dbt.artifacts.schemas.run import RunResult
-from dbt.cli.main import dbtRunner, dbtRunnerResult
+from typing import TYPE_CHECKING
 
 from twap.database import Database
 from twap.errors import TwapError, one_line
 from twap.settings import PROJECT_DIR, Settings
+
+if TYPE_CHECKING:
+    from dbt.artifacts.schemas.run import RunResult
+    from dbt.cli.main import dbtRunnerResult
 
 FAILED_STATUSES = {"error", "fail"}
 
@@ -41,17 +42,20 @@ def run_dbt(settings: Settings, database: Database, command: str, *args: str) ->
     return statuses
 
 
-def _describe_failure(result: RunResult) -> str:
+def _describe_failure(result: "RunResult") -> str:
     """`name (N failing rows: what the test checks)` for a test, `name (message)` otherwise."""
     node = result.node
-    if node.resource_type == NodeType.Test and result.failures:
+    if node.resource_type == "test" and result.failures:
         rows = "row" if result.failures == 1 else "rows"
         what = f": {one_line(node.description)}" if node.description else ""
         return f"{node.name} ({result.failures} failing {rows}{what})"
     return f"{node.name} ({one_line(result.message or str(result.status), 200)})"
 
 
-def _invoke(settings: Settings, command: str, args: tuple[str, ...]) -> dbtRunnerResult:
+def _invoke(settings: Settings, command: str, args: tuple[str, ...]) -> "dbtRunnerResult":
+    # Imported here: dbt takes over a second to import, and only `build` needs it.
+    from dbt.cli.main import dbtRunner
+
     return dbtRunner().invoke(
         [
             command,

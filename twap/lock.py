@@ -1,0 +1,63 @@
+"""One run at a time per database: a PostgreSQL session advisory lock.
+
+The lock lives as long as its connection, so a crashed or killed run never leaves it behind.
+"""
+
+import os
+import time
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+
+from twap.database import Database
+from twap.errors import EXIT_LOCKED, TwapError
+
+# 'twap' in ASCII: the key every `twap` command that writes takes.
+RUN_LOCK_KEY = 0x74776170
+WAIT_STEP_SECONDS = 0.5
+
+
+@contextmanager
+def run_lock(database: Database, command: str, wait_seconds: float = 0.0) -> Iterator[None]:
+    """Hold the run lock while the block runs; waits up to `wait_seconds` for another run.
+
+    Raises TwapError (exit status EXIT_LOCKED) naming the other run when the lock stays taken.
+    """
+    with closing(database.connect()) as conn:
+        conn.autocommit = True
+        with conn.cursor() as cursor:
+            # Shown in pg_stat_activity, so whoever finds the lock taken sees who holds it.
+            cursor.execute("set application_name = %s", (f"twap {command} (pid {os.getpid()})",))
+            deadline = time.monotonic() + wait_seconds
+            while not _try_lock(cursor):
+                if time.monotonic() >= deadline:
+                    raise TwapError(
+                        f"another run holds the run lock on {database.display}: "
+                        f"{_holder(cursor)}; nothing was done (try again when it has finished, "
+                        "or pass --wait SECONDS)",
+                        exit_code=EXIT_LOCKED,
+                    )
+                time.sleep(WAIT_STEP_SECONDS)
+        yield
+
+
+def _try_lock(cursor) -> bool:
+    cursor.execute("select pg_try_advisory_lock(%s)", (RUN_LOCK_KEY,))
+    return cursor.fetchone()[0]
+
+
+def _holder(cursor) -> str:
+    cursor.execute(
+        """
+        select activity.application_name, activity.client_addr, activity.backend_start
+        from pg_locks as locks
+        join pg_stat_activity as activity on activity.pid = locks.pid
+        where locks.locktype = 'advisory' and locks.granted
+            and locks.classid = 0 and locks.objid = %s and locks.objsubid = 1
+        """,
+        (RUN_LOCK_KEY,),
+    )
+    row = cursor.fetchone()
+    if row is None:
+        return "it has just finished"
+    name, address, since = row
+    return f"{name or 'unknown client'} from {address or 'local socket'} since {since:%Y-%m-%d %H:%M:%S %Z}"
