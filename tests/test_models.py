@@ -38,8 +38,8 @@ def snapshot(twap: Twap) -> dict[str, list[tuple]]:
     }
 
 
-def twaps_only_in(table: pa.Table, count: int) -> list[int]:
-    """TWAPs with at least two events in `table` (candidates to rewrite), smallest ids first."""
+def twaps_with_both_events_in(table: pa.Table, count: int) -> list[int]:
+    """TWAPs with both their events (or more) in `table`: candidates to rewrite, smallest first."""
     ids = pc.value_counts(table.column("twap_id"))
     return sorted(item["values"].as_py() for item in ids if item["counts"].as_py() >= 2)[:count]
 
@@ -48,7 +48,7 @@ def rewrite(path: Path) -> dict[str, int]:
     """Rewrite one object as a vendor correction would: a TWAP vanishes, a terminal event is
     dropped, a TWAP's start moves two days earlier, and another moves to a new wallet."""
     table = pq.read_table(path)
-    vanished, reopened, moved_day, moved_wallet = twaps_only_in(table, 4)
+    vanished, reopened, moved_day, moved_wallet = twaps_with_both_events_in(table, 4)
     ids = table.column("twap_id")
     keep = pc.invert(
         pc.or_(
