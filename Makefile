@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint format lock bench clean
+.PHONY: install demo test lint format lock bench bench-ingest bench-dbt clean
 
 install: $(BIN)/twap
 
@@ -19,17 +19,31 @@ demo: install
 test: install lint
 	$(BIN)/pytest
 
+# sqlfluff's dbt templater compiles the models, and is_incremental() asks the database: it gets
+# TWAP_DATABASE_URL's, or an embedded server of its own under target/ (stopped afterwards).
+LINT_HOME := target/sqlfluff
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	mkdir -p $(LINT_HOME)
+	cp profiles.yml.example $(LINT_HOME)/profiles.yml
+	$(BIN)/twap --home $(LINT_HOME) env > $(LINT_HOME)/env.sh
+	. ./$(LINT_HOME)/env.sh && DBT_PROFILES_DIR=$(LINT_HOME) $(BIN)/sqlfluff lint models dbt_project; \
+	status=$$?; $(BIN)/twap --home $(LINT_HOME) stop; exit $$status
 
 format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# Speed figures as side-by-side ratios (several minutes): benchmarks/README.md, benchmarks/results/.
-bench: install
+# Speed figures as side-by-side ratios (several minutes each): benchmarks/README.md.
+bench: bench-ingest bench-dbt
+
+bench-ingest: install
 	$(BIN)/python -m benchmarks.bench_ingest
+
+bench-dbt: install
+	$(BIN)/python -m benchmarks.bench_dbt
 
 # Re-lock after changing pyproject.toml: keeps the two header lines, pins everything installed.
 lock: install

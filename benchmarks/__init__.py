@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m benchmarks.<name>`; results under benchmarks/results/ (not committed)."""

@@ -184,6 +184,6 @@ def combine(
     return (pa.concat_tables(kept, promote_options="permissive") if kept else None), left_out
 
 
-def one_line(exc: BaseException, limit: int = 300) -> str:
-    """An exception's message folded onto one line (its type name when it has none)."""
+def one_line(exc: BaseException | str, limit: int = 300) -> str:
+    """A message (or an exception's) folded onto one line (its type name when it has none)."""
     return " ".join(str(exc).split())[:limit] or type(exc).__name__

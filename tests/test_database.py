@@ -1,5 +1,6 @@
 """A real server through TWAP_DATABASE_URL, and dbt at the repo root with the example profile."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -55,8 +56,10 @@ def test_password_with_url_syntax_works_for_dlt_dbt_and_export(
     twap("run", "--source", str(tmp_path / "sample"))
 
     with password_database.connect() as conn, conn.cursor() as cursor:
-        cursor.execute("select count(*), min(tableowner) from pg_tables where schemaname = 'marts'")
-        assert cursor.fetchone() == (1, password_database.user)
+        cursor.execute(
+            "select count(*), string_agg(distinct tableowner, ',') from pg_tables where schemaname = 'marts'"
+        )
+        assert cursor.fetchone() == (5, password_database.user)
     assert (twap.home / "twap.db").stat().st_size > 0
 
 
@@ -72,27 +75,36 @@ def test_dbt_build_at_the_repo_root_with_the_example_profile(twap: Twap, tmp_pat
     for line in exported.splitlines():
         name, _, value = line.removeprefix("export ").partition("=")
         env[name] = value.strip("'")
-    dbt = Path(sys.executable).with_name("dbt")
+    target = tmp_path / "target"
 
-    result = subprocess.run(
-        [
-            dbt,
-            "build",
-            "--target-path",
-            str(tmp_path / "target"),
-            "--log-path",
-            str(tmp_path / "logs"),
-        ],
-        cwd=PROJECT_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    def dbt(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [Path(sys.executable).with_name("dbt"), *args, "--target-path", str(target),
+             "--log-path", str(tmp_path / "logs")],
+            cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+
+    result = dbt("build")
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Completed successfully" in result.stdout
     assert twap.query("select count(*) > 0 from marts.fct_twaps") == [(True,)]
+
+    # The docs site builds, and every column of every published mart is described.
+    docs = dbt("docs", "generate")
+    assert docs.returncode == 0, docs.stdout + docs.stderr
+    catalog = json.loads((target / "catalog.json").read_text())["nodes"]
+    manifest = json.loads((target / "manifest.json").read_text())["nodes"]
+    marts = {
+        key: node
+        for key, node in manifest.items()
+        if node["resource_type"] == "model" and node["schema"] == "marts"
+    }
+    assert len(marts) == 5
+    for key, node in marts.items():
+        assert node["description"], key
+        described = {name for name, column in node["columns"].items() if column["description"]}
+        assert set(catalog[key]["columns"]) == described, key
 
 
 @pytest.mark.parametrize(

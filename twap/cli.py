@@ -1,6 +1,7 @@
 """`twap`: load, build, publish and serve Hyperliquid TWAP data. Run `twap --help`."""
 
 import argparse
+import functools
 import logging
 import os
 import shlex
@@ -45,7 +46,12 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
-    return steps.locked(settings, "build", args.wait, steps.build_step)
+    return steps.locked(
+        settings,
+        "build",
+        args.wait,
+        functools.partial(steps.build_step, full_refresh=args.full_refresh),
+    )
 
 
 def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
@@ -165,7 +171,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--start", type=date.fromisoformat, default=DEFAULT_START, help="first day, YYYY-MM-DD"
     )
     source_flags(wait_flag(command("load", cmd_load, "load new, changed and failed objects")))
-    wait_flag(command("build", cmd_build, "run dbt build (staging, intermediate, marts, tests)"))
+    build = wait_flag(
+        command("build", cmd_build, "run dbt build (staging, intermediate, marts, tests)")
+    )
+    build.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="rebuild the incremental models from all of raw instead of the new loads only",
+    )
     wait_flag(
         command("publish", cmd_publish, "export the marts to the SQLite file Datasette serves")
     )

@@ -65,9 +65,11 @@ def load_step(settings: Settings, database: Database) -> LoadResult:
     return result
 
 
-def build_step(settings: Settings, database: Database) -> None:
+def build_step(settings: Settings, database: Database, full_refresh: bool = False) -> None:
     with step("build"):
-        statuses = run_dbt(settings, database, "build")
+        statuses = run_dbt(
+            settings, database, "build", *(["--full-refresh"] if full_refresh else [])
+        )
         logger.info("build: %s", ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())))
 
 

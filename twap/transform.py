@@ -13,6 +13,7 @@ from twap.errors import TwapError, one_line
 from twap.settings import PROJECT_DIR, Settings
 
 if TYPE_CHECKING:
+    from dbt.artifacts.schemas.run import RunResult
     from dbt.cli.main import dbtRunnerResult
 
 FAILED_STATUSES = {"error", "fail"}
@@ -31,14 +32,24 @@ def run_dbt(settings: Settings, database: Database, command: str, *args: str) ->
         raise TwapError(f"dbt {command} could not run: {one_line(result.exception, 500)}")
     nodes = list(result.result or [])
     statuses = Counter(str(node.status) for node in nodes)
-    failed = [node.node.name for node in nodes if str(node.status) in FAILED_STATUSES]
+    failed = [_describe_failure(node) for node in nodes if str(node.status) in FAILED_STATUSES]
     if failed:
-        shown = ", ".join(failed[:5]) + (f" and {len(failed) - 5} more" if len(failed) > 5 else "")
+        shown = "; ".join(failed[:5]) + (f"; and {len(failed) - 5} more" if len(failed) > 5 else "")
         raise TwapError(
             f"dbt {command} failed: {len(failed)} of {len(nodes)} nodes failed ({shown}); "
             f"see the dbt output above or {settings.dbt_dir / 'logs' / 'dbt.log'}"
         )
     return statuses
+
+
+def _describe_failure(result: "RunResult") -> str:
+    """`name (N failing rows: what the test checks)` for a test, `name (message)` otherwise."""
+    node = result.node
+    if node.resource_type == "test" and result.failures:
+        rows = "row" if result.failures == 1 else "rows"
+        what = f": {one_line(node.description)}" if node.description else ""
+        return f"{node.name} ({result.failures} failing {rows}{what})"
+    return f"{node.name} ({one_line(result.message or str(result.status), 200)})"
 
 
 def _invoke(settings: Settings, command: str, args: tuple[str, ...]) -> "dbtRunnerResult":

@@ -1,54 +1,111 @@
 -- One row per TWAP with its latest status: see doc `latest_status_rule`.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='twap_id',
+        on_schema_change='fail',
+        indexes=[
+            {'columns': ['twap_id'], 'unique': true},
+            {'columns': ['wallet']},
+            {'columns': ['coin', 'started_at']},
+            {'columns': ['coin', 'status_at']},
+            {'columns': ['status']},
+            {'columns': ['last_load_id']},
+        ],
+        post_hook="{{ delete_vanished_twaps() }}",
+    )
+}}
+
 with
 
 events as (
 
     select * from {{ ref('int_twap_status_events__deduplicated') }}
+    where not is_deleted
 
 ),
 
-ranked as (
+{% if is_incremental() %}
+
+changed_twaps as (
+
+    select distinct twap_id from ({{ changed_events() }}) as changed
+
+),
+
+twap_events as (
+
+    select * from events
+    where {{ keys_in('twap_id', 'select changed_twaps.twap_id from changed_twaps') }}
+
+),
+
+{% else %}
+
+twap_events as (
+
+    select * from events
+
+),
+
+{% endif %}
+
+twap_summary as (
 
     select
-        *,
-        row_number() over (
-            partition by twap_id
-            order by
-                event_time desc,
-                case when status = 'activated' then 1 else 0 end asc,
-                status asc
-        ) as recency_rank,
-        count(*) over (partition by twap_id) as event_count
+        twap_id,
+        min(event_time) as first_seen_at,
+        count(*) as event_count,
+        max(load_id) as last_load_id
 
-    from events
+    from twap_events
+    group by twap_id
 
 ),
 
 latest as (
 
-    select
-        twap_id,
-        wallet,
-        coin,
-        side,
-        size,
-        minutes,
-        reduce_only,
-        randomize,
-        started_at,
-        status,
-        status_description,
-        event_time as status_at,
-        executed_size,
-        executed_notional,
-        executed_notional / nullif(executed_size, 0) as avg_price,
-        executed_size / nullif(size, 0) as fill_ratio,
-        status = 'activated' as is_active,
-        event_count
+    select *
+    from twap_events
+    where is_latest_status
 
-    from ranked
-    where recency_rank = 1
+),
+
+twaps as (
+
+    select
+        latest.twap_id,
+        latest.wallet,
+        latest.coin,
+        latest.market_type,
+        latest.side,
+        latest.size,
+        latest.minutes,
+        latest.reduce_only,
+        latest.randomize,
+        latest.started_at,
+        latest.started_at + latest.minutes * interval '1 minute' as expected_end_at,
+        twap_summary.first_seen_at,
+        latest.status,
+        latest.status_description,
+        latest.event_time as status_at,
+        latest.executed_size,
+        latest.executed_notional,
+        latest.executed_notional / nullif(latest.executed_size, 0) as avg_price,
+        latest.executed_size / nullif(latest.size, 0) as fill_ratio,
+        latest.size - latest.executed_size as remaining_size,
+        -- Valued at the TWAP's own average price; unknown until it has executed something.
+        (latest.size - latest.executed_size)
+        * latest.executed_notional
+        / nullif(latest.executed_size, 0) as remaining_notional_estimate,
+        latest.status = 'activated' as is_active,
+        twap_summary.event_count,
+        twap_summary.last_load_id
+
+    from latest
+    inner join twap_summary on latest.twap_id = twap_summary.twap_id
 
 )
 
-select * from latest
+select * from twaps

@@ -12,9 +12,9 @@ renamed as (
         twap_id,
         event_time,
         lower(trim(status)) as status,
-        status_description,
+        cast(status_description as text) as status_description,
         lower(wallet) as wallet,
-        coin,
+        cast(coin as text) as coin,
         case
             when coin like '@%' then 'spot'
             when coin like '%:%' then 'hip3'
@@ -31,10 +31,10 @@ renamed as (
         reduce_only,
         randomize,
         started_at,
-        object_key,
-        object_version,
+        cast(object_key as text) as object_key,
+        cast(object_version as text) as object_version,
         object_row,
-        _dlt_load_id as load_id
+        cast(_dlt_load_id as text) as load_id
 
     from source
 

@@ -1,0 +1,206 @@
+"""dbt on a year of data: a full refresh versus the hourly incremental build after one new object.
+
+    .venv/bin/python -m benchmarks.bench_dbt [--days 365] [--seed 7]
+
+Generates the sample data, loads all but the last hourly object with `twap load` into a fresh
+embedded PostgreSQL under a temporary TWAP_HOME, then times, in-process as `twap build` runs
+dbt: `dbt run --full-refresh` (models only) against `dbt run` after the held-back object is
+loaded, and the same pair for `dbt build` (models and every test) with one more new object.
+Rows written per model come from dbt's run results (`adapter_response.rows_affected`).
+Writes benchmarks/results/dbt.json and prints a table.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from dlt_pipelines.sample_data import generate
+from twap.database import Database, embedded_database, stop_embedded
+from twap.settings import Settings
+from twap.transform import run_dbt
+
+RESULTS = Path(__file__).parent / "results" / "dbt.json"
+TARGET_RATIO = 0.15
+# What the ingestion pipeline indexes on raw (issue 3); created here when missing.
+RAW_INDEXES = ("object_key", "_dlt_load_id", "twap_id")
+
+
+@dataclass
+class Timing:
+    command: str
+    seconds: float
+    rows_by_model: dict[str, int]
+    seconds_by_model: dict[str, float]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=int, default=365, help="days of sample data (default 365)")
+    parser.add_argument("--seed", type=int, default=7, help="sample data seed (default 7)")
+    parser.add_argument("--home", type=Path, help="keep the state here (default: a temporary dir)")
+    args = parser.parse_args()
+    # The embedded server's lock falls back to /tmp when XDG_RUNTIME_DIR is unset: not news.
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
+    home = args.home or Path(tempfile.mkdtemp(prefix="twap-bench-dbt-"))
+    try:
+        report = bench(home, args.days, args.seed)
+    finally:
+        stop_embedded(home)
+        if not args.home:
+            shutil.rmtree(home, ignore_errors=True)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    print_table(report)
+    print(f"written to {RESULTS}")
+
+
+def bench(home: Path, days: int, seed: int) -> dict:
+    sample, held_back = home / "sample", home / "held_back"
+    started = time.monotonic()
+    summary = generate(sample, days=days, seed=seed)
+    log(f"generated {summary.objects} objects, {summary.events} events in {elapsed(started)}")
+    # The last two hours arrive later, one per incremental build.
+    newest = sorted(sample.rglob("*.parquet"))[-2:]
+    held_back.mkdir()
+    for index, path in enumerate(newest):
+        path.rename(held_back / f"{index}.parquet")
+    load(home, sample)
+    settings = Settings.from_env(home=str(home))
+    database = embedded_database(home)
+    prepare_raw(database)
+    # The project is parsed (and the staging view made) before timing, so every timed command
+    # uses partial parsing as an hourly run does.
+    run_dbt(settings, database, "run", "--select", "staging")
+
+    run_full = timed(settings, database, "run", "--full-refresh")
+    analyze(database)
+    add_object(home, sample, held_back / "0.parquet")
+    run_incremental = timed(settings, database, "run")
+    build_full = timed(settings, database, "build", "--full-refresh")
+    analyze(database)
+    add_object(home, sample, held_back / "1.parquet")
+    build_incremental = timed(settings, database, "build")
+    return {
+        "objects": summary.objects,
+        "events": summary.events,
+        "twaps": summary.twaps,
+        "raw_rows": query(database, "select count(*) from raw.twap_status_events")[0][0],
+        "cpus": os.cpu_count(),
+        "run": pair(run_full, run_incremental),
+        "build": pair(build_full, build_incremental),
+    }
+
+
+def pair(full: Timing, incremental: Timing) -> dict:
+    return {
+        "full_refresh": asdict(full),
+        "incremental": asdict(incremental),
+        "ratio": round(incremental.seconds / full.seconds, 4),
+        "target_ratio": TARGET_RATIO,
+    }
+
+
+def load(home: Path, source: Path) -> None:
+    started = time.monotonic()
+    env = {**os.environ, "TWAP_HOME": str(home)}
+    env.pop("TWAP_DATABASE_URL", None)
+    subprocess.run(
+        [sys.executable, "-m", "twap.cli", "load", "--source", str(source)],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    log(f"loaded {source} in {elapsed(started)}")
+
+
+def add_object(home: Path, sample: Path, path: Path) -> None:
+    """A new hourly object, the hour after the newest loaded one."""
+    target = sample / "next" / path.name
+    target.parent.mkdir(exist_ok=True)
+    shutil.copy(path, target)
+    load(home, sample)
+
+
+def prepare_raw(database: Database) -> None:
+    for column in RAW_INDEXES:
+        query(database, f"create index if not exists bench_raw_{column.strip('_')} "
+              f"on raw.twap_status_events ({column})", fetch=False)  # fmt: skip
+    analyze(database)
+
+
+def analyze(database: Database) -> None:
+    """Fresh statistics, as autovacuum gathers them before the next hourly run."""
+    query(database, "analyze", fetch=False)
+
+
+def timed(settings: Settings, database: Database, command: str, *args: str) -> Timing:
+    started = time.monotonic()
+    run_dbt(settings, database, command, *args)
+    seconds = time.monotonic() - started
+    results = json.loads((settings.dbt_dir / "target" / "run_results.json").read_text())
+    models = {
+        result["unique_id"].split(".")[-1]: result
+        for result in results["results"]
+        if result["unique_id"].startswith("model.")
+    }
+    label = " ".join(["dbt", command, *args])
+    log(f"{label}: {seconds:.1f}s")
+    return Timing(
+        label,
+        round(seconds, 2),
+        {
+            name: result["adapter_response"].get("rows_affected", 0)
+            for name, result in models.items()
+        },
+        {name: round(result["execution_time"], 2) for name, result in models.items()},
+    )
+
+
+def query(database: Database, sql: str, fetch: bool = True) -> list[tuple]:
+    with database.connect() as conn:
+        conn.autocommit = True
+        with conn.cursor() as cursor:
+            cursor.execute(sql)
+            return cursor.fetchall() if fetch else []
+
+
+def print_table(report: dict) -> None:
+    print(f"\n{report['events']:,} events, {report['objects']:,} objects, {report['cpus']} CPUs")
+    print(f"{'':<34}{'full refresh':>14}{'incremental':>14}{'ratio':>8}")
+    for kind in ("run", "build"):
+        numbers = report[kind]
+        full, incremental = numbers["full_refresh"], numbers["incremental"]
+        print(
+            f"{'dbt ' + kind + ' (seconds)':<34}{full['seconds']:>14.1f}"
+            f"{incremental['seconds']:>14.1f}{numbers['ratio']:>8.1%}"
+        )
+    full_rows = report["run"]["full_refresh"]["rows_by_model"]
+    incremental_rows = report["run"]["incremental"]["rows_by_model"]
+    full_seconds = report["run"]["full_refresh"]["seconds_by_model"]
+    incremental_seconds = report["run"]["incremental"]["seconds_by_model"]
+    print(f"{'dbt run, per model':<34}{'rows  seconds':>14}{'rows  seconds':>14}")
+    for model in full_rows:
+        print(
+            f"  {model:<40}{full_rows[model]:>9,}{full_seconds[model]:>6.1f}"
+            f"{incremental_rows[model]:>8,}{incremental_seconds[model]:>6.1f}"
+        )
+
+
+def log(message: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
+
+
+def elapsed(started: float) -> str:
+    return f"{time.monotonic() - started:.1f}s"
+
+
+if __name__ == "__main__":
+    main()

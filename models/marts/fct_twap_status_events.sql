@@ -1,0 +1,80 @@
+-- The deduplicated event history: one row per (twap_id, status, event_time).
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='twap_id',
+        on_schema_change='fail',
+        indexes=[
+            {'columns': ['twap_id']},
+            {'columns': ['wallet']},
+            {'columns': ['coin', 'event_time']},
+            {'columns': ['status']},
+            {'columns': ['load_id']},
+        ],
+        post_hook="{{ delete_vanished_twaps() }}",
+    )
+}}
+
+with
+
+events as (
+
+    select *
+    from {{ ref('int_twap_status_events__deduplicated') }}
+    where not is_deleted
+
+),
+
+{% if is_incremental() %}
+
+changed_twaps as (
+
+    select distinct twap_id from ({{ changed_events('load_id') }}) as changed
+
+),
+
+twap_events as (
+
+    select *
+    from events
+    where {{ keys_in('twap_id', 'select changed_twaps.twap_id from changed_twaps') }}
+
+),
+
+{% else %}
+
+twap_events as (
+
+    select * from events
+
+),
+
+{% endif %}
+
+history as (
+
+    select
+        twap_id,
+        event_number,
+        status,
+        event_time,
+        previous_status,
+        is_latest_status,
+        status_description,
+        wallet,
+        coin,
+        market_type,
+        side,
+        size,
+        executed_size,
+        executed_notional,
+        started_at,
+        object_key,
+        load_id
+
+    from twap_events
+
+)
+
+select * from history

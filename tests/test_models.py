@@ -1,0 +1,144 @@
+"""The dbt models: an incremental build equals a full refresh, and bad rows stop the build."""
+
+import shutil
+from datetime import timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from dlt_pipelines.sample_data import generate
+from tests.conftest import Twap
+from tests.test_bad_input import assert_one_line_error
+
+# Every mart with its primary key: the snapshot order.
+MARTS = {
+    "fct_twaps": "twap_id",
+    "fct_twap_status_events": "twap_id, event_number",
+    "dim_wallets": "wallet",
+    "fct_coin_daily_flows": "coin, flow_date",
+    "fct_active_twaps": "twap_id",
+}
+MOVED_WALLET = "0x" + "f" * 40
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("sample")
+    generate(out, days=2, seed=21, twaps_per_day=400, duplicate_rate=0.02)
+    return out
+
+
+def snapshot(twap: Twap) -> dict[str, list[tuple]]:
+    return {
+        name: twap.query(f"select * from marts.{name} order by {key}")
+        for name, key in MARTS.items()
+    }
+
+
+def twaps_only_in(table: pa.Table, count: int) -> list[int]:
+    """TWAPs with at least two events in `table` (candidates to rewrite), smallest ids first."""
+    ids = pc.value_counts(table.column("twap_id"))
+    return sorted(item["values"].as_py() for item in ids if item["counts"].as_py() >= 2)[:count]
+
+
+def rewrite(path: Path) -> dict[str, int]:
+    """Rewrite one object as a vendor correction would: a TWAP vanishes, a terminal event is
+    dropped, a TWAP's start moves two days earlier, and another moves to a new wallet."""
+    table = pq.read_table(path)
+    vanished, reopened, moved_day, moved_wallet = twaps_only_in(table, 4)
+    ids = table.column("twap_id")
+    keep = pc.invert(
+        pc.or_(
+            pc.equal(ids, vanished),
+            pc.and_(pc.equal(ids, reopened), pc.not_equal(table.column("status"), "activated")),
+        )
+    )
+    table = table.filter(keep)
+    ids = table.column("twap_id")
+    shift = pc.equal(ids, moved_day)
+    for name in ("event_time", "started_at"):
+        column = table.column(name)
+        earlier = pc.subtract(column, pa.scalar(timedelta(days=2), pa.duration(column.type.unit)))
+        table = table.set_column(
+            table.schema.get_field_index(name), name, pc.if_else(shift, earlier, column)
+        )
+    wallets = pc.if_else(pc.equal(ids, moved_wallet), MOVED_WALLET, table.column("wallet"))
+    table = table.set_column(table.schema.get_field_index("wallet"), "wallet", wallets)
+    pq.write_table(table, path)
+    return {
+        "vanished": vanished,
+        "reopened": reopened,
+        "moved_day": moved_day,
+        "moved_wallet": moved_wallet,
+    }
+
+
+def test_incremental_build_equals_a_full_refresh(twap: Twap, sample: Path, tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    objects = sorted(sample.rglob("*.parquet"))
+    first, later = objects[:30], objects[30:]
+    for path in first:
+        target = source / path.relative_to(sample)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, target)
+    twap("load", "--source", str(source))
+    twap("build")
+    before = snapshot(twap)
+
+    # More hours; one early object rewritten; one object repeating another's events exactly.
+    for path in later:
+        target = source / path.relative_to(sample)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, target)
+    changed = rewrite(source / first[10].relative_to(sample))
+    shutil.copy(source / later[0].relative_to(sample), source / "repeat.parquet")
+    twap("load", "--source", str(source))
+    twap("build")
+    incremental = snapshot(twap)
+
+    # The incremental path ran: the rewrite left tombstones, and the marts changed.
+    assert twap.query(
+        "select distinct twap_id from intermediate.int_twap_status_events__deduplicated"
+        " where is_deleted order by twap_id"
+    ) == [(twap_id,) for twap_id in sorted(changed.values())]
+    assert incremental != before
+    twap_ids = {row[0] for row in incremental["fct_twaps"]}
+    assert changed["vanished"] not in twap_ids
+    assert changed["reopened"] in {row[0] for row in incremental["fct_active_twaps"]}
+    assert MOVED_WALLET in {row[0] for row in incremental["dim_wallets"]}
+
+    twap("build", "--full-refresh")
+    assert twap.query(
+        "select count(*) from intermediate.int_twap_status_events__deduplicated where is_deleted"
+    ) == [(0,)]
+    full = snapshot(twap)
+    for name in MARTS:
+        assert incremental[name] == full[name], name
+
+
+def test_bad_rows_fail_named_tests_and_nothing_is_published(twap: Twap, tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    generate(source, days=1, seed=3, twaps_per_day=50)
+    good = pq.read_table(next(source.rglob("*.parquet"))).slice(0, 3)
+    # Microseconds, so that the rows convert to Python datetimes.
+    times = good.column("event_time").cast(pa.timestamp("us", "UTC"), safe=False)
+    good = good.set_column(good.schema.get_field_index("event_time"), "event_time", times)
+    bad = good.to_pylist()
+    bad[0]["twap_id"] = None
+    bad[1]["status"] = "paused"
+    bad[2]["sz"] = "-1.5"
+    pq.write_table(pa.Table.from_pylist(bad, good.schema), source / "bad.parquet")
+
+    result = twap("run", "--source", str(source), check=False)
+
+    line = assert_one_line_error(
+        result,
+        "raw_event_has_a_twap_id (1 failing row: Every raw event must name its TWAP",
+        "raw_event_status_is_known (1 failing row",
+        "raw_event_size_is_not_negative (1 failing row",
+    )
+    assert "publish: started" not in result.stderr, line
+    assert not (twap.home / "twap.db").exists()
