@@ -1,0 +1,119 @@
+"""Serve whatever version the publish path points at, switching without a restart.
+
+Each request first checks the pointer (one readlink). When it names a new version, the served
+database is replaced by one opened on the new file, and the metadata by the new version's. A
+request keeps the database object it started with, so it reads one version whole; the old
+object's connections are closed once requests on it have had time to finish.
+"""
+
+import asyncio
+import logging
+import os
+import sqlite3
+import threading
+import weakref
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from datasette.app import Datasette
+from datasette.database import Database
+
+from twap.publication import Publication, Version
+
+logger = logging.getLogger(__name__)
+# Longer than the SQL time limit and a page render: requests on the old version are done by then.
+CLOSE_OLD_AFTER_SECONDS = 30.0
+
+
+class VersionDatabase(Database):
+    """An immutable database of one published version, with per-version thread connections.
+
+    Datasette keeps read connections per thread under the database's *name*; two versions share
+    the name, so this class keeps its own, or threads would go on reading the old file.
+    """
+
+    def __init__(self, datasette: Datasette, version: Version, publication: dict[str, Any]):
+        super().__init__(datasette, path=str(version.database), is_mutable=False)
+        self.version = version
+        self.publication = publication
+        # Counts from the publish itself: no count(*) over a year of rows on first view.
+        self._cached_table_counts = dict(publication["tables"])
+        self.cached_hash = version.name
+        self._local = threading.local()
+
+    async def execute_fn(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        if self.ds.executor is None:
+            return await super().execute_fn(fn)
+
+        def in_thread() -> Any:
+            connection = getattr(self._local, "connection", None)
+            if connection is None:
+                connection = self.connect()
+                self.ds._prepare_connection(connection, self.name)
+                self._local.connection = connection
+            return fn(connection)
+
+        return await asyncio.get_running_loop().run_in_executor(self.ds.executor, in_thread)
+
+
+class LiveSite:
+    """The served version of one Datasette instance."""
+
+    def __init__(self, datasette: Datasette, pointer: Path, name: str) -> None:
+        self.datasette = datasette
+        self.publication = Publication(pointer)
+        self.name = name
+        self.database: VersionDatabase | None = None
+        self._lock = asyncio.Lock()
+
+    def changed(self) -> bool:
+        current = self.database.version.database if self.database else None
+        try:
+            target = self.publication.pointer.parent / os.readlink(self.publication.pointer)
+        except OSError:  # nothing published (yet, or any more): keep what is served
+            return False
+        return target != current
+
+    async def refresh(self) -> None:
+        """Switch to the version the pointer names, if it is another one."""
+        if not self.changed():
+            return
+        async with self._lock:
+            version = self.publication.current()
+            if version is None or (self.database and version == self.database.version):
+                return
+            new = VersionDatabase(self.datasette, version, version.read_publication())
+            metadata = version.read_metadata()
+            old = self.datasette.databases.get(self.name)
+            new.name = new.route = self.name
+            # No await between these two: a request sees the new database and metadata or neither.
+            self.datasette.databases = {**self.datasette.databases, self.name: new}
+            self.datasette._metadata_local = metadata
+            self.database = new
+            await self._forget_schema()
+            logger.info("serving version %s", version.name)
+            if old is not None:
+                asyncio.get_running_loop().call_later(CLOSE_OLD_AFTER_SECONDS, old.close)
+
+    async def _forget_schema(self) -> None:
+        """Make Datasette re-read the table schemas of the new file on the next page."""
+        internal = self.datasette.databases.get("_internal")
+        if internal is not None and self.datasette.internal_db_created:
+            await internal.execute_write(
+                "delete from databases where database_name = ?", [self.name]
+            )
+
+
+_sites: "weakref.WeakKeyDictionary[Datasette, LiveSite]" = weakref.WeakKeyDictionary()
+
+
+def live_site(datasette: Datasette) -> LiveSite | None:
+    """The live site of `datasette`, made from its `twap` plugin settings; None without them."""
+    site = _sites.get(datasette)
+    if site is None:
+        config = datasette.plugin_config("twap") or {}
+        if "pointer" not in config:
+            return None
+        site = _sites[datasette] = LiveSite(datasette, Path(config["pointer"]), config["database"])
+    return site
