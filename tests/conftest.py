@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
+from dlt_pipelines.sample_data import generate
 from twap.database import Database, embedded_database, stop_embedded
 
 FAKE_AWS = {
@@ -31,9 +33,9 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
     stop_embedded(home)
 
 
-@pytest.fixture
-def database(postgres: Database) -> Iterator[Database]:
-    """A fresh, empty database on the session's server for one test."""
+@contextmanager
+def new_database(postgres: Database) -> Iterator[Database]:
+    """A fresh, empty database on the session's server, dropped afterwards."""
     name = f"twap_test_{os.getpid()}_{next(_database_numbers)}"
     admin = postgres.connect()
     admin.autocommit = True
@@ -41,6 +43,13 @@ def database(postgres: Database) -> Iterator[Database]:
     yield Database(postgres.host, postgres.port, postgres.user, postgres.password, name)
     admin.cursor().execute(f"drop database {name} with (force)")
     admin.close()
+
+
+@pytest.fixture
+def database(postgres: Database) -> Iterator[Database]:
+    """A fresh, empty database on the session's server for one test."""
+    with new_database(postgres) as fresh:
+        yield fresh
 
 
 @dataclass(frozen=True)
@@ -114,13 +123,24 @@ class Twap:
             return cursor.fetchall()
 
 
+def make_twap(home: Path, database: Database) -> Twap:
+    env = {**os.environ, **FAKE_AWS, "TWAP_HOME": str(home), "TWAP_DATABASE_URL": database.url}
+    env.pop("TWAP_SOURCE_URL", None)
+    env.pop("TWAP_PUBLISH_PATH", None)
+    return Twap(home=home, database=database, env=env)
+
+
 @pytest.fixture
 def twap(tmp_path: Path, database: Database) -> Twap:
-    env = {
-        **os.environ,
-        **FAKE_AWS,
-        "TWAP_HOME": str(tmp_path / "home"),
-        "TWAP_DATABASE_URL": database.url,
-    }
-    env.pop("TWAP_SOURCE_URL", None)
-    return Twap(home=tmp_path / "home", database=database, env=env)
+    return make_twap(tmp_path / "home", database)
+
+
+@pytest.fixture(scope="session")
+def site(postgres: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twap]:
+    """Two days of sample data loaded, built and published once for every test that reads it."""
+    root = tmp_path_factory.mktemp("site")
+    generate(root / "sample", days=2, seed=3, twaps_per_day=400)
+    with new_database(postgres) as database:
+        published = make_twap(root / "home", database)
+        published("run", "--source", str(root / "sample"))
+        yield published

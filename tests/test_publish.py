@@ -61,13 +61,12 @@ def test_datasette_answers_filters_and_facets(published: Path, twap: Twap) -> No
 
 def test_published_file_has_indexes_and_exact_rows(published: Path, twap: Twap) -> None:
     with sqlite3.connect(published) as db:
-        indexes = {
-            row[0] for row in db.execute("select name from sqlite_master where type = 'index'")
-        }
+        indexes = [row[0] for row in db.execute("select name from pragma_index_list('fct_twaps')")]
+        leading = {db.execute(f"pragma index_info('{name}')").fetchone()[2] for name in indexes}
         first = db.execute(
             "select twap_id, status, status_at, executed_notional from fct_twaps order by twap_id limit 1"
         ).fetchone()
-    assert {"idx_fct_twaps_wallet", "idx_fct_twaps_coin", "idx_fct_twaps_status"} <= indexes
+    assert {"wallet", "coin", "status", "side", "market_type", "status_at"} <= leading
     expected = twap.query(
         """
         select twap_id, status, to_char(status_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -76,8 +75,23 @@ def test_published_file_has_indexes_and_exact_rows(published: Path, twap: Twap) 
         """
     )[0]
     assert first == expected
-    # Built under a temporary name and renamed: nothing else is left beside it.
-    assert sorted(p.name for p in published.parent.glob("*twap.db*")) == ["twap.db"]
+
+
+def test_publish_swaps_versions_and_keeps_recent_ones(published: Path, twap: Twap) -> None:
+    first = published.resolve()
+    twap("publish")
+    second = published.resolve()
+    # The publish path is a symlink switched in one rename; each version is a directory of its own.
+    assert published.is_symlink() and second != first and first.exists()
+    assert sorted(p.name for p in published.parent.glob("*twap.db*")) == [
+        "twap.db",
+        "twap.db.versions",
+    ]
+    assert sorted(p.name for p in second.parent.iterdir()) == [
+        "metadata.json",
+        "publication.json",
+        "twap.db",
+    ]
 
 
 def free_port() -> int:

@@ -60,10 +60,12 @@ async def _refuse(datasette, scope, receive, send, message: str, json: bool) -> 
             status=400,
         )
     else:
+        await datasette.invoke_startup()  # a no-op unless this is the first request
         html = await datasette.render_template(
             "error.html",
             {"ok": False, "error": message, "status": 400, "title": "Invalid parameter"},
-            request=Request(scope, receive),
+            # Outside Datasette's CSRF middleware: the error page has no form to protect.
+            request=Request(dict(scope, csrftoken=lambda: ""), receive),
         )
         response = Response.html(html, status=400)
     await response.asgi_send(send)
