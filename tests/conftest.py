@@ -2,9 +2,13 @@
 `twap` command run as a subprocess exactly as a user or a scheduler runs it."""
 
 import itertools
+import json
 import os
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -144,3 +148,51 @@ def site(postgres: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         published = make_twap(root / "home", database)
         published("run", "--source", str(root / "sample"))
         yield published
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def get_json(url: str) -> dict | list:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.load(response)
+
+
+def wait_for(url: str, timeout: float = 30.0) -> dict | list:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return get_json(url)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen
+
+
+@contextmanager
+def serving(twap: Twap, *args: str) -> Iterator[Server]:
+    """`twap serve` on a free port, its output in a file beside TWAP_HOME; stopped afterwards."""
+    port = free_port()
+    with (twap.home.parent / f"serve-{port}.log").open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "twap.cli", "serve", "--port", str(port), *args],
+            env=twap.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            server = Server(f"http://127.0.0.1:{port}", process)
+            wait_for(f"{server.url}/-/healthz")
+            yield server
+        finally:
+            process.terminate()
+            process.wait(timeout=10)

@@ -1,20 +1,14 @@
 """The published SQLite file through a real Datasette: JSON queries, filters, facets, serving."""
 
 import asyncio
-import json
-import socket
 import sqlite3
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from datasette.app import Datasette
 
 from dlt_pipelines.sample_data import generate
-from tests.conftest import Twap
+from tests.conftest import Twap, get_json, serving
 
 
 @pytest.fixture
@@ -24,7 +18,7 @@ def published(twap: Twap, tmp_path: Path) -> Path:
     return twap.home / "twap.db"
 
 
-def get_json(datasette: Datasette, path: str) -> dict | list:
+def datasette_json(datasette: Datasette, path: str) -> dict | list:
     async def fetch() -> dict | list:
         response = await datasette.client.get(path)
         assert response.status_code == 200, response.text
@@ -38,20 +32,20 @@ def test_datasette_answers_filters_and_facets(published: Path, twap: Twap) -> No
     wallet, count = twap.query(
         "select wallet, count(*) from marts.fct_twaps group by wallet order by 2 desc, 1 limit 1"
     )[0]
-    rows = get_json(datasette, f"/twap/fct_twaps.json?wallet={wallet}&_shape=array&_size=max")
+    rows = datasette_json(datasette, f"/twap/fct_twaps.json?wallet={wallet}&_shape=array&_size=max")
     assert len(rows) == count
     assert {row["wallet"] for row in rows} == {wallet}
 
-    faceted = get_json(datasette, "/twap/fct_twaps.json?_facet=coin&_size=0")
+    faceted = datasette_json(datasette, "/twap/fct_twaps.json?_facet=coin&_size=0")
     assert faceted["primary_keys"] == ["twap_id"]
     coins = {item["value"]: item["count"] for item in faceted["facet_results"]["coin"]["results"]}
     assert coins == dict(twap.query("select coin, count(*) from marts.fct_twaps group by coin"))
 
     twap_id = rows[0]["twap_id"]
-    row_page = get_json(datasette, f"/twap/fct_twaps/{twap_id}.json?_shape=array")
+    row_page = datasette_json(datasette, f"/twap/fct_twaps/{twap_id}.json?_shape=array")
     assert row_page == [rows[0]]
 
-    active = get_json(
+    active = datasette_json(
         datasette, "/twap.json?sql=select+count(*)+as+n+from+fct_twaps+where+is_active&_shape=array"
     )
     assert active == [
@@ -94,40 +88,12 @@ def test_publish_swaps_versions_and_keeps_recent_ones(published: Path, twap: Twa
     ]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_twap_serve_runs_datasette_read_only(published: Path, twap: Twap) -> None:
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "twap.cli", "serve", "--port", str(port)],
-        env=twap.env,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        body = wait_for(f"http://127.0.0.1:{port}/twap/fct_twaps.json?_size=1&_shape=objects")
+    with serving(twap) as server:
+        body = get_json(f"{server.url}/twap/fct_twaps.json?_size=1&_shape=objects")
         assert body["rows"][0]["twap_id"] > 0
-        databases = wait_for(f"http://127.0.0.1:{port}/-/databases.json")
+        databases = get_json(f"{server.url}/-/databases.json")
         assert [(db["name"], db["is_mutable"]) for db in databases] == [("twap", False)]
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-
-
-def wait_for(url: str, timeout: float = 30.0) -> dict | list:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                return json.load(response)
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
 
 
 def test_serve_without_a_published_file_says_what_to_do(twap: Twap) -> None:
