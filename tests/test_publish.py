@@ -1,7 +1,9 @@
 """The published SQLite file through a real Datasette: JSON queries, filters, facets, serving."""
 
 import asyncio
+import os
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -86,6 +88,13 @@ def test_publish_swaps_versions_and_keeps_recent_ones(published: Path, twap: Twa
         "publication.json",
         "twap.db",
     ]
+    # A version beyond the newest three and older than ten minutes goes at the next publish.
+    an_hour_ago = time.time() - 3600
+    os.utime(first.parent, (an_hour_ago, an_hour_ago))
+    twap("publish")
+    assert first.parent.exists()
+    twap("publish")
+    assert not first.parent.exists() and second.exists()
 
 
 def test_twap_serve_runs_datasette_read_only(published: Path, twap: Twap) -> None:
