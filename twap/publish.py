@@ -1,8 +1,8 @@
 """Export the marts, the ingest ledger and the dbt test results from PostgreSQL to one SQLite
 file for Datasette, as a new version (see twap/publication.py).
 
-ADBC streams arrow batches out of PostgreSQL; each batch is converted column-wise with
-pyarrow.compute and inserted with executemany. The version is complete (data, indexes,
+ADBC streams arrow batches out of PostgreSQL, which converts the columns to what SQLite stores
+(see _sqlite_ready), and ADBC's SQLite driver bulk-inserts them: no Python object per value. The version is complete (data, indexes,
 metadata, health figures) before the publish path is switched to it in one rename.
 """
 
@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import adbc_driver_postgresql.dbapi as adbc
+import adbc_driver_sqlite.dbapi as adbc_sqlite
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from twap.database import Database
 from twap.dbt_results import read_test_results
@@ -90,6 +90,20 @@ PUBLISHED_TABLES = (
         DbtRelation("source", "twap_ingest_objects", "hyperliquid"),
     ),
 )
+# PostgreSQL types that arrive as arrow types SQLite takes as they are.
+AS_IS_TYPES = {
+    "bigint",
+    "integer",
+    "smallint",
+    "double precision",
+    "real",
+    "text",
+    "character varying",
+}
+COLUMNS_SQL = """
+select column_name, data_type from information_schema.columns
+where table_schema = $1 and table_name = $2 order by ordinal_position
+"""
 TEST_RESULTS = PublishedTable("dbt_test_results", ("test_id",), (("status",), ("model",)))
 
 
@@ -133,10 +147,8 @@ def _write_database(database: Database, version: Version, tests: pa.Table) -> di
     try:
         with (
             adbc.connect(database.url) as source,
-            closing(sqlite3.connect(version.database)) as sink,
+            adbc_sqlite.connect(str(version.database)) as sink,
         ):
-            sink.execute("pragma journal_mode = off")
-            sink.execute("pragma synchronous = off")
             for table in PUBLISHED_TABLES:
                 started = time.monotonic()
                 counts[table.name] = _copy_table(source, sink, table)
@@ -146,46 +158,60 @@ def _write_database(database: Database, version: Version, tests: pa.Table) -> di
                     counts[table.name],
                     time.monotonic() - started,
                 )
-            counts[TEST_RESULTS.name] = _write_table(
-                sink, TEST_RESULTS, tests.schema, tests.to_batches()
-            )
+            counts[TEST_RESULTS.name] = _write_table(sink, TEST_RESULTS, tests.to_reader())
             sink.commit()
-    except adbc.Error as exc:
+    except adbc.Error as exc:  # both drivers' errors: reading the marts, writing the file
         raise TwapError(
-            f"cannot read the marts from {database.display}: {one_line(exc)} "
-            "(did `twap build` run?)"
+            f"cannot publish from {database.display} to {version.database}: {one_line(exc)} "
+            "(did `twap build` run? is the disk full?)"
         ) from exc
     return counts
 
 
-def _copy_table(source: adbc.Connection, sink: sqlite3.Connection, table: PublishedTable) -> int:
-    # In primary-key order: SQLite appends to its b-trees instead of inserting at random.
-    order = ", ".join(table.primary_key)
+def _copy_table(
+    source: adbc.Connection, sink: adbc_sqlite.Connection, table: PublishedTable
+) -> int:
+    schema, name = table.source.split(".")
     with source.cursor() as cursor:
-        cursor.execute(f"select * from {table.source} order by {order}")
-        reader = cursor.fetch_record_batch()
-        return _write_table(sink, table, reader.schema, reader)
+        cursor.execute(COLUMNS_SQL, (schema, name))
+        select = ", ".join(_sqlite_ready(column, kind) for column, kind in cursor.fetchall())
+        # In primary-key order: SQLite appends to its b-trees instead of inserting at random.
+        order = ", ".join(table.primary_key)
+        cursor.execute(f"select {select} from {table.source} order by {order}")
+        return _write_table(sink, table, cursor.fetch_record_batch())
+
+
+def _sqlite_ready(column: str, kind: str) -> str:
+    """`column` as SQLite stores it, converted by PostgreSQL (in its own process, and in C):
+    numerics as REAL, timestamps as ISO 8601 text in UTC, booleans as 0/1, the rest as text."""
+    quoted = f'"{column}"'
+    if kind in AS_IS_TYPES:
+        return quoted
+    if kind == "numeric":
+        converted = f"{quoted}::float8"
+    elif kind == "timestamp with time zone":
+        converted = f"""to_char({quoted} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+    elif kind == "boolean":
+        converted = f"{quoted}::int"
+    else:
+        converted = f"{quoted}::text"
+    return f"{converted} as {quoted}"
 
 
 def _write_table(
-    sink: sqlite3.Connection,
-    table: PublishedTable,
-    schema: pa.Schema,
-    batches: Iterable[pa.RecordBatch],
+    sink: adbc_sqlite.Connection, table: PublishedTable, reader: pa.RecordBatchReader
 ) -> int:
-    columns = [f'"{field.name}" {_sqlite_type(field.type)}' for field in schema]
+    """Create `table` with its primary key, bulk-insert the batches (in C), then index it."""
+    columns = [f'"{field.name}" {_sqlite_type(field.type)}' for field in reader.schema]
     key = f"primary key ({', '.join(table.primary_key)})"
-    sink.execute(f'create table "{table.name}" ({", ".join([*columns, key])})')
-    insert = f'insert into "{table.name}" values ({", ".join("?" * len(schema))})'
-    rows = 0
-    for batch in batches:
-        values = [_sqlite_values(column).to_pylist() for column in batch.columns]
-        sink.executemany(insert, zip(*values, strict=True))
-        rows += batch.num_rows
-    for number, index in enumerate(table.indexes):
-        sink.execute(
-            f'create index "idx_{table.name}_{number}" on "{table.name}" ({", ".join(index)})'
-        )
+    with sink.cursor() as cursor:
+        cursor.execute(f'create table "{table.name}" ({", ".join([*columns, key])})')
+        rows = cursor.adbc_ingest(table.name, reader, mode="append")
+        for number, index in enumerate(table.indexes):
+            columns_sql = ", ".join(index)
+            cursor.execute(
+                f'create index "idx_{table.name}_{number}" on "{table.name}" ({columns_sql})'
+            )
     return rows
 
 
@@ -216,29 +242,6 @@ def summarise(sink: sqlite3.Connection) -> dict[str, Any]:
 
 
 def _sqlite_type(kind: pa.DataType) -> str:
-    if pa.types.is_integer(kind) or pa.types.is_boolean(kind):
+    if pa.types.is_integer(kind):
         return "INTEGER"
-    if pa.types.is_floating(kind) or _is_numeric(kind):
-        return "REAL"
-    return "TEXT"
-
-
-def _sqlite_values(column: pa.Array) -> pa.Array:
-    """Numerics become REAL, timestamps ISO 8601 text in UTC, dates ISO text, booleans 0/1."""
-    kind = column.type
-    if _is_numeric(kind):
-        return pc.cast(column.storage, pa.float64())
-    if isinstance(kind, pa.ExtensionType):
-        return column.storage
-    if pa.types.is_timestamp(kind):
-        return pc.strftime(column, "%Y-%m-%dT%H:%M:%SZ")
-    if pa.types.is_date(kind):
-        return pc.cast(column, pa.string())
-    if pa.types.is_boolean(kind):
-        return pc.cast(column, pa.int8())
-    return column
-
-
-def _is_numeric(kind: pa.DataType) -> bool:
-    """PostgreSQL numeric arrives from ADBC as an opaque extension type holding its text."""
-    return isinstance(kind, pa.OpaqueType) and kind.type_name == "numeric"
+    return "REAL" if pa.types.is_floating(kind) else "TEXT"
