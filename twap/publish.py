@@ -53,19 +53,18 @@ PUBLISHED_TABLES = (
         ("twap_id",),
         (
             ("wallet", "twap_id"),
-            ("coin",),
+            ("coin", "side", "status"),
             ("status",),
             ("side",),
             ("market_type",),
             ("status_at",),
-            ("started_at",),
         ),
         _model("fct_twaps"),
     ),
     PublishedTable(
         "fct_twap_status_events",
         ("twap_id", "event_number"),
-        (("wallet",), ("coin",), ("status",), ("event_time",)),
+        (("wallet",), ("coin", "side", "status"), ("status",), ("event_time",)),
         _model("fct_twap_status_events"),
     ),
     PublishedTable(
@@ -159,6 +158,8 @@ def _write_database(database: Database, version: Version, tests: pa.Table) -> di
                     time.monotonic() - started,
                 )
             counts[TEST_RESULTS.name] = _write_table(sink, TEST_RESULTS, tests.to_reader())
+            with sink.cursor() as cursor:
+                cursor.execute("analyze")  # statistics, so SQLite picks the right index per filter
             sink.commit()
     except adbc.Error as exc:  # both drivers' errors: reading the marts, writing the file
         raise TwapError(
