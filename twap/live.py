@@ -103,21 +103,22 @@ class LiveSite:
         self.database: VersionDatabase | None = None
         self._lock = asyncio.Lock()
         self._warming: asyncio.Task | None = None
+        self._served_link: str | None = None
 
-    def changed(self) -> bool:
-        current = self.database.version.database if self.database else None
+    def _link(self) -> str | None:
         try:
-            target = self.publication.pointer.parent / os.readlink(self.publication.pointer)
+            return os.readlink(self.publication.pointer)
         except OSError:  # nothing published (yet, or any more): keep what is served
-            return False
-        return target != current
+            return None
 
     async def refresh(self) -> None:
         """Switch to the version the pointer names, if it is another one."""
-        if not self.changed():
+        link = self._link()
+        if link is None or link == self._served_link:
             return
         async with self._lock:
             version = self.publication.current()
+            self._served_link = link
             if version is None or (self.database and version == self.database.version):
                 return
             new = VersionDatabase(self.datasette, version, version.read_publication())

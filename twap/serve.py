@@ -19,7 +19,7 @@ DATASETTE_SETTINGS: dict[str, int | bool] = {
     "sql_time_limit_ms": 1000,
     "max_returned_rows": 1000,
     "default_page_size": 50,
-    "facet_time_limit_ms": 500,
+    "facet_time_limit_ms": 1000,
     "suggest_facets": False,
     "allow_download": False,
     "max_csv_mb": 50,
