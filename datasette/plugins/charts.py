@@ -3,14 +3,14 @@
 Drawn here as inline SVG: the browser fetches nothing else, from this server or elsewhere.
 """
 
-import re
 from html import escape
 
+from datasette import hookimpl
 from datasette.utils.asgi import Response
 from markupsafe import Markup
 
-from datasette import hookimpl
 from twap.live import live_site
+from twap.parameters import valid
 
 WIDTH, HEIGHT, MARGIN = 960, 260, 60
 MAX_DAYS = 400
@@ -103,7 +103,7 @@ async def charts(datasette, request) -> Response:
     coins = [row[0] for row in await db.execute(COINS_SQL)]
     coin = request.args.get("coin") or (coins[0] if coins else "")
     days = request.args.get("days") or "90"
-    if not re.fullmatch(r"[A-Za-z0-9@:._/-]{1,40}", coin or "-") or not days.isdigit():
+    if not valid("coin", coin or "-") or not valid("integer", days):
         return Response.text("coin must be a coin such as BTC; days a whole number", status=400)
     days_shown = min(int(days), MAX_DAYS)
     flows = [tuple(r) for r in await db.execute(FLOWS_SQL, {"coin": coin, "days": days_shown})]

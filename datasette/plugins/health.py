@@ -1,8 +1,8 @@
 """/-/healthz (JSON), the freshness banner on every page, and /robots.txt (crawlers kept out)."""
 
+from datasette import hookimpl
 from datasette.utils.asgi import Response
 
-from datasette import hookimpl
 from twap.health import banner, health
 from twap.live import live_site
 

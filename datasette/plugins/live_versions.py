@@ -1,6 +1,7 @@
 """Serve the version `twap publish` points at; pick up a new one without a restart."""
 
 from datasette import hookimpl
+
 from twap.live import live_site
 
 

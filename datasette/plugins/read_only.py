@@ -3,11 +3,16 @@
 import sqlite3
 
 from datasette import hookimpl
+
 from twap.live import live_site
 
 # Everything a SELECT needs; anything else (INSERT, ATTACH, CREATE, PRAGMA writes…) is denied.
-ALLOWED_ACTIONS = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION}
-ALLOWED_ACTIONS |= {sqlite3.SQLITE_RECURSIVE}
+ALLOWED_ACTIONS = {
+    sqlite3.SQLITE_SELECT,
+    sqlite3.SQLITE_READ,
+    sqlite3.SQLITE_FUNCTION,
+    sqlite3.SQLITE_RECURSIVE,
+}
 # The read-only pragmas Datasette itself asks (schema, table and index lists).
 ALLOWED_PRAGMAS = {
     "schema_version",
