@@ -62,7 +62,7 @@ def test_published_file_has_indexes_and_exact_rows(published: Path, twap: Twap) 
         first = db.execute(
             "select twap_id, status, status_at, executed_notional from fct_twaps order by twap_id limit 1"
         ).fetchone()
-    assert {"wallet", "coin", "status", "status_at"} <= leading
+    assert {"wallet", "coin", "status", "side", "market_type", "status_at"} <= leading
     expected = twap.query(
         """
         select twap_id, status, to_char(status_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),

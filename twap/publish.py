@@ -53,14 +53,22 @@ PUBLISHED_TABLES = (
     PublishedTable(
         "fct_twaps",
         ("twap_id",),
-        # Side and market type split the table in halves or thirds: an index would not filter.
-        (("wallet", "twap_id"), ("coin", "side", "status"), ("status",), ("status_at",)),
+        # Besides filters and keysets, the first column of each index is a default facet: its
+        # count is a scan of that index, not of the table (~4x faster on a year).
+        (
+            ("wallet", "twap_id"),
+            ("coin", "side", "status"),
+            ("status",),
+            ("side",),
+            ("market_type",),
+            ("status_at",),
+        ),
         _model("fct_twaps"),
     ),
     PublishedTable(
         "fct_twap_status_events",
         ("twap_id", "event_number"),
-        (("wallet",), ("coin", "side", "status"), ("event_time",)),
+        (("wallet",), ("coin", "side", "status"), ("status",), ("event_time",)),
         _model("fct_twap_status_events"),
     ),
     PublishedTable(
