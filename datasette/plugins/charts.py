@@ -4,9 +4,11 @@ Drawn here as inline SVG: the browser fetches nothing else, from this server or 
 """
 
 from html import escape
+from typing import Any
 
 from datasette import hookimpl
-from datasette.utils.asgi import Response
+from datasette.app import Datasette
+from datasette.utils.asgi import Request, Response
 from markupsafe import Markup
 
 from twap.live import live_site
@@ -95,7 +97,7 @@ def outcomes_svg(rows: list[tuple[str, int, int, int]]) -> str:
     return "".join([*parts, "</svg>"])
 
 
-async def charts(datasette, request) -> Response:
+async def charts(datasette: Datasette, request: Request) -> Response:
     site = live_site(datasette)
     if site is None or site.database is None:
         return Response.text("nothing published", status=503)
@@ -124,5 +126,5 @@ async def charts(datasette, request) -> Response:
 
 
 @hookimpl
-def register_routes():
+def register_routes() -> list[tuple[str, Any]]:
     return [(r"^/-/charts$", charts)]

@@ -1,20 +1,23 @@
 """/-/healthz (JSON), the freshness banner on every page, and /robots.txt (crawlers kept out)."""
 
+from typing import Any
+
 from datasette import hookimpl
+from datasette.app import Datasette
 from datasette.utils.asgi import Response
 
 from twap.health import banner, health
 from twap.live import live_site
 
 
-def _report(datasette) -> dict | None:
+def _report(datasette: Datasette) -> dict[str, Any] | None:
     site = live_site(datasette)
     if site is None or site.database is None:
         return None
     return health(site.database.publication)
 
 
-async def healthz(datasette) -> Response:
+async def healthz(datasette: Datasette) -> Response:
     report = _report(datasette)
     if report is None:
         return Response.json({"status": "down", "problems": ["nothing published"]}, status=503)
@@ -26,12 +29,12 @@ async def robots_txt() -> Response:
 
 
 @hookimpl
-def register_routes():
+def register_routes() -> list[tuple[str, Any]]:
     return [(r"^/-/healthz$", healthz), (r"^/robots\.txt$", robots_txt)]
 
 
 @hookimpl
-def extra_template_vars(datasette):
+def extra_template_vars(datasette: Datasette) -> dict[str, str]:
     report = _report(datasette)
     if report is None:
         return {}

@@ -6,8 +6,10 @@ the types are in twap/parameters.py.
 
 import re
 import urllib.parse
+from typing import Any
 
 from datasette import hookimpl
+from datasette.app import Datasette
 from datasette.utils.asgi import Request, Response
 
 from twap.live import live_site
@@ -16,7 +18,9 @@ from twap.parameters import problem
 QUERY_PATH = re.compile(r"^/(?P<database>[^/]+)/(?P<query>[^/]+?)(?P<json>\.json)?$")
 
 
-async def _refuse(datasette, scope, receive, send, message: str, json: bool) -> None:
+async def _refuse(
+    datasette: Datasette, scope: dict, receive: Any, send: Any, message: str, json: bool
+) -> None:
     if json:
         response = Response.json(
             {"ok": False, "error": message, "status": 400, "title": "Invalid parameter"},
@@ -35,9 +39,9 @@ async def _refuse(datasette, scope, receive, send, message: str, json: bool) -> 
 
 
 @hookimpl
-def asgi_wrapper(datasette):
-    def wrap(app):
-        async def validate(scope, receive, send):
+def asgi_wrapper(datasette: Datasette) -> Any:
+    def wrap(app: Any) -> Any:
+        async def validate(scope: dict, receive: Any, send: Any) -> None:
             match = QUERY_PATH.match(scope.get("path", "")) if scope["type"] == "http" else None
             site = live_site(datasette)
             if match and site is not None and match["database"] == site.name:

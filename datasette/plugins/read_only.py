@@ -3,6 +3,7 @@
 import sqlite3
 
 from datasette import hookimpl
+from datasette.app import Datasette
 
 from twap.live import live_site
 
@@ -37,7 +38,7 @@ def authorize(action: int, arg1: str | None, *_: object) -> int:
 
 
 @hookimpl
-def prepare_connection(conn, database, datasette):
+def prepare_connection(conn: sqlite3.Connection, database: str, datasette: Datasette) -> None:
     site = live_site(datasette)
     if site is not None and database == site.name:
         conn.set_authorizer(authorize)
