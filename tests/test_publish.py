@@ -103,6 +103,10 @@ def test_twap_serve_runs_datasette_read_only(published: Path, twap: Twap) -> Non
         assert body["rows"][0]["twap_id"] > 0
         databases = get_json(f"{server.url}/-/databases.json")
         assert [(db["name"], db["is_mutable"]) for db in databases] == [("twap", False)]
+    # Stopped with SIGTERM (as by a service manager), it takes Datasette with it.
+    with pytest.raises(OSError):
+        get_json(f"{server.url}/-/healthz")
+    assert server.process.returncode == 0
 
 
 def test_serve_without_a_published_file_says_what_to_do(twap: Twap) -> None:

@@ -1,6 +1,7 @@
 """Serve the published versions with Datasette: read-only, bounded, always the newest version."""
 
 import logging
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -67,12 +68,23 @@ def make_datasette(pointer: Path, cors: bool = False) -> Datasette:
 
 
 def serve(settings: Settings, host: str, port: int, cors: bool = False) -> None:
-    """Run Datasette on http://host:port/ until it stops or Ctrl-C."""
+    """Run Datasette on http://host:port/ until it stops, Ctrl-C or SIGTERM."""
     args = datasette_args(settings, host, port, cors)
     logger.info("serve: Datasette on http://%s:%d/ (Ctrl-C to stop)", host, port)
+    datasette = subprocess.Popen(args)
+    stopping = False
+
+    def stop(signum: int, frame: object) -> None:
+        # A service manager stops `twap serve` with SIGTERM: Datasette must not outlive it.
+        nonlocal stopping
+        stopping = True
+        datasette.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
     try:
-        status = subprocess.run(args).returncode
+        status = datasette.wait()
     except KeyboardInterrupt:  # Ctrl-C reaches Datasette too; it stops by itself
+        datasette.wait()
         return
-    if status != 0:
+    if status != 0 and not stopping:
         raise TwapError(f"Datasette exited with status {status} (is port {port} free?)")
