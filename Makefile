@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint format lock bench bench-ingest bench-dbt clean
+.PHONY: install demo test lint format lock bench bench-ingest bench-dbt bench-datasette clean
 
 install: $(BIN)/twap
 
@@ -37,13 +37,16 @@ format: install
 	$(BIN)/ruff format .
 
 # Speed figures as side-by-side ratios (several minutes each): benchmarks/README.md.
-bench: bench-ingest bench-dbt
+bench: bench-ingest bench-dbt bench-datasette
 
 bench-ingest: install
 	$(BIN)/python -m benchmarks.bench_ingest
 
 bench-dbt: install
 	$(BIN)/python -m benchmarks.bench_dbt
+
+bench-datasette: install
+	$(BIN)/python -m benchmarks.bench_datasette
 
 # Re-lock after changing pyproject.toml: keeps the two header lines, pins everything installed.
 lock: install

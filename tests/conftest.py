@@ -2,10 +2,15 @@
 `twap` command run as a subprocess exactly as a user or a scheduler runs it."""
 
 import itertools
+import json
 import os
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +18,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
+from dlt_pipelines.sample_data import generate
 from twap.database import Database, embedded_database, stop_embedded
 
 FAKE_AWS = {
@@ -31,9 +37,9 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
     stop_embedded(home)
 
 
-@pytest.fixture
-def database(postgres: Database) -> Iterator[Database]:
-    """A fresh, empty database on the session's server for one test."""
+@contextmanager
+def new_database(postgres: Database) -> Iterator[Database]:
+    """A fresh, empty database on the session's server, dropped afterwards."""
     name = f"twap_test_{os.getpid()}_{next(_database_numbers)}"
     admin = postgres.connect()
     admin.autocommit = True
@@ -41,6 +47,13 @@ def database(postgres: Database) -> Iterator[Database]:
     yield Database(postgres.host, postgres.port, postgres.user, postgres.password, name)
     admin.cursor().execute(f"drop database {name} with (force)")
     admin.close()
+
+
+@pytest.fixture
+def database(postgres: Database) -> Iterator[Database]:
+    """A fresh, empty database on the session's server for one test."""
+    with new_database(postgres) as fresh:
+        yield fresh
 
 
 @dataclass(frozen=True)
@@ -114,13 +127,72 @@ class Twap:
             return cursor.fetchall()
 
 
+def make_twap(home: Path, database: Database) -> Twap:
+    env = {**os.environ, **FAKE_AWS, "TWAP_HOME": str(home), "TWAP_DATABASE_URL": database.url}
+    env.pop("TWAP_SOURCE_URL", None)
+    env.pop("TWAP_PUBLISH_PATH", None)
+    return Twap(home=home, database=database, env=env)
+
+
 @pytest.fixture
 def twap(tmp_path: Path, database: Database) -> Twap:
-    env = {
-        **os.environ,
-        **FAKE_AWS,
-        "TWAP_HOME": str(tmp_path / "home"),
-        "TWAP_DATABASE_URL": database.url,
-    }
-    env.pop("TWAP_SOURCE_URL", None)
-    return Twap(home=tmp_path / "home", database=database, env=env)
+    return make_twap(tmp_path / "home", database)
+
+
+@pytest.fixture(scope="session")
+def site(postgres: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twap]:
+    """Two days of sample data loaded, built and published once for every test that reads it."""
+    root = tmp_path_factory.mktemp("site")
+    generate(root / "sample", days=2, seed=3, twaps_per_day=400)
+    with new_database(postgres) as database:
+        published = make_twap(root / "home", database)
+        published("run", "--source", str(root / "sample"))
+        yield published
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def get_json(url: str) -> dict | list:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.load(response)
+
+
+def wait_for(url: str, timeout: float = 30.0) -> dict | list:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return get_json(url)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen
+
+
+@contextmanager
+def serving(twap: Twap, *args: str) -> Iterator[Server]:
+    """`twap serve` on a free port, its output in a file beside TWAP_HOME; stopped afterwards."""
+    port = free_port()
+    with (twap.home.parent / f"serve-{port}.log").open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "twap.cli", "serve", "--port", str(port), *args],
+            env=twap.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            server = Server(f"http://127.0.0.1:{port}", process)
+            wait_for(f"{server.url}/-/healthz")
+            yield server
+        finally:
+            process.terminate()
+            process.wait(timeout=10)

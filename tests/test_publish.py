@@ -1,20 +1,16 @@
 """The published SQLite file through a real Datasette: JSON queries, filters, facets, serving."""
 
 import asyncio
-import json
-import socket
+import os
 import sqlite3
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from datasette.app import Datasette
 
 from dlt_pipelines.sample_data import generate
-from tests.conftest import Twap
+from tests.conftest import Twap, get_json, serving
 
 
 @pytest.fixture
@@ -24,7 +20,7 @@ def published(twap: Twap, tmp_path: Path) -> Path:
     return twap.home / "twap.db"
 
 
-def get_json(datasette: Datasette, path: str) -> dict | list:
+def datasette_json(datasette: Datasette, path: str) -> dict | list:
     async def fetch() -> dict | list:
         response = await datasette.client.get(path)
         assert response.status_code == 200, response.text
@@ -38,20 +34,20 @@ def test_datasette_answers_filters_and_facets(published: Path, twap: Twap) -> No
     wallet, count = twap.query(
         "select wallet, count(*) from marts.fct_twaps group by wallet order by 2 desc, 1 limit 1"
     )[0]
-    rows = get_json(datasette, f"/twap/fct_twaps.json?wallet={wallet}&_shape=array&_size=max")
+    rows = datasette_json(datasette, f"/twap/fct_twaps.json?wallet={wallet}&_shape=array&_size=max")
     assert len(rows) == count
     assert {row["wallet"] for row in rows} == {wallet}
 
-    faceted = get_json(datasette, "/twap/fct_twaps.json?_facet=coin&_size=0")
+    faceted = datasette_json(datasette, "/twap/fct_twaps.json?_facet=coin&_size=0")
     assert faceted["primary_keys"] == ["twap_id"]
     coins = {item["value"]: item["count"] for item in faceted["facet_results"]["coin"]["results"]}
     assert coins == dict(twap.query("select coin, count(*) from marts.fct_twaps group by coin"))
 
     twap_id = rows[0]["twap_id"]
-    row_page = get_json(datasette, f"/twap/fct_twaps/{twap_id}.json?_shape=array")
+    row_page = datasette_json(datasette, f"/twap/fct_twaps/{twap_id}.json?_shape=array")
     assert row_page == [rows[0]]
 
-    active = get_json(
+    active = datasette_json(
         datasette, "/twap.json?sql=select+count(*)+as+n+from+fct_twaps+where+is_active&_shape=array"
     )
     assert active == [
@@ -61,13 +57,12 @@ def test_datasette_answers_filters_and_facets(published: Path, twap: Twap) -> No
 
 def test_published_file_has_indexes_and_exact_rows(published: Path, twap: Twap) -> None:
     with sqlite3.connect(published) as db:
-        indexes = {
-            row[0] for row in db.execute("select name from sqlite_master where type = 'index'")
-        }
+        indexes = [row[0] for row in db.execute("select name from pragma_index_list('fct_twaps')")]
+        leading = {db.execute(f"pragma index_info('{name}')").fetchone()[2] for name in indexes}
         first = db.execute(
             "select twap_id, status, status_at, executed_notional from fct_twaps order by twap_id limit 1"
         ).fetchone()
-    assert {"idx_fct_twaps_wallet", "idx_fct_twaps_coin", "idx_fct_twaps_status"} <= indexes
+    assert {"wallet", "coin", "status", "side", "market_type", "status_at"} <= leading
     expected = twap.query(
         """
         select twap_id, status, to_char(status_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -76,44 +71,42 @@ def test_published_file_has_indexes_and_exact_rows(published: Path, twap: Twap) 
         """
     )[0]
     assert first == expected
-    # Built under a temporary name and renamed: nothing else is left beside it.
-    assert sorted(p.name for p in published.parent.glob("*twap.db*")) == ["twap.db"]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def test_publish_swaps_versions_and_keeps_recent_ones(published: Path, twap: Twap) -> None:
+    first = published.resolve()
+    twap("publish")
+    second = published.resolve()
+    # The publish path is a symlink switched in one rename; each version is a directory of its own.
+    assert published.is_symlink() and second != first and first.exists()
+    assert sorted(p.name for p in published.parent.glob("*twap.db*")) == [
+        "twap.db",
+        "twap.db.versions",
+    ]
+    assert sorted(p.name for p in second.parent.iterdir()) == [
+        "metadata.json",
+        "publication.json",
+        "twap.db",
+    ]
+    # A version beyond the newest three and older than ten minutes goes at the next publish.
+    an_hour_ago = time.time() - 3600
+    os.utime(first.parent, (an_hour_ago, an_hour_ago))
+    twap("publish")
+    assert first.parent.exists()
+    twap("publish")
+    assert not first.parent.exists() and second.exists()
 
 
 def test_twap_serve_runs_datasette_read_only(published: Path, twap: Twap) -> None:
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "twap.cli", "serve", "--port", str(port)],
-        env=twap.env,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        body = wait_for(f"http://127.0.0.1:{port}/twap/fct_twaps.json?_size=1&_shape=objects")
+    with serving(twap) as server:
+        body = get_json(f"{server.url}/twap/fct_twaps.json?_size=1&_shape=objects")
         assert body["rows"][0]["twap_id"] > 0
-        databases = wait_for(f"http://127.0.0.1:{port}/-/databases.json")
+        databases = get_json(f"{server.url}/-/databases.json")
         assert [(db["name"], db["is_mutable"]) for db in databases] == [("twap", False)]
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-
-
-def wait_for(url: str, timeout: float = 30.0) -> dict | list:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                return json.load(response)
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+    # Stopped with SIGTERM (as by a service manager), it takes Datasette with it.
+    with pytest.raises(OSError):
+        get_json(f"{server.url}/-/healthz")
+    assert server.process.returncode == 0
 
 
 def test_serve_without_a_published_file_says_what_to_do(twap: Twap) -> None:

@@ -67,7 +67,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    serve(settings, args.host, args.port)
+    serve(settings, args.host, args.port, args.cors)
     return 0
 
 
@@ -80,7 +80,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     status = steps.locked(settings, "demo", args.wait, steps.run_steps)
     if args.no_serve:
         return status
-    serve(settings, args.host, args.port)
+    serve(settings, args.host, args.port, args.cors)
     return status
 
 
@@ -158,6 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
             "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
         )
         sub.add_argument("--port", type=int, default=8001, help="port to listen on (default 8001)")
+        sub.add_argument(
+            "--cors",
+            action="store_true",
+            help="send Access-Control-Allow-Origin: * so other sites' pages may call the JSON API",
+        )
 
     sample = command(
         "sample-data", cmd_sample_data, "write realistic hourly parquet objects of TWAP events"

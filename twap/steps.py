@@ -75,7 +75,7 @@ def build_step(settings: Settings, database: Database, full_refresh: bool = Fals
 
 def publish_step(settings: Settings, database: Database) -> None:
     with step("publish"):
-        counts = publish(database, settings.publish_path)
+        counts = publish(database, settings.publish_path, settings.dbt_dir / "target")
         logger.info(
             "publish: %s -> %s",
             ", ".join(f"{name} {rows} rows" for name, rows in counts.items()),

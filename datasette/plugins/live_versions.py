@@ -1,0 +1,33 @@
+"""Serve the version `twap publish` points at; pick up a new one without a restart."""
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from datasette import hookimpl
+from datasette.app import Datasette
+
+from twap.live import live_site
+
+
+@hookimpl
+def startup(datasette: Datasette) -> Callable[[], Awaitable[None]]:
+    async def serve_current_version() -> None:
+        site = live_site(datasette)
+        if site is not None:
+            await site.refresh()
+
+    return serve_current_version
+
+
+@hookimpl
+def asgi_wrapper(datasette: Datasette) -> Callable[[Any], Any]:
+    def wrap(app: Any) -> Any:
+        async def check_version_first(scope: dict, receive: Any, send: Any) -> None:
+            site = live_site(datasette)
+            if site is not None and scope["type"] == "http":
+                await site.refresh()
+            await app(scope, receive, send)
+
+        return check_version_first
+
+    return wrap

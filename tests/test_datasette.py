@@ -1,0 +1,246 @@
+"""The published site through Datasette's in-process client, with the settings and plugins of
+`twap serve`: metadata, filters, pagination, facets, canned queries, health, limits, refusals."""
+
+import asyncio
+import json
+import shutil
+import time
+import urllib.parse
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import Twap, make_twap
+from twap.serve import make_datasette
+
+PUBLISHED = {
+    "fct_twaps",
+    "fct_twap_status_events",
+    "dim_wallets",
+    "fct_coin_daily_flows",
+    "fct_active_twaps",
+    "ingest_objects",
+    "dbt_test_results",
+}
+
+
+class Client:
+    """Synchronous calls to one in-process Datasette."""
+
+    def __init__(self, pointer: Path, cors: bool = False) -> None:
+        self.datasette = make_datasette(pointer, cors=cors)
+
+    def get(self, path: str) -> httpx.Response:
+        return asyncio.run(self.datasette.client.get(path))
+
+    def json(self, path: str) -> dict | list:
+        response = self.get(path)
+        assert response.status_code == 200, response.text[:500]
+        return response.json()
+
+    def refused(self, path: str) -> str:
+        """The one-line error of a refused request."""
+        response = self.get(path)
+        assert response.status_code == 400, response.text[:500]
+        return response.json()["error"]
+
+
+def sql_path(sql: str) -> str:
+    return f"/twap.json?sql={urllib.parse.quote(sql)}"
+
+
+@pytest.fixture(scope="module")
+def client(site: Twap) -> Client:
+    return Client(site.home / "twap.db")
+
+
+def test_every_published_table_and_column_is_described_from_dbt(client: Client) -> None:
+    metadata = client.json("/-/metadata.json")
+    tables = {t["name"]: t for t in client.json("/twap.json")["tables"]}
+    assert set(tables) == PUBLISHED  # raw tables are not published
+    described = metadata["databases"]["twap"]["tables"]
+    for name, table in tables.items():
+        assert described[name]["description"], name
+        assert all(described[name]["columns"].get(c) for c in table["columns"]), name
+    assert described["fct_twaps"]["columns"]["wallet"] == (
+        "Wallet address that placed the TWAP, lower case."
+    )
+    assert described["ingest_objects"]["source"] == "dbt source hyperliquid.twap_ingest_objects"
+    assert metadata["title"] == "Hyperliquid TWAP orders" and "Apache-2.0" in metadata["license"]
+
+
+def test_publish_refuses_a_column_without_description(site: Twap, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    shutil.copytree(site.home / "dbt" / "target", home / "dbt" / "target")
+    manifest_path = home / "dbt" / "target" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["nodes"]["model.hyperliquid_twap.dim_wallets"]["columns"]["favourite_coin"][
+        "description"
+    ] = ""
+    manifest_path.write_text(json.dumps(manifest))
+    result = make_twap(home, site.database)("publish", check=False)
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "no description for dim_wallets.favourite_coin" in errors[0]
+    assert not (home / "twap.db").exists() and not any((home / "twap.db.versions").iterdir())
+
+
+def test_wallet_filter_and_keyset_pages_match_postgres(client: Client, site: Twap) -> None:
+    wallet, count = site.query(
+        "select wallet, count(*) from marts.fct_twap_status_events group by 1 order by 2 desc limit 1"
+    )[0]
+    seen, path = [], f"/twap/fct_twap_status_events.json?wallet={wallet}&_size=7&_shape=objects"
+    while path:
+        page = client.json(path)
+        seen += [(row["twap_id"], row["event_number"]) for row in page["rows"]]
+        assert page["filtered_table_rows_count"] == count
+        path = page["next_url"] and page["next_url"].removeprefix("http://localhost")
+    assert len(seen) == len(set(seen)) == count
+
+
+def test_default_facets_count_like_postgres(client: Client, site: Twap) -> None:
+    page = client.json("/twap/fct_twaps.json?_size=0")
+    # A facet over its time limit would be missing.
+    assert set(page["facet_results"]) == {"coin", "status", "side", "market_type"}
+    for column in ("status", "market_type"):
+        counts = {r["value"]: r["count"] for r in page["facet_results"][column]["results"]}
+        expected = site.query(f"select {column}, count(*) from marts.fct_twaps group by 1")
+        assert counts == dict(expected)
+
+
+def test_wallet_twaps_pages_by_keyset(client: Client, site: Twap) -> None:
+    wallet, count = site.query(
+        "select wallet, count(*) from marts.fct_twaps group by 1 order by 2 desc limit 1"
+    )[0]
+    ids, cursor = [], ""
+    while True:
+        page = client.json(
+            f"/twap/wallet_twaps.json?_shape=array&wallet={wallet.upper().replace('0X', '0x')}"
+            f"&page_size=25&before_twap_id={cursor}"
+        )
+        if not page:
+            break
+        ids += [row["twap_id"] for row in page]
+        cursor = page[-1]["twap_id"]
+    expected = site.query(
+        "select twap_id from marts.fct_twaps where wallet = %s order by twap_id desc", (wallet,)
+    )
+    assert ids == [r[0] for r in expected] and len(ids) == count
+
+
+def test_top_wallets_pages_by_keyset(client: Client, site: Twap) -> None:
+    first = client.json("/twap/top_wallets.json?_shape=array&page_size=20")
+    last = first[-1]
+    second = client.json(
+        f"/twap/top_wallets.json?_shape=array&page_size=20"
+        f"&after_notional={last['executed_notional']!r}&after_wallet={last['wallet']}"
+    )
+    expected = site.query(
+        "select wallet from marts.dim_wallets "
+        "order by executed_notional_bought + executed_notional_sold desc, wallet limit 40"
+    )
+    assert [r["wallet"] for r in first + second] == [r[0] for r in expected]
+
+
+def test_active_twaps_pressure_and_timeline(client: Client, site: Twap) -> None:
+    coin, active = site.query(
+        "select coin, count(*) from marts.fct_active_twaps group by 1 order by 2 desc limit 1"
+    )[0]
+    rows = client.json(f"/twap/active_twaps.json?_shape=array&coin={coin}&page_size=1000")
+    assert len(rows) == active and {r["coin"] for r in rows} == {coin}
+    assert all((r["remaining_notional_estimate"] or 0) >= 0 for r in rows)
+
+    first_day, last_day = site.query(
+        "select min(flow_date)::text, max(flow_date)::text from marts.fct_coin_daily_flows"
+    )[0]
+    pressure = client.json(
+        f"/twap/coin_pressure.json?_shape=array&from_date={first_day}&to_date={last_day}"
+    )
+    net = dict(
+        site.query(
+            "select coin, sum(executed_notional_net)::float8 from marts.fct_coin_daily_flows group by 1"
+        )
+    )
+    assert {r["coin"]: round(r["executed_notional_net"], 2) for r in pressure} == {
+        coin: round(value, 2) for coin, value in net.items()
+    }
+
+    twap_id = site.query("select twap_id from marts.fct_twaps where event_count = 2 limit 1")[0][0]
+    timeline = client.json(f"/twap/twap_timeline.json?_shape=array&twap_id={twap_id}")
+    assert [e["event_number"] for e in timeline] == [1, 2]
+    assert timeline[0]["status"] == "activated" and timeline[1]["is_latest_status"] == 1
+
+
+@pytest.mark.parametrize(
+    ("path", "error"),
+    [
+        ("/twap/wallet_twaps.json?wallet=0x12", "wallet='0x12' is not a wallet address"),
+        ("/twap/wallet_twaps.json", "wallet is required"),
+        ("/twap/wallet_twaps.json?walet=0x1", "unknown parameter walet"),
+        ("/twap/twap_timeline.json?twap_id=1;drop", "is not a whole number"),
+        ("/twap/top_wallets.json?page_size=100000", "is not a page size from 1 to 1000"),
+        ("/twap/coin_pressure.json?from_date=2026-02-30", "is not a date as YYYY-MM-DD"),
+        ("/twap/active_twaps.json?coin=BTC'--", "is not a coin"),
+    ],
+)
+def test_canned_queries_refuse_bad_parameters(client: Client, path: str, error: str) -> None:
+    assert error in client.refused(path)
+
+
+def test_canned_query_form_opens_without_parameters(client: Client) -> None:
+    page = client.get("/twap/wallet_twaps")
+    assert page.status_code == 200 and "A wallet&#39;s TWAPs" in page.text
+
+
+def test_health_reports_freshness_loads_and_tests(client: Client, site: Twap) -> None:
+    health = client.json("/-/healthz")
+    loaded = site.query("select count(*) from raw.twap_ingest_objects where status = 'loaded'")
+    assert health["status"] == "ok" and health["problems"] == []
+    assert health["objects"] == {"loaded": loaded[0][0], "failed": 0}
+    tests = client.json("/twap/dbt_test_results.json?_size=0")["filtered_table_rows_count"]
+    assert health["dbt_tests"] == {"pass": tests} and tests > 50
+    assert 0 <= health["published_age_seconds"] < 600
+    assert 0 <= health["last_load_age_seconds"] < 600
+    assert health["data_age_seconds"] > 0 and health["newest_event_at"].endswith("Z")
+    home = client.get("/").text
+    assert "twap-freshness" in home and "Data up to" in home and "dbt tests:" in home
+
+
+def test_limits_and_refusals(client: Client) -> None:
+    assert client.refused("/twap/fct_twaps.json?_size=100000") == "_size must be <= 1000"
+    for sql in (
+        "update fct_twaps set status = 'x'",
+        "insert into fct_twaps (twap_id) values (1)",
+        "attach database '/tmp/evil.db' as evil",
+        "drop table fct_twaps",
+    ):
+        assert client.refused(sql_path(sql)) == "Statement must be a SELECT"
+    assert client.refused(sql_path("select load_extension('x')")) == "not authorized"
+    started = time.monotonic()
+    runaway = (
+        "with recursive n(x) as (select 1 union all select x + 1 from n) select count(*) from n"
+    )
+    assert "took too long" in client.refused(sql_path(runaway))
+    assert time.monotonic() - started < 5
+    deep = client.json(sql_path("select * from fct_twaps limit 10 offset 100000000"))
+    assert deep["rows"] == []
+    assert client.json("/twap/fct_twaps.json?_next=999999999999")["rows"] == []
+    assert client.get("/twap.db").status_code == 403  # no download of the whole file
+    assert client.get("/robots.txt").text == "User-agent: *\nDisallow: /\n"
+
+
+def test_cors_only_when_asked(site: Twap, client: Client) -> None:
+    assert "access-control-allow-origin" not in client.get("/twap/fct_twaps.json").headers
+    open_client = Client(site.home / "twap.db", cors=True)
+    assert open_client.get("/twap/fct_twaps.json").headers["access-control-allow-origin"] == "*"
+
+
+def test_charts_render_inline_svg(client: Client, site: Twap) -> None:
+    coin = site.query("select coin from marts.fct_coin_daily_flows limit 1")[0][0]
+    page = client.get(f"/-/charts?coin={coin}")
+    assert page.status_code == 200
+    assert page.text.count("<svg") == 2 and 'class="buy"' in page.text
+    assert 'class="finished"' in page.text
+    assert "<script src" not in page.text and "<link" not in page.text.split("</head>")[1]
+    assert client.get("/-/charts?coin=<script>").status_code == 400
