@@ -16,23 +16,19 @@ import asyncio
 import json
 import os
 import random
-import shutil
 import sqlite3
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+from benchmarks.common import elapsed, log, run_in_home, write_results
 from dlt_pipelines.sample_data import generate
-from twap.database import stop_embedded
 from twap.live import live_site
 from twap.serve import DATASETTE_SETTINGS, make_datasette
 
-RESULTS = Path(__file__).parent / "results" / "datasette.json"
 TARGET_P95_MS = 50.0
 UNCACHED_FACET = "coin_facet_uncached"
 # What the target is about (the rest is shown for what it costs): each canned query, a wallet
@@ -57,18 +53,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=60, help="requests per kind (default 60)")
     parser.add_argument("--home", type=Path, help="keep the state here (default: a temporary dir)")
     args = parser.parse_args()
-    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
-    home = args.home or Path(tempfile.mkdtemp(prefix="twap-bench-datasette-"))
-    try:
-        report = bench(home, args.days, args.seed, args.requests)
-    finally:
-        stop_embedded(home)
-        if not args.home:
-            shutil.rmtree(home, ignore_errors=True)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    report = run_in_home(
+        "datasette", args.home, lambda home: bench(home, args.days, args.seed, args.requests)
+    )
+    path = write_results("datasette", report)
     print_table(report)
-    print(f"written to {RESULTS}")
+    print(f"written to {path}")
 
 
 def bench(home: Path, days: int, seed: int, requests: int) -> dict:
@@ -181,14 +171,6 @@ def print_table(report: dict) -> None:
         f"(publish / load = {report['publish_vs_load']}); "
         f"every p95 <= {TARGET_P95_MS} ms: {report['all_p95_within_target']}"
     )
-
-
-def log(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
-def elapsed(started: float) -> str:
-    return f"{time.monotonic() - started:.1f}s"
 
 
 if __name__ == "__main__":

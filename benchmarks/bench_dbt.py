@@ -16,18 +16,16 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
-import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from benchmarks.common import elapsed, log, run_in_home, write_results
 from dlt_pipelines.sample_data import generate
-from twap.database import Database, embedded_database, stop_embedded
+from twap.database import Database, embedded_database
 from twap.settings import Settings
 from twap.transform import run_dbt
 
-RESULTS = Path(__file__).parent / "results" / "dbt.json"
 TARGET_RATIO = 0.15
 
 
@@ -45,19 +43,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7, help="sample data seed (default 7)")
     parser.add_argument("--home", type=Path, help="keep the state here (default: a temporary dir)")
     args = parser.parse_args()
-    # The embedded server's lock falls back to /tmp when XDG_RUNTIME_DIR is unset: not news.
-    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
-    home = args.home or Path(tempfile.mkdtemp(prefix="twap-bench-dbt-"))
-    try:
-        report = bench(home, args.days, args.seed)
-    finally:
-        stop_embedded(home)
-        if not args.home:
-            shutil.rmtree(home, ignore_errors=True)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    report = run_in_home("dbt", args.home, lambda home: bench(home, args.days, args.seed))
+    path = write_results("dbt", report)
     print_table(report)
-    print(f"written to {RESULTS}")
+    print(f"written to {path}")
 
 
 def bench(home: Path, days: int, seed: int) -> dict:
@@ -183,14 +172,6 @@ def print_table(report: dict) -> None:
             f"  {model:<40}{full_rows[model]:>9,}{full_seconds[model]:>6.1f}"
             f"{incremental_rows[model]:>8,}{incremental_seconds[model]:>6.1f}"
         )
-
-
-def log(message: str) -> None:
-    print(f"{time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
-
-
-def elapsed(started: float) -> str:
-    return f"{time.monotonic() - started:.1f}s"
 
 
 if __name__ == "__main__":

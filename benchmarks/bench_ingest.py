@@ -1,6 +1,6 @@
 """Ingestion benchmark: every figure is a ratio of two things measured side by side in this run.
 
-    .venv/bin/python -m benchmarks.bench_ingest [--days 365] [--out benchmarks/results]
+    .venv/bin/python -m benchmarks.bench_ingest [--days 365]
 
 - bulk: rows/s of `twap load` on ~1M rows in 20 objects / rows/s of a server-side COPY of the
   same rows into the same PostgreSQL;
@@ -14,7 +14,6 @@ one embedded PostgreSQL server.
 """
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -28,10 +27,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from benchmarks.common import log, write_results
 from dlt_pipelines.sample_data import generate
 from twap.database import Database, embedded_database, stop_embedded
 
-RESULTS_DIR = Path(__file__).parent / "results"
 BULK_ROWS, BULK_OBJECTS = 1_000_000, 20
 FEW_OBJECTS = 12
 MEMORY_ROWS = (500_000, 5_000_000)
@@ -138,11 +137,11 @@ def export_csv(database: Database, csv: Path) -> None:
     csv.chmod(0o644)
 
 
-def run(days: int, out: Path) -> dict:
+def run(days: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="twap-bench-") as tmp:
         work = Path(tmp)
         work.chmod(0o755)  # the embedded server (another user when we are root) reads the CSV
-        print(f"generating {days} days of hourly sample objects ...", flush=True)
+        log(f"generating {days} days of hourly sample objects ...")
         year = generate(work / "year", days, seed=2026)
         rows = pa.concat_tables(
             pq.read_table(path) for path in sorted((work / "year").rglob("*.parquet"))
@@ -153,15 +152,15 @@ def run(days: int, out: Path) -> dict:
         finally:
             stop_embedded(work / "server")
     results["sample"] = {"days": days, "objects": year.objects, "rows": rows.num_rows}
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "ingest.json").write_text(json.dumps(results, indent=2) + "\n")
+    path = write_results("ingest", results)
     print_table(results)
+    print(f"written to {path}")
     return results
 
 
 def measure(bench: Bench, year_objects: int, year: pa.Table) -> dict:
     work = bench.work
-    print("bulk: twap load vs server-side COPY ...", flush=True)
+    log("bulk: twap load vs server-side COPY ...")
     bulk_rows = (
         year.slice(0, BULK_ROWS) if year.num_rows >= BULK_ROWS else repeat_to(year, BULK_ROWS)
     )
@@ -172,16 +171,16 @@ def measure(bench: Bench, year_objects: int, year: pa.Table) -> dict:
     export_csv(bulk_db, csv)
     copy = copy_seconds(bulk_db, csv)
 
-    print(f"small objects: {year_objects} hourly objects vs {FEW_OBJECTS} objects ...", flush=True)
+    log(f"small objects: {year_objects} hourly objects vs {FEW_OBJECTS} objects ...")
     year_db = bench.fresh_database()
     backfill = bench.twap_load(year_db, work / "year", "year-home")
     few = bench.twap_load(
         bench.fresh_database(), write_objects(year, work / "few", FEW_OBJECTS), "few-home"
     )
-    print("no-op: the year again, nothing new ...", flush=True)
+    log("no-op: the year again, nothing new ...")
     noop = bench.twap_load(year_db, work / "year", "year-home")
 
-    print("memory: one 0.5M-row object vs one 5M-row object ...", flush=True)
+    log("memory: one 0.5M-row object vs one 5M-row object ...")
     memory = {}
     for count in MEMORY_ROWS:
         source = write_objects(repeat_to(year, count), work / f"memory-{count}", 1)
@@ -245,9 +244,8 @@ def print_table(results: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=365, help="days of sample data (default 365)")
-    parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="where ingest.json goes")
     args = parser.parse_args()
-    run(args.days, args.out)
+    run(args.days)
 
 
 if __name__ == "__main__":
