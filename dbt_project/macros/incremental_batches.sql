@@ -14,6 +14,16 @@
 {%- endmacro %}
 
 
+{#- The rows of `relation` (a CTE) whose `key` has events changed since this model's watermark
+    on an incremental build; all its rows on a full one. -#}
+{% macro rows_of_changed_keys(relation, key, column='last_load_id') -%}
+    select * from {{ relation }}
+    {%- if is_incremental() %}
+    where {{ keys_in(key, 'select distinct changed.' ~ key ~ ' from (' ~ changed_events(column) ~ ') as changed') }}
+    {%- endif %}
+{%- endmacro %}
+
+
 {#- Post-hook: TWAPs whose every event vanished from raw (only tombstones left) leave this model. -#}
 {% macro delete_vanished_twaps() -%}
     {%- if is_incremental() -%}

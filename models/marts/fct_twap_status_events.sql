@@ -26,31 +26,12 @@ events as (
 
 ),
 
-{% if is_incremental() %}
-
-changed_twaps as (
-
-    select distinct twap_id from ({{ changed_events('load_id') }}) as changed
-
-),
-
+-- Incremental: the events of the TWAPs that changed since the last build; else all of them.
 twap_events as (
 
-    select *
-    from events
-    where {{ keys_in('twap_id', 'select changed_twaps.twap_id from changed_twaps') }}
+    {{ rows_of_changed_keys('events', 'twap_id', 'load_id') }}
 
 ),
-
-{% else %}
-
-twap_events as (
-
-    select * from events
-
-),
-
-{% endif %}
 
 history as (
 
