@@ -5,13 +5,15 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-
-from datasette.app import Datasette
+from typing import TYPE_CHECKING
 
 from twap.errors import TwapError
 from twap.metadata import DATASETTE_DIR
 from twap.publication import Publication, Version
 from twap.settings import Settings
+
+if TYPE_CHECKING:
+    from datasette.app import Datasette
 
 logger = logging.getLogger(__name__)
 
@@ -54,9 +56,12 @@ def datasette_args(settings: Settings, host: str, port: int, cors: bool = False)
     ]  # fmt: skip
 
 
-def make_datasette(pointer: Path, cors: bool = False) -> Datasette:
+def make_datasette(pointer: Path, cors: bool = False) -> "Datasette":
     """The same site in-process (tests, benchmarks): the current version behind `pointer`."""
     version = current_version(pointer)
+    # Imported here: Datasette takes a third of a second to import, and `twap load` needs none of it.
+    from datasette.app import Datasette
+
     return Datasette(
         immutables=[str(version.database)],
         metadata=version.read_metadata(),
