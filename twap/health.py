@@ -8,7 +8,7 @@ STALE_AFTER_SECONDS = 2 * 3600
 
 
 def health(publication: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
-    """The publication's facts plus ages in seconds, and `status`: ok, stale or degraded."""
+    """The publication's facts plus ages in seconds, and `status`: ok, or degraded with the problems."""
     now = now or datetime.now(UTC)
     load_age = _age(publication["last_load_at"], now)
     failed_tests = sum(n for s, n in publication["dbt_tests"].items() if s in ("fail", "error"))

@@ -22,6 +22,7 @@ import adbc_driver_postgresql.dbapi as adbc
 import adbc_driver_sqlite.dbapi as adbc_sqlite
 import pyarrow as pa
 
+from dlt_pipelines.settings import DATASET_NAME, LEDGER_TABLE
 from twap.database import Database
 from twap.dbt_results import read_test_results
 from twap.errors import TwapError, one_line
@@ -41,16 +42,19 @@ class PublishedTable:
 
     @property
     def source(self) -> str:
-        schema = "raw" if self.relation and self.relation.kind == "source" else "marts"
+        schema = DATASET_NAME if self.relation and self.relation.kind == "source" else "marts"
         return f"{schema}.{self.relation.name if self.relation else self.name}"
 
 
-def _model(name: str) -> DbtRelation:
-    return DbtRelation("model", name)
+def _mart(
+    name: str, primary_key: tuple[str, ...], indexes: tuple[tuple[str, ...], ...]
+) -> PublishedTable:
+    """A published table that is the dbt model of the same name."""
+    return PublishedTable(name, primary_key, indexes, DbtRelation("model", name))
 
 
 PUBLISHED_TABLES = (
-    PublishedTable(
+    _mart(
         "fct_twaps",
         ("twap_id",),
         # Besides filters and keysets, the first column of each index is a default facet: its
@@ -63,34 +67,24 @@ PUBLISHED_TABLES = (
             ("market_type",),
             ("status_at",),
         ),
-        _model("fct_twaps"),
     ),
-    PublishedTable(
+    _mart(
         "fct_twap_status_events",
         ("twap_id", "event_number"),
         (("wallet",), ("coin", "side", "status"), ("status",), ("event_time",)),
-        _model("fct_twap_status_events"),
     ),
-    PublishedTable(
+    _mart(
         "dim_wallets",
         ("wallet",),
         (("executed_notional_bought + executed_notional_sold", "wallet"),),
-        _model("dim_wallets"),
     ),
-    PublishedTable(
-        "fct_coin_daily_flows",
-        ("coin", "flow_date"),
-        (("flow_date",),),
-        _model("fct_coin_daily_flows"),
-    ),
-    PublishedTable(
-        "fct_active_twaps", ("twap_id",), (("coin", "twap_id"),), _model("fct_active_twaps")
-    ),
+    _mart("fct_coin_daily_flows", ("coin", "flow_date"), (("flow_date",),)),
+    _mart("fct_active_twaps", ("twap_id",), (("coin", "twap_id"),)),
     PublishedTable(
         "ingest_objects",
         ("object_key",),
         (("status",), ("loaded_at",)),
-        DbtRelation("source", "twap_ingest_objects", "hyperliquid"),
+        DbtRelation("source", LEDGER_TABLE, "hyperliquid"),
     ),
 )
 # PostgreSQL types that arrive as arrow types SQLite takes as they are.
