@@ -50,22 +50,34 @@ class LoadResult:
 
 
 def load(pipeline: dlt.Pipeline, **source_args: Any) -> LoadResult:
-    """Extract new, changed and previously failed objects, load them in one load package, then
-    record what happened to each object in the ledger."""
+    """Extract new, changed and previously failed objects, append them to raw in one load
+    package, then commit what happened to each object in the ledger (see ledger.py)."""
+    aborted: list[str] = []
     if pipeline.has_pending_data:
-        # Left by a crashed run. Its objects are not in the ledger yet, so they are read again.
+        # Left by an interrupted run: whatever of it reached raw is named by no ledger row.
+        aborted = [
+            *pipeline.list_extracted_load_packages(),
+            *pipeline.list_normalized_load_packages(),
+        ]
         logger.warning("dropping the pending load package of an interrupted run")
         pipeline.abort_packages()
     with pipeline.sql_client() as client:
+        ledger.prepare(client, aborted)
         known = ledger.known_objects(client)
-        append_new = ledger.raw_matches_ledger(client)
     stats = IngestStats()
     started_at = datetime.now(UTC)
-    source = hyperliquid_twap(**source_args, known=known, append_new=append_new, stats=stats)
-    info = pipeline.run(source, loader_file_format="parquet")
+    source = hyperliquid_twap(**source_args, known=known, stats=stats)
+    # Nothing to read: no dlt run at all (no load package, no state sync).
+    info = pipeline.run(source, loader_file_format="parquet") if stats.needs_load else None
     with pipeline.sql_client() as client:
         ledger.record(
-            client, stats.entries, info.loads_ids[-1] if info.loads_ids else None, started_at
+            client,
+            stats.entries,
+            info.loads_ids[-1] if info and info.loads_ids else None,
+            started_at,
+            vanished=stats.vanished,
+            reappeared=stats.reappeared,
+            on_vanished=stats.on_vanished,
         )
     return LoadResult(stats=stats, info=info)
 

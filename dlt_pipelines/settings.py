@@ -6,6 +6,10 @@ PIPELINE_NAME = "hyperliquid_twap"
 DATASET_NAME = "raw"
 EVENTS_TABLE = "twap_status_events"
 LEDGER_TABLE = "twap_ingest_objects"
+COMMITS_TABLE = "twap_ingest_commits"
+# Where dbt logs its builds (dbt_project/macros/build_log.sql): which commit each one took in.
+BUILD_LOG_SCHEMA = "intermediate"
+BUILD_LOG_TABLE = "dbt_build_log"
 
 DEFAULT_FILE_GLOB = "**/*.parquet"
 # Objects fetched concurrently and normalised into one arrow table per dlt item.

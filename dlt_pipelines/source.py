@@ -31,7 +31,7 @@ from dlt_pipelines.helpers import (
     read_spool,
     spool_events,
 )
-from dlt_pipelines.ledger import FAILED, LOADED, KnownObject, LedgerEntry
+from dlt_pipelines.ledger import FAILED, KEEP, LOADED, MIRROR, KnownObject, LedgerEntry
 from dlt_pipelines.normalise import BadObjectError
 from dlt_pipelines.settings import (
     BATCH_BYTES,
@@ -72,6 +72,8 @@ class TwapSourceConfiguration(FilesystemConfiguration):
     max_attempts: int = S3_MAX_ATTEMPTS
     connect_timeout: float = S3_CONNECT_TIMEOUT
     read_timeout: float = S3_READ_TIMEOUT
+    # Rows of objects missing from the listing: kept (the default) or removed ("mirror").
+    on_vanished: str = KEEP
 
     @resolve_type("credentials")
     def resolve_credentials_type(self) -> type[CredentialsConfiguration]:
@@ -92,10 +94,19 @@ class IngestStats:
     retried: int = 0
     rows: int = 0
     entries: list[LedgerEntry] = field(default_factory=list)
+    # Known objects missing from this listing, and vanished ones listed again.
+    vanished: list[str] = field(default_factory=list)
+    reappeared: list[str] = field(default_factory=list)
+    on_vanished: str = KEEP
 
     @property
     def selected(self) -> int:
         return self.new + self.changed + self.retried
+
+    @property
+    def needs_load(self) -> bool:
+        """Whether there is anything to read (else the run loads nothing and changes nothing)."""
+        return self.selected > 0
 
     @property
     def loaded(self) -> int:
@@ -119,19 +130,20 @@ def hyperliquid_twap(
     max_attempts: int = S3_MAX_ATTEMPTS,
     connect_timeout: float = S3_CONNECT_TIMEOUT,
     read_timeout: float = S3_READ_TIMEOUT,
+    on_vanished: str = KEEP,
     kwargs: dict[str, Any] | None = None,
     client_kwargs: dict[str, Any] | None = None,
     known: Mapping[str, KnownObject] | None = None,
-    append_new: bool = False,
     stats: IngestStats | None = None,
 ) -> DltResource:
     """TWAP status events from the parquet objects under `bucket_url`.
 
-    `known` is the ledger (object key -> version and status): only new objects, changed ones
-    and ones that failed before are read. `append_new` says raw holds no rows the ledger does
-    not know of: a run of objects without rows in raw then appends instead of merging (no
-    staging copy). `stats` is filled in as it runs.
+    Lists the objects once, here: `known` is the ledger (object key -> what it holds), and only
+    new objects, changed ones and ones that failed before are read. `stats` says what was
+    listed and selected as soon as the source is made, and what was read as it runs.
     """
+    if on_vanished not in (KEEP, MIRROR):
+        raise ValueError(f"on_vanished must be '{KEEP}' or '{MIRROR}', not {on_vanished!r}")
     if isinstance(credentials, AbstractFileSystem):
         fs = credentials
     else:
@@ -146,45 +158,32 @@ def hyperliquid_twap(
             client_kwargs=client_kwargs,
             config_kwargs=s3_config if is_s3 else None,
         )
-    return twap_status_events(
-        fs,
+    stats = stats if stats is not None else IngestStats()
+    stats.on_vanished = on_vanished
+    todo = select_objects(list_objects(fs, bucket_url, file_glob), known or {}, stats)
+    logger.info(
+        "listed %d objects under %s: %d new, %d changed, %d failed before, %d vanished",
+        stats.listed,
         bucket_url,
-        file_glob,
-        objects_per_batch,
-        large_object_bytes,
-        known or {},
-        append_new,
-        stats or IngestStats(),
+        stats.new,
+        stats.changed,
+        stats.retried,
+        len(stats.vanished),
     )
+    return twap_status_events(fs, todo, objects_per_batch, large_object_bytes, stats)
 
 
-@dlt.resource(
-    name=EVENTS_TABLE,
-    # A re-read object replaces all of its earlier rows in one transaction.
-    write_disposition={"disposition": "merge", "strategy": "delete-insert"},
-    merge_key="object_key",
-)
-def twap_status_events(
-    fs: AbstractFileSystem,
-    bucket_url: str,
-    file_glob: str,
-    objects_per_batch: int,
-    large_object_bytes: int,
-    known: Mapping[str, KnownObject],
-    append_new: bool,
-    stats: IngestStats,
-) -> Iterator[pa.Table]:
-    """Yields arrow tables (of at most ROWS_PER_ITEM rows) of the canonical events of the new,
-    changed and previously failed objects.
-
-    What happened to each object (loaded with n rows, or failed with an error) is appended to
-    `stats.entries`; the caller writes those to the ledger once the rows are committed.
-    """
-    listed = list_objects(fs, bucket_url, file_glob)
+def select_objects(
+    listed: list[SourceObject], known: Mapping[str, KnownObject], stats: IngestStats
+) -> list[SourceObject]:
+    """The listed objects to read: new, changed, failed before, or listed again after they
+    vanished with their rows removed. Counts them, and the vanished ones, in `stats`."""
     todo = []
     for obj in listed:
         seen = known.get(obj.key)
-        if seen is None:
+        if seen is not None and seen.vanished:
+            stats.reappeared.append(obj.key)
+        if seen is None or (not seen.current and seen.status == LOADED):
             stats.new += 1
         elif seen.version != obj.version:
             stats.changed += 1
@@ -194,25 +193,35 @@ def twap_status_events(
             continue
         todo.append(obj)
     stats.listed = len(listed)
-    logger.info(
-        "listed %d objects under %s: %d new, %d changed, %d failed before",
-        len(listed),
-        bucket_url,
-        stats.new,
-        stats.changed,
-        stats.retried,
+    keys = {obj.key for obj in listed}
+    stats.vanished = sorted(
+        key for key, seen in known.items() if key not in keys and not seen.vanished
     )
-    if append_new and not any(obj.key in known and known[obj.key].in_raw for obj in todo):
-        # Nothing to replace: rows go straight into raw, without the merge's staging copy.
-        yield dlt.mark.with_hints([], dlt.mark.make_hints(write_disposition="append"))
-    large = [obj for obj in todo if (obj.size_bytes or 0) > large_object_bytes]
-    small = [obj for obj in todo if (obj.size_bytes or 0) <= large_object_bytes]
+    return todo
+
+
+@dlt.resource(name=EVENTS_TABLE, write_disposition="append")
+def twap_status_events(
+    fs: AbstractFileSystem,
+    objects: list[SourceObject],
+    objects_per_batch: int,
+    large_object_bytes: int,
+    stats: IngestStats,
+) -> Iterator[pa.Table]:
+    """Yields arrow tables (of at most ROWS_PER_ITEM rows) of the canonical events of `objects`.
+
+    Raw is append-only: what counts is decided by the ledger. What happened to each object
+    (loaded with n rows, or failed with an error) is appended to `stats.entries`; the caller
+    commits those to the ledger once the rows are committed.
+    """
+    large = [obj for obj in objects if (obj.size_bytes or 0) > large_object_bytes]
+    small = [obj for obj in objects if (obj.size_bytes or 0) <= large_object_bytes]
     yield from _read_large(fs, large, stats)
     last_report = time.monotonic()
     done = 0
-    for objects in batched(small, objects_per_batch, BATCH_BYTES):
+    for batch_objects in batched(small, objects_per_batch, BATCH_BYTES):
         tables = {}
-        for obj, data in fetch_objects(fs, objects):
+        for obj, data in fetch_objects(fs, batch_objects):
             try:
                 if isinstance(data, Exception):
                     raise BadObjectError(f"cannot fetch: {type(data).__name__}: {one_line(data)}")
@@ -229,7 +238,7 @@ def twap_status_events(
             # Items of bounded size make load files of bounded size, COPYed in parallel.
             for offset in range(0, batch.num_rows, ROWS_PER_ITEM):
                 yield batch.slice(offset, ROWS_PER_ITEM)
-        done += len(objects)
+        done += len(batch_objects)
         if time.monotonic() - last_report >= PROGRESS_EVERY_SECONDS:
             last_report = time.monotonic()
             logger.info("read %d/%d objects, %d rows", done, len(small), stats.rows)

@@ -19,7 +19,12 @@ from tests.conftest import S3, Twap
 from tests.s3_proxy import S3Proxy
 from twap.errors import EXIT_LOCKED, EXIT_OBJECTS_FAILED
 
-RAW_COUNT = "select count(*) from raw.twap_status_events"
+# Raw is append-only: the rows that count are those of each object's current load (the ledger's).
+CURRENT_RAW = """
+    raw.twap_status_events as e
+    join raw.twap_ingest_objects as l on e.object_key = l.object_key and e._dlt_load_id = l.load_id
+"""
+RAW_COUNT = f"select count(*) from {CURRENT_RAW}"
 LEDGER = "select object_key, status, attempts, row_count, error from raw.twap_ingest_objects"
 
 
@@ -251,7 +256,7 @@ def test_rewrite_replaces_rows_and_the_mart_follows(twap: Twap, source: Path, sa
 
     assert "1 changed" in result.stderr
     assert twap.query(RAW_COUNT) == [(rewritten.num_rows,)]
-    assert twap.query("select count(distinct object_version) from raw.twap_status_events") == [(1,)]
+    assert twap.query(f"select count(distinct e.object_version) from {CURRENT_RAW}") == [(1,)]
     assert twap.query("select count(*) from marts.fct_twaps where twap_id = %s", (removed,)) == [
         (0,)
     ]
@@ -316,7 +321,7 @@ def test_kill_9_at_any_point_then_rerun_loses_and_duplicates_nothing(
 
     assert twap.query(RAW_COUNT) == [(summary.events,)]
     assert twap.query(
-        "select count(*) from (select distinct object_key, object_row from raw.twap_status_events) d"
+        f"select count(*) from (select distinct e.object_key, object_row from {CURRENT_RAW}) d"
     ) == [(summary.events,)]
     assert twap.query(
         "select count(*), sum(row_count) from raw.twap_ingest_objects where status = 'loaded'"

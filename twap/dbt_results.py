@@ -24,8 +24,9 @@ SCHEMA = pa.schema(
 )
 
 
-def read_test_results(target_dir: Path, manifest: dict[str, Any]) -> pa.Table:
-    """One row per dbt data or unit test of the last `dbt build`."""
+def read_test_results(target_dir: Path, manifest: dict[str, Any], invocation_id: str) -> pa.Table:
+    """One row per dbt data or unit test of the build `invocation_id` (the one that made the
+    marts); its results must be the ones in `target_dir`."""
     path = target_dir / "run_results.json"
     try:
         run = json.loads(path.read_text())
@@ -33,6 +34,11 @@ def read_test_results(target_dir: Path, manifest: dict[str, Any]) -> pa.Table:
         raise TwapError(f"no dbt results at {path}: run `twap build` before publishing") from None
     except (OSError, ValueError) as exc:
         raise TwapError(f"cannot read the dbt results {path}: {exc} (run `twap build`)") from exc
+    if run["metadata"].get("invocation_id") != invocation_id:
+        raise TwapError(
+            f"the dbt results in {path} are not those of the build that made the marts "
+            "(another dbt command ran since): run `twap build` before publishing"
+        )
     names = _node_names(manifest)
     rows = []
     for result in run["results"]:

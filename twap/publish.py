@@ -23,6 +23,7 @@ import adbc_driver_sqlite.dbapi as adbc_sqlite
 import pyarrow as pa
 
 from dlt_pipelines.settings import DATASET_NAME, LEDGER_TABLE
+from twap.builds import finished_build
 from twap.database import Database
 from twap.dbt_results import read_test_results
 from twap.errors import TwapError, one_line
@@ -107,9 +108,10 @@ TEST_RESULTS = PublishedTable("dbt_test_results", ("test_id",), (("status",), ("
 
 def publish(database: Database, pointer: Path, dbt_target: Path) -> dict[str, int]:
     """Publish a new version behind `pointer`; returns the row count of each table."""
+    build = finished_build(database)
     publication = Publication(pointer)
     manifest = read_manifest(dbt_target)
-    test_results = read_test_results(dbt_target, manifest)
+    test_results = read_test_results(dbt_target, manifest, build.invocation_id)
     started = time.monotonic()
     version = publication.new_version()
     try:

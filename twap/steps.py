@@ -5,6 +5,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from botocore.exceptions import BotoCoreError, EndpointConnectionError
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.pipeline.exceptions import PipelineStepFailed
 
@@ -47,12 +48,15 @@ def load_step(settings: Settings, database: Database) -> LoadResult:
         pipeline = make_pipeline(database.url, settings.dlt_dir)
         try:
             result = load(pipeline, bucket_url=settings.source_url)
-        except (PipelineStepFailed, ConfigFieldMissingException) as exc:
+        except TwapError:
+            raise
+        # Listing happens as the source is made, so its errors come unwrapped by dlt too.
+        except (PipelineStepFailed, ConfigFieldMissingException, OSError, BotoCoreError) as exc:
             raise TwapError(_explain_load_error(settings.source_url, exc)) from exc
         stats = result.stats
         logger.info(
             "load: %d objects listed, %d to read (%d new, %d changed, %d failed before), "
-            "%d loaded (%d rows), %d failed",
+            "%d loaded (%d rows), %d failed, %d vanished",
             stats.listed,
             stats.selected,
             stats.new,
@@ -61,6 +65,7 @@ def load_step(settings: Settings, database: Database) -> LoadResult:
             stats.loaded,
             stats.rows,
             len(stats.failed),
+            len(stats.vanished),
         )
     return result
 
@@ -126,7 +131,9 @@ def _explain_load_error(source_url: str, exc: Exception) -> str:
             f"access denied to source {source_url}: {one_line(chain[-1])} "
             "(check the credentials and the bucket's policy)"
         )
-    unreachable = next((cause for cause in chain if isinstance(cause, ConnectionError)), None)
+    unreachable = next(
+        (c for c in chain if isinstance(c, ConnectionError | EndpointConnectionError)), None
+    )
     if unreachable is not None:
         return (
             f"cannot reach the object store of {source_url}: {one_line(unreachable)} "

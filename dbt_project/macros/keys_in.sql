@@ -13,22 +13,3 @@
 {% macro postgres__keys_in(column, keys_query) -%}
     {{ column }} = any(array({{ keys_query }}))
 {%- endmacro %}
-
-
-{#- dbt's delete+insert, with the delete probing the target's key index (see keys_in) when the
-    unique key is one column; composite keys keep dbt's own statement. -#}
-{% macro postgres__get_delete_insert_merge_sql(target, source, unique_key, dest_columns, incremental_predicates) -%}
-    {%- if unique_key is string and not incremental_predicates -%}
-        {%- set dest_cols_csv = get_quoted_csv(dest_columns | map(attribute="name")) -%}
-        delete from {{ target }}
-        where {{ keys_in(unique_key, 'select distinct ' ~ unique_key ~ ' from ' ~ source) }};
-
-        insert into {{ target }} ({{ dest_cols_csv }})
-        (
-            select {{ dest_cols_csv }}
-            from {{ source }}
-        )
-    {%- else -%}
-        {{ default__get_delete_insert_merge_sql(target, source, unique_key, dest_columns, incremental_predicates) }}
-    {%- endif -%}
-{%- endmacro %}

@@ -23,6 +23,8 @@ from_twaps as (
 
     select
         count(*) as twaps,
+        -- A TWAP whose start the source does not give counts on no day's starts.
+        count(started_at) as started,
         sum(case when status <> 'activated' then 1 else 0 end) as ended,
         sum(case when status <> 'activated' then executed_notional else 0 end) as ended_notional
 
@@ -54,7 +56,8 @@ from_flows as (
 select
     from_twaps.twaps,
     from_wallets.twaps as wallet_twaps,
-    from_flows.twaps as flow_twaps,
+    from_twaps.started,
+    from_flows.twaps as flow_started,
     from_twaps.ended,
     from_wallets.ended as wallet_ended,
     from_flows.ended as flow_ended,
@@ -66,7 +69,7 @@ cross join from_wallets
 cross join from_flows
 where
     from_wallets.twaps <> from_twaps.twaps
-    or from_flows.twaps <> from_twaps.twaps
+    or from_flows.twaps <> from_twaps.started
     or from_wallets.ended <> from_twaps.ended
     or from_flows.ended <> from_twaps.ended
     or from_flows.ended_notional <> from_twaps.ended_notional

@@ -1,23 +1,22 @@
 -- One row per wallet, from its TWAPs' latest statuses; see doc `favourite_coin`.
--- depends_on: {{ ref('int_twap_status_events__deduplicated') }}
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='wallet',
+        incremental_strategy='append',
         on_schema_change='fail',
         indexes=[
             {'columns': ['wallet'], 'unique': true},
             {'columns': ['favourite_coin']},
-            {'columns': ['last_load_id']},
         ],
-        post_hook="{{ delete_empty_rows(['twap_count']) }}",
+        pre_hook="{{ delete_changed('wallet') }}",
     )
 }}
+-- depends_on: {{ ref('int_twaps__changed') }}
 
 with
 
-all_twaps as (
+-- Incremental: the TWAPs of the wallets changed since the last successful build.
+twaps as (
 
     select
         wallet,
@@ -25,43 +24,12 @@ all_twaps as (
         side,
         status,
         executed_notional,
-        started_at,
-        last_load_id
+        started_at
 
     from {{ ref('fct_twaps') }}
+    where {{ is_changed('wallet') }}
 
 ),
-
-{% if is_incremental() %}
-
-wallet_keys as (
-
-    select distinct wallet from ({{ changed_events() }}) as changed
-
-),
-
-twaps as (
-
-    select * from all_twaps
-    where {{ keys_in('wallet', 'select wallet_keys.wallet from wallet_keys') }}
-
-),
-
-{% else %}
-
-twaps as (
-
-    select * from all_twaps
-
-),
-
-wallet_keys as (
-
-    select distinct wallet from twaps
-
-),
-
-{% endif %}
 
 wallet_totals as (
 
@@ -75,8 +43,7 @@ wallet_totals as (
         sum(case when side = 'buy' then executed_notional else 0 end) as executed_notional_bought,
         sum(case when side = 'sell' then executed_notional else 0 end) as executed_notional_sold,
         min(started_at) as first_twap_at,
-        max(started_at) as last_twap_at,
-        max(last_load_id) as last_load_id
+        max(started_at) as last_twap_at
 
     from twaps
     group by wallet
@@ -101,23 +68,21 @@ coin_ranks as (
 wallets as (
 
     select
-        wallet_keys.wallet,
-        coalesce(wallet_totals.twap_count, 0) as twap_count,
-        coalesce(wallet_totals.active_count, 0) as active_count,
-        coalesce(wallet_totals.finished_count, 0) as finished_count,
-        coalesce(wallet_totals.terminated_count, 0) as terminated_count,
-        coalesce(wallet_totals.error_count, 0) as error_count,
-        coalesce(wallet_totals.executed_notional_bought, 0) as executed_notional_bought,
-        coalesce(wallet_totals.executed_notional_sold, 0) as executed_notional_sold,
+        wallet_totals.wallet,
+        wallet_totals.twap_count,
+        wallet_totals.active_count,
+        wallet_totals.finished_count,
+        wallet_totals.terminated_count,
+        wallet_totals.error_count,
+        wallet_totals.executed_notional_bought,
+        wallet_totals.executed_notional_sold,
         wallet_totals.first_twap_at,
         wallet_totals.last_twap_at,
-        coin_ranks.coin as favourite_coin,
-        wallet_totals.last_load_id
+        coin_ranks.coin as favourite_coin
 
-    from wallet_keys
-    left join wallet_totals on wallet_keys.wallet = wallet_totals.wallet
-    left join coin_ranks
-        on wallet_keys.wallet = coin_ranks.wallet and coin_ranks.coin_rank = 1
+    from wallet_totals
+    inner join coin_ranks
+        on wallet_totals.wallet = coin_ranks.wallet and coin_ranks.coin_rank = 1
 
 )
 

@@ -1,48 +1,28 @@
 -- One row per coin and UTC day: see doc `coin_daily_flows`.
--- depends_on: {{ ref('int_twap_status_events__deduplicated') }}
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key=['coin', 'flow_date'],
+        incremental_strategy='append',
         on_schema_change='fail',
         indexes=[
             {'columns': ['coin', 'flow_date'], 'unique': true},
             {'columns': ['flow_date']},
-            {'columns': ['last_load_id']},
         ],
-        post_hook="{{ delete_empty_rows(['twaps_started', 'twaps_finished', 'twaps_terminated', 'twaps_errored']) }}",
+        pre_hook="{{ delete_changed('coin_day') }}",
     )
 }}
+-- depends_on: {{ ref('int_twaps__changed') }}
 
 -- One index range scan of fct_twaps per coin day, in a lateral subquery (its aggregate keeps
 -- the planner from turning it into a join over the whole table).
 with
 
-{% if is_incremental() %}
+{% if is_incremental() and finished_build_exists() %}
 
-changed as (
-
-    {{ changed_events() }}
-
-),
-
--- Every day a changed TWAP counted in before or counts in now: its start day and event days.
+-- Every day a changed TWAP counted in before or counts in now.
 day_keys as (
 
-    select
-        coin,
-        {{ utc_date('started_at') }} as flow_date
-
-    from changed
-
-    union
-
-    select
-        coin,
-        {{ utc_date('event_time') }} as flow_date
-
-    from changed
+    {{ changed_keys('coin_day') }}
 
 ),
 
@@ -55,6 +35,7 @@ day_keys as (
         {{ utc_date('started_at') }} as flow_date
 
     from {{ ref('fct_twaps') }}
+    where started_at is not null
 
     union
 
@@ -86,15 +67,11 @@ started as (
     select
         day_bounds.coin,
         day_bounds.flow_date,
-        day_started.twaps_started,
-        day_started.last_load_id
+        day_started.twaps_started
 
     from day_bounds
     cross join lateral (
-        select
-            count(*) as twaps_started,
-            max(twaps.last_load_id) as last_load_id
-
+        select count(*) as twaps_started
         from {{ ref('fct_twaps') }} as twaps
         where
             twaps.coin = day_bounds.coin
@@ -113,8 +90,7 @@ ended as (
         day_ended.twaps_terminated,
         day_ended.twaps_errored,
         day_ended.executed_notional_bought,
-        day_ended.executed_notional_sold,
-        day_ended.last_load_id
+        day_ended.executed_notional_sold
 
     from day_bounds
     cross join lateral (
@@ -127,8 +103,7 @@ ended as (
             ) as executed_notional_bought,
             sum(
                 case when twaps.side = 'sell' then twaps.executed_notional else 0 end
-            ) as executed_notional_sold,
-            max(twaps.last_load_id) as last_load_id
+            ) as executed_notional_sold
 
         from {{ ref('fct_twaps') }} as twaps
         where
@@ -140,7 +115,6 @@ ended as (
 
 ),
 
--- Changed days with nothing left to count come out as zeros; the post-hook removes them.
 flows as (
 
     select
@@ -153,18 +127,21 @@ flows as (
         coalesce(ended.executed_notional_bought, 0) as executed_notional_bought,
         coalesce(ended.executed_notional_sold, 0) as executed_notional_sold,
         coalesce(ended.executed_notional_bought, 0)
-        - coalesce(ended.executed_notional_sold, 0) as executed_notional_net,
-        case
-            when ended.last_load_id is null then started.last_load_id
-            when started.last_load_id is null then ended.last_load_id
-            when started.last_load_id > ended.last_load_id then started.last_load_id
-            else ended.last_load_id
-        end as last_load_id
+        - coalesce(ended.executed_notional_sold, 0) as executed_notional_net
 
     from started
     inner join ended
         on started.coin = ended.coin and started.flow_date = ended.flow_date
 
+),
+
+-- A changed day with nothing left to count is not appended again.
+counted_flows as (
+
+    select *
+    from flows
+    where twaps_started + twaps_finished + twaps_terminated + twaps_errored > 0
+
 )
 
-select * from flows
+select * from counted_flows

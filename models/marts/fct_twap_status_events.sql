@@ -2,34 +2,26 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='twap_id',
+        incremental_strategy='append',
         on_schema_change='fail',
         indexes=[
             {'columns': ['twap_id']},
             {'columns': ['wallet']},
             {'columns': ['coin', 'event_time']},
             {'columns': ['status']},
-            {'columns': ['load_id']},
         ],
-        post_hook="{{ delete_vanished_twaps() }}",
+        pre_hook="{{ delete_changed('twap_id') }}",
     )
 }}
+-- depends_on: {{ ref('int_twaps__changed') }}
 
 with
 
-events as (
-
-    select *
-    from {{ ref('int_twap_status_events__deduplicated') }}
-    where not is_deleted
-
-),
-
--- Incremental: the events of the TWAPs that changed since the last build; else all of them.
+-- Incremental: the events of the TWAPs changed since the last successful build.
 twap_events as (
 
-    {{ rows_of_changed_keys('events', 'twap_id', 'load_id') }}
+    select * from {{ ref('int_twap_status_events__deduplicated') }}
+    where {{ is_changed('twap_id') }}
 
 ),
 
@@ -51,8 +43,7 @@ history as (
         executed_size,
         executed_notional,
         started_at,
-        object_key,
-        load_id
+        object_key
 
     from twap_events
 

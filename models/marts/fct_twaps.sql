@@ -2,8 +2,7 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='twap_id',
+        incremental_strategy='append',
         on_schema_change='fail',
         indexes=[
             {'columns': ['twap_id'], 'unique': true},
@@ -11,25 +10,19 @@
             {'columns': ['coin', 'started_at']},
             {'columns': ['coin', 'status_at']},
             {'columns': ['status']},
-            {'columns': ['last_load_id']},
         ],
-        post_hook="{{ delete_vanished_twaps() }}",
+        pre_hook="{{ delete_changed('twap_id') }}",
     )
 }}
+-- depends_on: {{ ref('int_twaps__changed') }}
 
 with
 
-events as (
-
-    select * from {{ ref('int_twap_status_events__deduplicated') }}
-    where not is_deleted
-
-),
-
--- Incremental: the events of the TWAPs that changed since the last build; else all of them.
+-- Incremental: the events of the TWAPs changed since the last successful build.
 twap_events as (
 
-    {{ rows_of_changed_keys('events', 'twap_id') }}
+    select * from {{ ref('int_twap_status_events__deduplicated') }}
+    where {{ is_changed('twap_id') }}
 
 ),
 
@@ -38,8 +31,7 @@ twap_summary as (
     select
         twap_id,
         min(event_time) as first_seen_at,
-        count(*) as event_count,
-        max(load_id) as last_load_id
+        count(*) as event_count
 
     from twap_events
     group by twap_id
@@ -82,8 +74,7 @@ twaps as (
         * latest.executed_notional
         / nullif(latest.executed_size, 0) as remaining_notional_estimate,
         latest.status = 'activated' as is_active,
-        twap_summary.event_count,
-        twap_summary.last_load_id
+        twap_summary.event_count
 
     from latest
     inner join twap_summary on latest.twap_id = twap_summary.twap_id

@@ -1,0 +1,84 @@
+{#- The build log: one row per `dbt build` or `dbt run`, written by the project's on-run-start
+    and on-run-end hooks. A build is `success` only when every model was built and no node
+    failed; it then records the ingest commit (`raw.twap_ingest_commits.seq`) it took in, and
+    the next build recomputes the keys of later commits. A killed or failed build leaves the
+    mark where it was, so the next one repairs the marts; `twap publish` refuses anything but
+    a successful build. See doc `incremental_builds`. -#}
+
+{% macro build_log_relation() -%}
+    {{ return(api.Relation.create(
+        database=target.database, schema=var('build_log_schema'), identifier='dbt_build_log'
+    )) }}
+{%- endmacro %}
+
+
+{% macro is_logged_command() -%}
+    {{ return(execute and flags.WHICH in ('build', 'run', 'retry')) }}
+{%- endmacro %}
+
+
+{#- on-run-start: log the build and the newest ingest commit it will take in. -#}
+{% macro start_build() -%}
+    {%- if is_logged_command() -%}
+        {%- set commits = source('hyperliquid', 'twap_ingest_commits') -%}
+        {%- set log = build_log_relation() -%}
+        create schema if not exists {{ log.schema }};
+        create table if not exists {{ log }} (
+            build_id bigint generated always as identity primary key,
+            invocation_id text not null,
+            command text not null,
+            status text not null,
+            built_through_seq bigint not null,
+            started_at timestamptz not null default now(),
+            finished_at timestamptz
+        );
+        insert into {{ log }} (invocation_id, command, status, built_through_seq)
+        select
+            '{{ invocation_id }}',
+            '{{ flags.WHICH }}',
+            'running',
+            {%- if adapter.get_relation(commits.database, commits.schema, commits.identifier) %}
+            (select coalesce(max(seq), 0) from {{ commits }})
+            {%- else %}
+            0
+            {%- endif %};
+        commit;
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- on-run-end: `success` when every model was built and nothing failed, else `failed`
+    (or `partial` for a selection of models that all went well). -#}
+{% macro finish_build(results) -%}
+    {%- if is_logged_command() -%}
+        {%- set problems = results | rejectattr('status', 'in', ['success', 'pass', 'warn', 'no-op']) | list -%}
+        {%- set built = results | selectattr('node.resource_type', 'equalto', 'model') | list -%}
+        {%- set models = graph.nodes.values() | selectattr('resource_type', 'equalto', 'model') | list -%}
+        {%- if problems -%}
+            {%- set status = 'failed' -%}
+        {%- elif built | length < models | length -%}
+            {%- set status = 'partial' -%}
+        {%- else -%}
+            {%- set status = 'success' -%}
+        {%- endif -%}
+        update {{ build_log_relation() }}
+        set status = '{{ status }}', finished_at = now()
+        where invocation_id = '{{ invocation_id }}';
+        commit;
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- Whether a build ever finished: until one has, every incremental build recomputes all keys. -#}
+{% macro finished_build_exists() -%}
+    {%- if not execute -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set log = build_log_relation() -%}
+    {%- set exists = run_query("select to_regclass('" ~ log ~ "') is not null").columns[0].values()[0] -%}
+    {%- if not exists -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set finished = run_query("select count(*) from " ~ log ~ " where status = 'success'") -%}
+    {{ return(finished.columns[0].values()[0] > 0) }}
+{%- endmacro %}

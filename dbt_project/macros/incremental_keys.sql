@@ -1,0 +1,44 @@
+{#- How the incremental marts take in new data; see doc `incremental_builds`.
+
+    `int_twaps__changed` holds the keys touched by ingest commits that no successful build has
+    taken in yet. Each incremental mart deletes those keys in a pre-hook (inside the model's
+    transaction) and appends what they are now, read from its upstream filtered to the same
+    keys. A key with nothing left is simply not appended again. -#}
+
+{#- The changed keys of one kind: `twap_id`, `wallet` or `coin_day` (coin, flow_date). -#}
+{% macro changed_keys(kind) -%}
+    {%- set changed = ref('int_twaps__changed') -%}
+    {%- if kind == 'coin_day' -%}
+        select coin, event_date as flow_date from {{ changed }}
+        union
+        select coin, start_date as flow_date from {{ changed }} where start_date is not null
+    {%- else -%}
+        select distinct {{ kind }} from {{ changed }}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- A filter on the rows of changed keys of `kind`: true on a first or full build (all keys). -#}
+{% macro is_changed(kind) -%}
+    {%- if not (is_incremental() and finished_build_exists()) -%}
+        true
+    {%- elif kind == 'coin_day' -%}
+        (coin, flow_date) in ({{ changed_keys(kind) }})
+    {%- else -%}
+        {{ keys_in(kind, changed_keys(kind)) }}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- Pre-hook of an incremental mart: the changed keys leave it before their rows come back. -#}
+{% macro delete_changed(kind) -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }} where {{ is_changed(kind) }}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- The UTC calendar day of a timestamptz, whatever the session time zone. -#}
+{% macro utc_date(column) -%}
+    cast({{ column }} at time zone 'UTC' as date)
+{%- endmacro %}

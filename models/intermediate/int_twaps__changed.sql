@@ -1,0 +1,102 @@
+-- The keys that ingest commits not yet taken in by a successful build touched: see doc
+-- `incremental_builds`. Empty until a first build has finished (that one builds everything).
+{{
+    config(
+        materialized='table',
+        indexes=[{'columns': ['twap_id']}],
+    )
+}}
+
+with
+
+commits as (
+
+    select * from {{ ref('stg_hyperliquid__ingest_commits') }}
+
+),
+
+events as (
+
+    select * from {{ ref('stg_hyperliquid__twap_status_events') }}
+
+),
+
+builds as (
+
+    select * from {{ build_log_relation() }}
+
+),
+
+bounds as (
+
+    select
+        coalesce(max(case when status = 'success' then built_through_seq end), 0) as after_seq,
+        max(case when invocation_id = '{{ invocation_id }}' then built_through_seq end)
+            as through_seq
+
+    from builds
+
+),
+
+unbuilt_commits as (
+
+    select commits.*
+    from commits
+    cross join bounds
+    where
+        {{ 'true' if finished_build_exists() else 'false' }}
+        and commits.commit_seq > bounds.after_seq
+        and commits.commit_seq <= coalesce(bounds.through_seq, commits.commit_seq)
+
+),
+
+-- The rows a commit made current and the rows it replaced (kept in raw until a successful
+-- build has taken the commit in): a TWAP's old wallet, coin and days are recomputed too.
+changed_loads as (
+
+    select
+        object_key,
+        load_id
+
+    from unbuilt_commits
+    where load_id is not null
+
+    union
+
+    select
+        object_key,
+        previous_load_id as load_id
+
+    from unbuilt_commits
+    where previous_load_id is not null
+
+),
+
+changed_twaps as (
+
+    select distinct events.twap_id
+    from events
+    inner join changed_loads
+        on
+            events.object_key = changed_loads.object_key
+            and events.load_id = changed_loads.load_id
+
+),
+
+-- Every wallet, coin and day any raw row of those TWAPs names, current or not: a superset of
+-- the keys they counted in before and count in now.
+changed_keys as (
+
+    select distinct
+        events.twap_id,
+        events.wallet,
+        events.coin,
+        {{ utc_date('events.event_time') }} as event_date,
+        {{ utc_date('events.started_at') }} as start_date
+
+    from events
+    where {{ keys_in('events.twap_id', 'select changed_twaps.twap_id from changed_twaps') }}
+
+)
+
+select * from changed_keys

@@ -1,0 +1,22 @@
+with
+
+source as (
+
+    select * from {{ source('hyperliquid', 'twap_ingest_commits') }}
+
+),
+
+renamed as (
+
+    select
+        seq as commit_seq,
+        cast(object_key as text) as object_key,
+        cast(load_id as text) as load_id,
+        cast(previous_load_id as text) as previous_load_id,
+        committed_at
+
+    from source
+
+)
+
+select * from renamed
