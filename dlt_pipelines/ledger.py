@@ -136,7 +136,15 @@ def delete_unreachable_rows(client: SqlClientBase, aborted_loads: Collection[str
         for load_id in {row[0] for row in orphans or []} | set(aborted_loads):
             deleted += _rowcount(client, f"delete from {events} where _dlt_load_id = %s", load_id)
         built = built_through(client)
-        if built is not None:
+        # Only when there is something to clean: a DELETE locks raw even when it finds nothing.
+        to_clean = built is not None and client.execute_sql(
+            f"""
+            select 1 from {commits}
+            where seq <= %s and not cleaned and previous_load_id is not null limit 1
+            """,
+            built,
+        )
+        if to_clean:
             deleted += _rowcount(
                 client,
                 f"""
@@ -192,7 +200,7 @@ def record(
             )
         if vanished:
             client.execute_sql(
-                f"update {ledger} set vanished_at = %s where object_key = any(%s)",
+                f"update {ledger} set vanished_at = coalesce(vanished_at, %s) where object_key = any(%s)",
                 at,
                 list(vanished),
             )

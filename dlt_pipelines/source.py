@@ -194,8 +194,11 @@ def select_objects(
         todo.append(obj)
     stats.listed = len(listed)
     keys = {obj.key for obj in listed}
+    # Newly missing objects; when mirroring, also those missing before whose rows still count.
     stats.vanished = sorted(
-        key for key, seen in known.items() if key not in keys and not seen.vanished
+        key
+        for key, seen in known.items()
+        if key not in keys and (not seen.vanished or (stats.on_vanished == MIRROR and seen.current))
     )
     return todo
 

@@ -10,7 +10,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,12 +41,16 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
 def new_database(postgres: Database) -> Iterator[Database]:
     """A fresh, empty database on the session's server, dropped afterwards."""
     name = f"twap_test_{os.getpid()}_{next(_database_numbers)}"
-    admin = postgres.connect()
-    admin.autocommit = True
-    admin.cursor().execute(f"create database {name}")
+    admin(postgres, f"create database {name}")
     yield Database(postgres.host, postgres.port, postgres.user, postgres.password, name)
-    admin.cursor().execute(f"drop database {name} with (force)")
-    admin.close()
+    # A new connection: a test may have restarted the server in between.
+    admin(postgres, f"drop database {name} with (force)")
+
+
+def admin(postgres: Database, sql: str) -> None:
+    with closing(postgres.connect()) as conn:
+        conn.autocommit = True
+        conn.cursor().execute(sql)
 
 
 @pytest.fixture

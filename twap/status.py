@@ -21,16 +21,18 @@ def print_status(database: Database) -> int:
             select
                 count(*) filter (where status = 'loaded'),
                 count(*) filter (where status = 'failed'),
-                coalesce(sum(row_count), 0),
+                count(*) filter (where vanished_at is not null),
+                coalesce(sum(row_count) filter (where load_id is not null), 0),
                 max(loaded_at),
                 max(last_attempt_at)
             from {LEDGER}
             """
         )
-        loaded, failed, rows, last_loaded, last_attempt = cursor.fetchone()
+        loaded, failed, vanished, rows, last_loaded, last_attempt = cursor.fetchone()
         print(f"database:       {database.display}")
         print(f"objects:        {loaded + failed} ({loaded} loaded, {failed} failed)")
-        print(f"rows in raw:    {rows}")
+        print(f"vanished:       {vanished} (no longer listed by the source)")
+        print(f"current rows:   {rows}")
         print(f"last load:      {_time(last_loaded)}")
         print(f"last attempt:   {_time(last_attempt)}")
         cursor.execute(
@@ -42,8 +44,18 @@ def print_status(database: Database) -> int:
             """
         )
         for key, attempts, kept, error in cursor.fetchall():
-            note = "; its last loaded version stays in raw" if kept else ""
+            note = "; its last loaded version stays current" if kept else ""
             print(f"failed: {key} (attempt {attempts}{note}): {error}")
+        cursor.execute(
+            f"""
+            select object_key, vanished_at, load_id is not null from {LEDGER}
+            where vanished_at is not null
+            order by object_key
+            """
+        )
+        for key, since, kept in cursor.fetchall():
+            rows = "its rows stay" if kept else "its rows were removed"
+            print(f"vanished: {key} (missing since {_time(since)}; {rows})")
     return EXIT_OBJECTS_FAILED if failed else 0
 
 
