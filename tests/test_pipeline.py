@@ -1,5 +1,6 @@
 """End to end from a real S3 endpoint: sample data -> `twap run` -> marts, then incremental runs."""
 
+import os
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -54,8 +55,14 @@ def test_run_from_s3_matches_an_independent_computation_and_is_incremental(
     assert sum(latest.event_count for latest in expected.values()) < len(events)
     loads_before = twap.query("select object_key, _dlt_load_id from raw.twap_status_events")
 
+    served = os.readlink(twap.home / "twap.db")
+    builds = twap.query("select count(*) from intermediate.dbt_build_log")
     second = twap(*run)
     assert "0 to read (0 new, 0 changed, 0 failed before), 0 loaded (0 rows)" in second.stderr
+    # Nothing new: no dbt run, no new publication.
+    assert "nothing new; the served version is up to date" in second.stderr
+    assert twap.query("select count(*) from intermediate.dbt_build_log") == builds
+    assert os.readlink(twap.home / "twap.db") == served
     assert twap.query("select object_key, _dlt_load_id from raw.twap_status_events") == loads_before
 
     # A new hourly object finishes five running TWAPs: only those change.

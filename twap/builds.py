@@ -4,11 +4,17 @@ from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
 
-from dlt_pipelines.settings import BUILD_LOG_SCHEMA, BUILD_LOG_TABLE
+from dlt_pipelines.settings import (
+    BUILD_LOG_SCHEMA,
+    BUILD_LOG_TABLE,
+    COMMITS_TABLE,
+    DATASET_NAME,
+)
 from twap.database import Database
 from twap.errors import TwapError
 
 BUILD_LOG = f"{BUILD_LOG_SCHEMA}.{BUILD_LOG_TABLE}"
+COMMITS = f"{DATASET_NAME}.{COMMITS_TABLE}"
 
 
 @dataclass(frozen=True)
@@ -47,3 +53,29 @@ def finished_build(database: Database) -> Build:
             "`twap build`, which repairs them"
         )
     return build
+
+
+def served_is_current(database: Database, served_build: str | None) -> bool:
+    """Whether the served version came from the last build, a successful one that took in
+    every ingest commit: then a run has nothing to build or publish."""
+    if served_build is None:
+        return False
+    with closing(database.connect()) as conn, conn.cursor() as cursor:
+        cursor.execute(
+            "select to_regclass(%s) is not null and to_regclass(%s) is not null",
+            (BUILD_LOG, COMMITS),
+        )
+        if not cursor.fetchone()[0]:
+            return False
+        cursor.execute(
+            f"""
+            select
+                last.invocation_id = %s
+                and last.status = 'success'
+                and last.built_through_seq >= (select coalesce(max(seq), 0) from {COMMITS})
+            from (select * from {BUILD_LOG} order by build_id desc limit 1) as last
+            """,
+            (served_build,),
+        )
+        row = cursor.fetchone()
+    return bool(row and row[0])

@@ -126,6 +126,8 @@ def publish(database: Database, pointer: Path, dbt_target: Path) -> dict[str, in
             )
             publication_facts = {
                 "version": version.name,
+                # The dbt build whose marts these are (see twap/builds.py).
+                "build": build.invocation_id,
                 "published_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "publish_seconds": round(time.monotonic() - started, 2),
                 "tables": counts,

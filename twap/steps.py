@@ -10,9 +10,11 @@ from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from dlt_pipelines.pipeline import LoadResult, load, make_pipeline
+from twap.builds import served_is_current
 from twap.database import Database, embedded_database
 from twap.errors import EXIT_OBJECTS_FAILED, TwapError, one_line
 from twap.lock import run_lock
+from twap.publication import Publication
 from twap.publish import publish
 from twap.settings import Settings
 from twap.transform import run_dbt
@@ -89,10 +91,19 @@ def publish_step(settings: Settings, database: Database) -> None:
 
 
 def run_steps(settings: Settings, database: Database) -> int:
-    """load -> build -> publish; exit status 3 when some objects failed but the rest went on."""
+    """load -> build -> publish; exit status 3 when some objects failed but the rest went on.
+
+    When the load committed nothing and what is served already comes from a successful build
+    of every commit, there is nothing to build or publish.
+    """
     result = load_step(settings, database)
-    build_step(settings, database)
-    publish_step(settings, database)
+    served = Publication(settings.publish_path).current()
+    served_build = served.read_publication().get("build") if served else None
+    if served_is_current(database, served_build):
+        logger.info("run: nothing new; the served version is up to date (no build, no publish)")
+    else:
+        build_step(settings, database)
+        publish_step(settings, database)
     return failed_objects_status(result)
 
 
