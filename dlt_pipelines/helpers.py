@@ -1,6 +1,8 @@
 """Listing, fetching and reading the source objects."""
 
+import dataclasses
 import posixpath
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -11,8 +13,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from fsspec import AbstractFileSystem
 
-from dlt_pipelines.normalise import BadObjectError, normalise_events
-from dlt_pipelines.settings import LINEAGE_SCHEMA, ROWS_PER_ITEM
+from dlt_pipelines.errors import BadObjectError, one_line
+from dlt_pipelines.formats import PARQUET_MAGIC, not_data_reason, read_table
+from dlt_pipelines.layouts import Layout
+from dlt_pipelines.normalise import Normalised, normalise_events
+from dlt_pipelines.settings import LINEAGE_SCHEMA, QUARANTINE_SCHEMA, ROWS_PER_ITEM
 
 EMPTY_OBJECT = "the object has no rows (an hourly object always has events)"
 
@@ -28,8 +33,17 @@ class SourceObject:
     modified_at: datetime | None
 
 
-def list_objects(fs: AbstractFileSystem, bucket_url: str, file_glob: str) -> list[SourceObject]:
-    """List the objects under `bucket_url` matching `file_glob` with one listing, sorted by key.
+@dataclass
+class Listing:
+    objects: list[SourceObject]
+    skipped: Counter[str] = dataclasses.field(
+        default_factory=Counter
+    )  # why a file is not data -> files
+
+
+def list_objects(fs: AbstractFileSystem, bucket_url: str, file_glob: str) -> Listing:
+    """List the files under `bucket_url` matching `file_glob` with one listing, sorted by key,
+    leaving out files that are not data (dot-files, sync temporaries, markers, checksums).
 
     Raises FileNotFoundError when `bucket_url` itself does not exist.
     """
@@ -37,10 +51,17 @@ def list_objects(fs: AbstractFileSystem, bucket_url: str, file_glob: str) -> lis
     if not fs.exists(root):
         raise FileNotFoundError(root)
     found = fs.glob(posixpath.join(root, file_glob), detail=True)
-    objects = [
-        _source_object(fs, path, info) for path, info in found.items() if info["type"] == "file"
-    ]
-    return sorted(objects, key=lambda obj: obj.key)
+    listing = Listing([])
+    for path, info in found.items():
+        if info["type"] != "file":
+            continue
+        why = not_data_reason(posixpath.relpath(path, root))
+        if why is None:
+            listing.objects.append(_source_object(fs, path, info))
+        else:
+            listing.skipped[why] += 1
+    listing.objects.sort(key=lambda obj: obj.key)
+    return listing
 
 
 def _source_object(fs: AbstractFileSystem, path: str, info: dict) -> SourceObject:
@@ -90,34 +111,57 @@ def fetch_objects(
         yield obj, by_path.get(fs._strip_protocol(obj.path), FileNotFoundError(obj.path))
 
 
-def read_events(obj: SourceObject, data: bytes) -> pa.Table:
-    """Parse one object's parquet bytes into canonical events with lineage columns."""
-    try:
-        table = pq.read_table(pa.BufferReader(data))
-    except (pa.ArrowException, OSError) as exc:
-        raise BadObjectError(f"not a readable parquet file: {one_line(exc)}") from exc
-    events = _with_lineage(normalise_events(table), obj)
-    if events.num_rows == 0:
+@dataclass(frozen=True)
+class ObjectRead:
+    """What reading one object gave: canonical events and rejected rows, both with lineage."""
+
+    layout: str
+    events: pa.Table
+    rejected: pa.Table
+    repaired: int
+
+
+def read_events(
+    obj: SourceObject, data: bytes, layouts: Sequence[Layout], now: datetime
+) -> ObjectRead:
+    """One object's bytes, in any supported format and layout, as canonical events."""
+    read = _with_lineage(obj, normalise_events(read_table(data), layouts, now))
+    if read.events.num_rows + read.rejected.num_rows == 0:
         raise BadObjectError(EMPTY_OBJECT)
-    return events
+    return read
 
 
-def spool_events(fs: AbstractFileSystem, obj: SourceObject, spool: Path) -> int:
-    """Read a large object batch by batch into canonical events in the local parquet file
-    `spool`, so memory holds one batch, not the object; returns the number of rows.
+def spool_events(
+    fs: AbstractFileSystem, obj: SourceObject, spool: Path, layouts: Sequence[Layout], now: datetime
+) -> ObjectRead:
+    """Read a large object into canonical events in the local parquet file `spool`; a parquet
+    object batch by batch, so memory holds one batch, not the object. Returns what was read,
+    with the events left empty (they are in the spool).
 
     The whole object is read before any of it is loaded, so a fault half-way loses nothing.
     """
+    with fs.open(obj.path, "rb") as stream:
+        parquet = stream.read(len(PARQUET_MAGIC)) == PARQUET_MAGIC
+    if not parquet:
+        # Text formats are read whole: pyarrow parses them in parallel blocks anyway.
+        read = read_events(obj, fs.cat_file(obj.path), layouts, now)
+        pq.write_table(read.events, spool)
+        return ObjectRead(read.layout, read.events.slice(0, 0), read.rejected, read.repaired)
     rows = 0
+    parts: list[ObjectRead] = []
     writer: pq.ParquetWriter | None = None
     try:
         with fs.open(obj.path, "rb") as stream:
             for batch in pq.ParquetFile(stream).iter_batches(batch_size=ROWS_PER_ITEM):
-                events = _with_lineage(normalise_events(pa.Table.from_batches([batch])), obj, rows)
+                table = pa.Table.from_batches([batch])
+                part = _with_lineage(obj, normalise_events(table, layouts, now, rows))
                 if writer is None:
-                    writer = pq.ParquetWriter(spool, events.schema)
-                writer.write_table(events.cast(writer.schema))
-                rows += events.num_rows
+                    writer = pq.ParquetWriter(spool, part.events.schema)
+                writer.write_table(part.events.cast(writer.schema))
+                parts.append(
+                    ObjectRead(part.layout, part.events.slice(0, 0), part.rejected, part.repaired)
+                )
+                rows += table.num_rows
     except (pa.ArrowException, OSError, ValueError) as exc:
         if isinstance(exc, BadObjectError):
             raise
@@ -127,7 +171,12 @@ def spool_events(fs: AbstractFileSystem, obj: SourceObject, spool: Path) -> int:
             writer.close()
     if rows == 0:
         raise BadObjectError(EMPTY_OBJECT)
-    return rows
+    return ObjectRead(
+        parts[0].layout,
+        parts[0].events,
+        pa.concat_tables([part.rejected for part in parts]),
+        sum(part.repaired for part in parts),
+    )
 
 
 def read_spool(spool: Path) -> Iterator[pa.Table]:
@@ -136,17 +185,28 @@ def read_spool(spool: Path) -> Iterator[pa.Table]:
         yield pa.Table.from_batches([batch])
 
 
-def _with_lineage(events: pa.Table, obj: SourceObject, first_row: int = 0) -> pa.Table:
-    rows = events.num_rows
-    ones = pa.repeat(pa.scalar(1, pa.int64()), rows)
-    lineage = [
-        pa.repeat(pa.scalar(obj.key, pa.string()), rows),
-        pa.repeat(pa.scalar(obj.version, pa.string()), rows),
-        pc.add(pc.cumulative_sum(ones), first_row - 1),
-    ]
-    for field, column in zip(LINEAGE_SCHEMA, lineage, strict=True):
-        events = events.append_column(field, column)
-    return events
+def _with_lineage(obj: SourceObject, read: Normalised) -> ObjectRead:
+    """Events and rejected rows with the object's key, version and their row number."""
+
+    def lineage(rows: int, numbers: pa.Array) -> list[pa.Array]:
+        return [
+            pa.repeat(pa.scalar(obj.key, pa.string()), rows),
+            pa.repeat(pa.scalar(obj.version, pa.string()), rows),
+            numbers,
+        ]
+
+    events = read.events
+    for column, array in zip(LINEAGE_SCHEMA, lineage(events.num_rows, read.rows), strict=True):
+        events = events.append_column(column, array)
+    rejected = read.rejected
+    columns = lineage(rejected.num_rows, rejected.column("object_row"))
+    columns += [rejected.column("reason"), rejected.column("row")]
+    return ObjectRead(
+        read.layout,
+        events,
+        pa.Table.from_arrays(columns, schema=QUARANTINE_SCHEMA),
+        read.repaired,
+    )
 
 
 def combine(
@@ -182,8 +242,3 @@ def combine(
             continue
         kept.append(table)
     return (pa.concat_tables(kept, promote_options="permissive") if kept else None), left_out
-
-
-def one_line(exc: BaseException | str, limit: int = 300) -> str:
-    """A message (or an exception's) folded onto one line (its type name when it has none)."""
-    return " ".join(str(exc).split())[:limit] or type(exc).__name__

@@ -28,8 +28,12 @@ _COLUMNS = """
     load_id text,
     first_seen_at timestamptz not null,
     last_attempt_at timestamptz not null,
-    loaded_at timestamptz
+    loaded_at timestamptz,
+    rejected_rows bigint,
+    repaired_times bigint
 """
+# Columns added since the first ledgers were made: added to an existing ledger on its next run.
+_ADDED_COLUMNS = ("rejected_rows bigint", "repaired_times bigint")
 
 # Indexes on raw that keep a run O(new data): delete-insert looks rows up by object key, dbt's
 # incremental models by load id and TWAP id.
@@ -47,6 +51,8 @@ class LedgerEntry:
     status: str
     rows: int | None = None
     error: str | None = None
+    rejected: int = 0  # rows kept in the quarantine table instead
+    repaired: int = 0  # times corrected from milliseconds stored as nanoseconds
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,8 @@ def record(
         client.execute_sql(f"create schema if not exists {client.fully_qualified_dataset_name()}")
         ledger = _name(client, LEDGER_TABLE)
         client.execute_sql(f"create table if not exists {ledger} ({_COLUMNS})")
+        for column in _ADDED_COLUMNS:
+            client.execute_sql(f"alter table {ledger} add column if not exists {column}")
         if _table_exists(client, EVENTS_TABLE):
             _create_raw_indexes(client)
         if not entries:
@@ -104,16 +112,21 @@ def record(
             f"""
             insert into {ledger} as l (
                 object_key, object_version, size_bytes, modified_at, status, error, attempts,
-                row_count, loaded_version, load_id, first_seen_at, last_attempt_at, loaded_at
+                row_count, loaded_version, load_id, first_seen_at, last_attempt_at, loaded_at,
+                rejected_rows, repaired_times
             )
             select
                 e.key, e.version, e.size_bytes, e.modified_at, e.status, e.error, 1,
-                e.row_count, loaded.version, loaded.load_id, %(at)s, %(at)s, loaded.at
+                e.row_count, loaded.version, loaded.load_id, %(at)s, %(at)s, loaded.at,
+                e.rejected_rows, e.repaired_times
             from unnest(
                 %(keys)s::text[], %(versions)s::text[], %(sizes)s::bigint[],
                 %(modified)s::timestamptz[], %(statuses)s::text[], %(errors)s::text[],
-                %(rows)s::bigint[]
-            ) as e(key, version, size_bytes, modified_at, status, error, row_count)
+                %(rows)s::bigint[], %(rejected)s::bigint[], %(repaired)s::bigint[]
+            ) as e(
+                key, version, size_bytes, modified_at, status, error, row_count, rejected_rows,
+                repaired_times
+            )
             -- Only a loaded entry changes what raw holds from the object.
             left join lateral (
                 select e.version, %(load_id)s::text as load_id, %(at)s::timestamptz as at
@@ -133,6 +146,14 @@ def record(
                     when excluded.status = 'loaded' then excluded.row_count
                     else l.row_count
                 end,
+                rejected_rows = case
+                    when excluded.status = 'loaded' then excluded.rejected_rows
+                    else l.rejected_rows
+                end,
+                repaired_times = case
+                    when excluded.status = 'loaded' then excluded.repaired_times
+                    else l.repaired_times
+                end,
                 loaded_version = coalesce(excluded.loaded_version, l.loaded_version),
                 load_id = coalesce(excluded.load_id, l.load_id),
                 last_attempt_at = excluded.last_attempt_at,
@@ -145,6 +166,8 @@ def record(
             statuses=[e.status for e in entries],
             errors=[e.error for e in entries],
             rows=[e.rows for e in entries],
+            rejected=[e.rejected if e.status == LOADED else None for e in entries],
+            repaired=[e.repaired if e.status == LOADED else None for e in entries],
             load_id=load_id,
             at=at,
         )

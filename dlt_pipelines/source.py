@@ -3,8 +3,10 @@
 import logging
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,19 +22,20 @@ from dlt.sources.config import configspec
 from dlt.sources.credentials import FilesystemConfiguration, FileSystemCredentials
 from fsspec import AbstractFileSystem
 
+from dlt_pipelines.errors import BadObjectError, one_line
 from dlt_pipelines.helpers import (
+    ObjectRead,
     SourceObject,
     batched,
     combine,
     fetch_objects,
     list_objects,
-    one_line,
     read_events,
     read_spool,
     spool_events,
 )
+from dlt_pipelines.layouts import Layout, layouts_from_config
 from dlt_pipelines.ledger import FAILED, LOADED, KnownObject, LedgerEntry
-from dlt_pipelines.normalise import BadObjectError
 from dlt_pipelines.settings import (
     BATCH_BYTES,
     DEFAULT_FILE_GLOB,
@@ -40,6 +43,7 @@ from dlt_pipelines.settings import (
     LARGE_OBJECT_BYTES,
     OBJECTS_PER_BATCH,
     PIPELINE_NAME,
+    QUARANTINE_TABLE,
     ROWS_PER_ITEM,
     S3_CONNECT_TIMEOUT,
     S3_MAX_ATTEMPTS,
@@ -64,6 +68,8 @@ class TwapSourceConfiguration(FilesystemConfiguration):
 
     credentials: FileSystemCredentials | AbstractFileSystem = None
     file_glob: str = DEFAULT_FILE_GLOB
+    # The user's own layouts (README, Reading real data), tried before the known ones.
+    layouts: dict[str, Any] | None = None
     objects_per_batch: int = OBJECTS_PER_BATCH
     large_object_bytes: int = LARGE_OBJECT_BYTES
     # S3 only: the payer's credentials are still needed with requester-pays; none when anonymous.
@@ -87,6 +93,7 @@ class IngestStats:
     """What one extraction did, filled in while it runs; `entries` become the ledger rows."""
 
     listed: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)  # files that are not data, by why
     new: int = 0
     changed: int = 0
     retried: int = 0
@@ -106,12 +113,25 @@ class IngestStats:
         """Object key -> error of every object that failed in this run."""
         return {e.key: e.error or "" for e in self.entries if e.status == FAILED}
 
+    @property
+    def rejected(self) -> dict[str, int]:
+        """Object key -> rows rejected, of every object read in this run that had some."""
+        return {e.key: e.rejected for e in self.entries if e.rejected}
+
+    @property
+    def repaired(self) -> int:
+        return sum(entry.repaired for entry in self.entries)
+
+    def skipped_text(self) -> str:
+        return ", ".join(f"{n} {why}" for why, n in sorted(self.skipped.items())) or "none"
+
 
 @dlt.source(name=PIPELINE_NAME, spec=TwapSourceConfiguration)
 def hyperliquid_twap(
     bucket_url: str = dlt.config.value,
     credentials: FileSystemCredentials | AbstractFileSystem = dlt.secrets.value,
     file_glob: str = DEFAULT_FILE_GLOB,
+    layouts: dict[str, Any] | None = None,
     objects_per_batch: int = OBJECTS_PER_BATCH,
     large_object_bytes: int = LARGE_OBJECT_BYTES,
     requester_pays: bool = False,
@@ -125,7 +145,8 @@ def hyperliquid_twap(
     append_new: bool = False,
     stats: IngestStats | None = None,
 ) -> DltResource:
-    """TWAP status events from the parquet objects under `bucket_url`.
+    """TWAP status events from the objects under `bucket_url`, in any known format and layout
+    (or one of the user's `layouts`); rejected rows go to their own table.
 
     `known` is the ledger (object key -> version and status): only new objects, changed ones
     and ones that failed before are read. `append_new` says raw holds no rows the ledger does
@@ -150,6 +171,7 @@ def hyperliquid_twap(
         fs,
         bucket_url,
         file_glob,
+        layouts_from_config(layouts),
         objects_per_batch,
         large_object_bytes,
         known or {},
@@ -168,6 +190,7 @@ def twap_status_events(
     fs: AbstractFileSystem,
     bucket_url: str,
     file_glob: str,
+    layouts: tuple[Layout, ...],
     objects_per_batch: int,
     large_object_bytes: int,
     known: Mapping[str, KnownObject],
@@ -177,10 +200,14 @@ def twap_status_events(
     """Yields arrow tables (of at most ROWS_PER_ITEM rows) of the canonical events of the new,
     changed and previously failed objects.
 
-    What happened to each object (loaded with n rows, or failed with an error) is appended to
+    Rejected rows go to the quarantine table (append) with their reason. What happened to each
+    object (loaded with n rows and m rejected, or failed with an error) is appended to
     `stats.entries`; the caller writes those to the ledger once the rows are committed.
     """
-    listed = list_objects(fs, bucket_url, file_glob)
+    now = datetime.now(UTC)
+    listing = list_objects(fs, bucket_url, file_glob)
+    listed = listing.objects
+    stats.skipped = listing.skipped
     todo = []
     for obj in listed:
         seen = known.get(obj.key)
@@ -195,36 +222,38 @@ def twap_status_events(
         todo.append(obj)
     stats.listed = len(listed)
     logger.info(
-        "listed %d objects under %s: %d new, %d changed, %d failed before",
+        "listed %d objects under %s: %d new, %d changed, %d failed before; skipped %s",
         len(listed),
         bucket_url,
         stats.new,
         stats.changed,
         stats.retried,
+        stats.skipped_text(),
     )
     if append_new and not any(obj.key in known and known[obj.key].in_raw for obj in todo):
         # Nothing to replace: rows go straight into raw, without the merge's staging copy.
         yield dlt.mark.with_hints([], dlt.mark.make_hints(write_disposition="append"))
     large = [obj for obj in todo if (obj.size_bytes or 0) > large_object_bytes]
     small = [obj for obj in todo if (obj.size_bytes or 0) <= large_object_bytes]
-    yield from _read_large(fs, large, stats)
+    yield from _read_large(fs, large, stats, layouts, now)
     last_report = time.monotonic()
     done = 0
     for objects in batched(small, objects_per_batch, BATCH_BYTES):
-        tables = {}
+        reads: dict[SourceObject, ObjectRead] = {}
         for obj, data in fetch_objects(fs, objects):
             try:
                 if isinstance(data, Exception):
                     raise BadObjectError(f"cannot fetch: {type(data).__name__}: {one_line(data)}")
-                tables[obj] = read_events(obj, data)
+                reads[obj] = read_events(obj, data, layouts, now)
             except BadObjectError as exc:
                 _failed(stats, obj, str(exc))
-        batch, clashes = combine(tables)
+        batch, clashes = combine({obj: read.events for obj, read in reads.items()})
         for obj, error in clashes.items():
             _failed(stats, obj, error)
-        for obj, table in tables.items():
-            if obj not in clashes:
-                _loaded(stats, obj, table.num_rows)
+        kept = [(obj, read) for obj, read in reads.items() if obj not in clashes]
+        for obj, read in kept:
+            _loaded(stats, obj, read)
+        yield from _quarantined([read for _, read in kept])
         if batch is not None:
             # Items of bounded size make load files of bounded size, COPYed in parallel.
             for offset in range(0, batch.num_rows, ROWS_PER_ITEM):
@@ -236,8 +265,12 @@ def twap_status_events(
 
 
 def _read_large(
-    fs: AbstractFileSystem, objects: list[SourceObject], stats: IngestStats
-) -> Iterator[pa.Table]:
+    fs: AbstractFileSystem,
+    objects: list[SourceObject],
+    stats: IngestStats,
+    layouts: tuple[Layout, ...],
+    now: datetime,
+) -> Iterator[Any]:
     """Large objects one at a time, each spooled to local disk first and then yielded in
     batches: memory holds one batch whatever the object's size."""
     with tempfile.TemporaryDirectory(prefix="twap-spool-") as spool_dir:
@@ -245,22 +278,63 @@ def _read_large(
             logger.info("streaming large object %s (%s bytes)", obj.key, obj.size_bytes)
             spool = Path(spool_dir) / "object.parquet"
             try:
-                rows = spool_events(fs, obj, spool)
+                read = spool_events(fs, obj, spool, layouts, now)
             except BadObjectError as exc:
                 _failed(stats, obj, str(exc))
                 continue
-            yield from read_spool(spool)
-            _loaded(stats, obj, rows)
+            rows = 0
+            for table in read_spool(spool):
+                rows += table.num_rows
+                yield table
+            yield from _quarantined([read])
+            _loaded(stats, obj, read, rows)
             spool.unlink()
 
 
-def _loaded(stats: IngestStats, obj: SourceObject, rows: int) -> None:
-    stats.entries.append(_entry(obj, LOADED, rows=rows))
+def _quarantined(reads: list[ObjectRead]) -> Iterator[Any]:
+    """The rejected rows of `reads`, for the quarantine table (appended, never merged)."""
+    rejected = [read.rejected for read in reads if read.rejected.num_rows]
+    if rejected:
+        yield dlt.mark.with_hints(
+            pa.concat_tables(rejected),
+            dlt.mark.make_hints(table_name=QUARANTINE_TABLE, write_disposition="append"),
+            create_table_variant=True,
+        )
+
+
+def _loaded(
+    stats: IngestStats, obj: SourceObject, read: ObjectRead, rows: int | None = None
+) -> None:
+    rows = read.events.num_rows if rows is None else rows
+    entry = LedgerEntry(
+        obj.key,
+        obj.version,
+        obj.size_bytes,
+        obj.modified_at,
+        LOADED,
+        rows,
+        rejected=read.rejected.num_rows,
+        repaired=read.repaired,
+    )
+    stats.entries.append(entry)
     stats.rows += rows
+    if entry.rejected:
+        logger.warning(
+            "object %s (%s layout): %d rows rejected, e.g. row %s: %s",
+            obj.key,
+            read.layout,
+            entry.rejected,
+            read.rejected.column("object_row")[0],
+            read.rejected.column("reason")[0],
+        )
+    if entry.repaired:
+        logger.info("object %s: %d times corrected from ms stored as ns", obj.key, entry.repaired)
 
 
 def _failed(stats: IngestStats, obj: SourceObject, error: str) -> None:
-    stats.entries.append(_entry(obj, FAILED, error=error))
+    stats.entries.append(
+        LedgerEntry(obj.key, obj.version, obj.size_bytes, obj.modified_at, FAILED, error=error)
+    )
     logger.warning("object %s failed: %s", obj.key, error)
 
 
@@ -283,7 +357,3 @@ def s3_options(
         "read_timeout": read_timeout,
     }
     return kwargs, config
-
-
-def _entry(obj: SourceObject, status: str, rows: int | None = None, error: str | None = None):
-    return LedgerEntry(obj.key, obj.version, obj.size_bytes, obj.modified_at, status, rows, error)

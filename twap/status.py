@@ -2,35 +2,43 @@
 
 from contextlib import closing
 
-from dlt_pipelines.settings import DATASET_NAME, LEDGER_TABLE
+from dlt_pipelines.settings import DATASET_NAME, LEDGER_TABLE, QUARANTINE_TABLE
 from twap.database import Database
 from twap.errors import EXIT_OBJECTS_FAILED
 
 LEDGER = f"{DATASET_NAME}.{LEDGER_TABLE}"
+QUARANTINE = f"{DATASET_NAME}.{QUARANTINE_TABLE}"
 
 
 def print_status(database: Database) -> int:
-    """Print the ledger summary and every failed object; 3 when any object is failed, else 0."""
+    """Print the ledger summary, every failed object and every object whose current version has
+    rejected rows (with the first reason); 3 when there is any, else 0."""
     with closing(database.connect()) as conn, conn.cursor() as cursor:
         cursor.execute("select to_regclass(%s) is not null", (LEDGER,))
         if not cursor.fetchone()[0]:
             print(f"nothing loaded yet into {database.display} (run `twap load` or `twap run`)")
             return 0
+        # Read through jsonb: a ledger from before rows were rejected gains those columns on
+        # its next load, and reads as zero until then.
         cursor.execute(
             f"""
             select
                 count(*) filter (where status = 'loaded'),
                 count(*) filter (where status = 'failed'),
                 coalesce(sum(row_count), 0),
+                coalesce(sum((to_jsonb(l) ->> 'rejected_rows')::bigint), 0),
+                coalesce(sum((to_jsonb(l) ->> 'repaired_times')::bigint), 0),
                 max(loaded_at),
                 max(last_attempt_at)
-            from {LEDGER}
+            from {LEDGER} as l
             """
         )
-        loaded, failed, rows, last_loaded, last_attempt = cursor.fetchone()
+        loaded, failed, rows, rejected, repaired, last_loaded, last_attempt = cursor.fetchone()
         print(f"database:       {database.display}")
         print(f"objects:        {loaded + failed} ({loaded} loaded, {failed} failed)")
         print(f"rows in raw:    {rows}")
+        print(f"rows rejected:  {rejected}")
+        print(f"times repaired: {repaired} (milliseconds stored as nanoseconds)")
         print(f"last load:      {_time(last_loaded)}")
         print(f"last attempt:   {_time(last_attempt)}")
         cursor.execute(
@@ -44,7 +52,27 @@ def print_status(database: Database) -> int:
         for key, attempts, kept, error in cursor.fetchall():
             note = "; its last loaded version stays in raw" if kept else ""
             print(f"failed: {key} (attempt {attempts}{note}): {error}")
-    return EXIT_OBJECTS_FAILED if failed else 0
+        for key, count, row, reason in _rejected(cursor):
+            print(f"rejected: {key}: {count} rows, e.g. row {row}: {reason}")
+    return EXIT_OBJECTS_FAILED if failed or rejected else 0
+
+
+def _rejected(cursor) -> list[tuple]:
+    """Each object with rejected rows in the load raw holds from it, and its first reason."""
+    cursor.execute("select to_regclass(%s) is not null", (QUARANTINE,))
+    if not cursor.fetchone()[0]:
+        return []
+    cursor.execute(
+        f"""
+        select distinct on (l.object_key) l.object_key, l.rejected_rows, q.object_row, q.reason
+        from {LEDGER} as l
+        join {QUARANTINE} as q
+            on q.object_key = l.object_key and q._dlt_load_id = l.load_id
+        where l.rejected_rows > 0
+        order by l.object_key, q.object_row
+        """
+    )
+    return cursor.fetchall()
 
 
 def _time(value) -> str:
