@@ -341,7 +341,14 @@ def _rejected(
 ) -> pa.Table:
     """The rejected rows: number, reason and the source row as JSON (a Python loop over the
     bad rows only)."""
-    source = source_rows.filter(bad).to_pylist()
+    source = source_rows.filter(bad)
+    for index, field in enumerate(source.schema):
+        if pa.types.is_timestamp(field.type):
+            # As the source wrote it (nanoseconds, or a January 1970 that Python cannot hold).
+            source = source.set_column(
+                index, field.name, pc.cast(source.column(index), pa.string())
+            )
+    source = source.to_pylist()
     return pa.table(
         {
             "object_row": pc.filter(numbers, bad),

@@ -121,7 +121,7 @@ def bad_rows(**changes: object) -> bytes:
     table = pq.read_table(pa.BufferReader(vendor_files.canonical(twaps(2_000_000))))
     rows = table.to_pylist()
     rows[1].update(changes)
-    return vendor_files._parquet(pa.Table.from_pylist(rows))
+    return vendor_files.parquet(pa.Table.from_pylist(rows))
 
 
 @pytest.mark.parametrize(
@@ -153,7 +153,7 @@ def test_a_bad_row_is_rejected_alone_with_its_reason(changes: dict, reason: str)
 
 def test_missing_optional_fields_are_null() -> None:
     table = pq.read_table(pa.BufferReader(vendor_files.canonical(twaps(2_000_000))))
-    result = read(vendor_files._parquet(table.drop(["started_at", "minutes", "reduce_only"])))
+    result = read(vendor_files.parquet(table.drop(["started_at", "minutes", "reduce_only"])))
     assert result.rejected.num_rows == 0
     assert set(result.events.column("started_at").to_pylist()) == {None}
     assert set(result.events.column("minutes").to_pylist()) == {None}
@@ -185,7 +185,7 @@ def test_a_users_layout_from_config_reads_a_new_vendor() -> None:
             "market": "BTC",
             "direction": "long",
             "qty": "0.5",
-        },  # fmt: skip
+        },
         {
             "id": 7,
             "ts": 1769612705423,
@@ -194,7 +194,7 @@ def test_a_users_layout_from_config_reads_a_new_vendor() -> None:
             "market": "BTC",
             "direction": "long",
             "qty": "0.5",
-        },  # fmt: skip
+        },
     ]
     data = b"\n".join(json.dumps(row).encode() for row in rows)
     result = read(data, layouts_from_config(config))

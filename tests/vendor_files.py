@@ -109,7 +109,7 @@ def _json_lines(records: list[dict]) -> bytes:
     return b"".join(json.dumps(record).encode() + b"\n" for record in records)
 
 
-def _parquet(table: pa.Table) -> bytes:
+def parquet(table: pa.Table) -> bytes:
     sink = io.BytesIO()
     pq.write_table(table, sink)
     return sink.getvalue()
@@ -153,7 +153,7 @@ def twap_history_json(events: list[Event]) -> bytes:
 
 
 def twap_history_parquet(events: list[Event]) -> bytes:
-    return _parquet(pa.Table.from_pylist([_history_record(e) for e in events]))
+    return parquet(pa.Table.from_pylist([_history_record(e) for e in events]))
 
 
 def _flattened_rows(events: list[Event]) -> list[dict]:
@@ -174,18 +174,18 @@ def _flattened_rows(events: list[Event]) -> list[dict]:
 
 
 def flattened(events: list[Event]) -> bytes:
-    return _parquet(pa.Table.from_pylist(_flattened_rows(events)))
+    return parquet(pa.Table.from_pylist(_flattened_rows(events)))
 
 
 def flattened_ms_as_ns(events: list[Event]) -> bytes:
     """Early vendor files: epoch milliseconds stored in a nanosecond timestamp (January 1970)."""
     table = pa.Table.from_pylist(_flattened_rows(events))
     millis = pa.array([_ms(e.time) for e in events], pa.int64()).cast(pa.timestamp("ns"))
-    return _parquet(table.set_column(0, "time", millis))
+    return parquet(table.set_column(0, "time", millis))
 
 
 def canonical(events: list[Event]) -> bytes:
-    return _parquet(
+    return parquet(
         pa.Table.from_pylist(
             [
                 {
@@ -258,7 +258,7 @@ def hydromancer(events: list[Event]) -> bytes:
             for n, e in enumerate(events)
         ]
     )
-    return _parquet(table.set_column(0, "time", table["time"].cast(pa.timestamp("ms", "UTC"))))
+    return parquet(table.set_column(0, "time", table["time"].cast(pa.timestamp("ms", "UTC"))))
 
 
 def allium(events: list[Event]) -> bytes:
@@ -288,7 +288,7 @@ def allium(events: list[Event]) -> bytes:
 
 def seed_sample(events: list[Event]) -> bytes:
     """The seed project's sample: string ids, float amounts, its start time the only time."""
-    return _parquet(
+    return parquet(
         pa.Table.from_pylist(
             [
                 {
@@ -338,19 +338,19 @@ LAYOUT_FILES = (
     LayoutFile("node", node, "node_twap_statuses/20260717/10"),
     LayoutFile(
         "node block envelope", node_by_block, "node_twap_statuses_by_block/hourly/20260717/10"
-    ),  # fmt: skip
+    ),
     LayoutFile(
         "info API twapHistory",
         twap_history_json,
         "twap_history/2026-07-17.jsonl",
         timedelta(seconds=1),
-    ),  # fmt: skip
+    ),
     LayoutFile(
         "info API twapHistory",
         twap_history_parquet,
         "twap_history/2026-07-17.parquet",
         timedelta(seconds=1),
-    ),  # fmt: skip
+    ),
     LayoutFile("flattened", flattened, "artemis/2026/07/17/10/part-0.parquet"),
     LayoutFile("canonical", canonical, "sample/2026/07/17/10.parquet"),
     LayoutFile(
@@ -358,13 +358,13 @@ LAYOUT_FILES = (
         coinapi,
         "T-HLTWAPSTATUSES/D-2026071710/E-HYPERLIQUIDL4/IDDI-1+SC-HYPERLIQUIDL4+S-ALL.csv",
         has_start=False,
-    ),  # fmt: skip
+    ),
     LayoutFile(
         "Hydromancer",
         hydromancer,
         "hydromancer/date=2026-07-17/hour=10/part.parquet",
         timedelta(milliseconds=1),
-    ),  # fmt: skip
+    ),
     LayoutFile("Allium", allium, "allium/twaps.csv", has_description=False),
     LayoutFile(
         "seed sample",
@@ -373,7 +373,7 @@ LAYOUT_FILES = (
         timedelta(milliseconds=1),
         time_is_start=True,
         has_description=False,
-    ),  # fmt: skip
+    ),
 )
 
 
