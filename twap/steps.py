@@ -48,7 +48,7 @@ def load_step(settings: Settings, database: Database) -> LoadResult:
     with step("load"):
         pipeline = make_pipeline(database.url, settings.dlt_dir)
         try:
-            result = load(pipeline, bucket_url=settings.source_url)
+            result = load(pipeline, bucket_url=settings.source_url, **settings.source_args)
         except (PipelineStepFailed, ConfigFieldMissingException) as exc:
             raise TwapError(_explain_load_error(settings.source_url, exc)) from exc
         stats = result.stats
