@@ -58,7 +58,7 @@ class _Column:
     """A canonical column read from a source column: its values, and per row why not (or null)."""
 
     values: pa.Array
-    problem: pa.Array
+    problem: pa.Array | None  # None: no row has one
 
 
 def normalise_events(
@@ -74,7 +74,7 @@ def normalise_events(
     for field in EVENT_SCHEMA:
         source = found.get(field.name)
         if source is None:
-            columns[field.name] = _Column(pa.nulls(rows, field.type), pa.nulls(rows, pa.string()))
+            columns[field.name] = _Column(pa.nulls(rows, field.type), None)
             continue
         raw = view.column(source).combine_chunks()
         if field.name in TIMES:
@@ -288,13 +288,23 @@ def _one_iso(value: str | None) -> int | None:
         return None
 
 
-def _problem(name: str, raw: pa.Array, values: pa.Array) -> pa.Array:
-    """Per row: why the source value could not become `name` (null when it could)."""
+def _problem(name: str, raw: pa.Array, values: pa.Array) -> pa.Array | None:
+    """Per row: why the source value could not become `name` (null when it could); None when
+    every row could (the common case, which then costs two passes, not a message per row)."""
     if name == "status_description":
-        return pa.nulls(len(raw), pa.string())  # free text: an empty one is simply absent
-    text = _text(raw)
-    shown = pc.coalesce(text, pa.scalar(f"a {raw.type}"))
+        return None  # free text: an empty one is simply absent
     unreadable = pc.and_(pc.is_valid(raw), pc.is_null(values))
+    negative = (
+        pc.fill_null(pc.match_substring_regex(values, _NEGATIVE), False)
+        if name in AMOUNT_COLUMNS
+        else None
+    )
+    missing = pc.is_null(raw) if name in REQUIRED_COLUMNS else None
+    if not any(
+        pc.any(mask).as_py() for mask in (unreadable, negative, missing) if mask is not None
+    ):
+        return None
+    shown = pc.coalesce(_text(raw), pa.scalar(f"a {raw.type}"))
     why = pc.binary_join_element_wise(f"{name} '", pc.utf8_slice_codeunits(shown, 0, 80), "'", "")
     message = {
         "event_time": " is not a time from 2023 up to a day after the run",
@@ -304,14 +314,12 @@ def _problem(name: str, raw: pa.Array, values: pa.Array) -> pa.Array:
         "wallet": " is not 0x and 40 hex digits",
     }.get(name, " cannot be read")
     problem = _valid_where(pc.binary_join_element_wise(why, message, ""), unreadable)
-    if name in AMOUNT_COLUMNS:
-        negative = pc.fill_null(pc.match_substring_regex(values, _NEGATIVE), False)
-        problem = pc.coalesce(
-            problem, _valid_where(pc.binary_join_element_wise(why, " is negative", ""), negative)
-        )
-    if name in REQUIRED_COLUMNS:
-        missing = pa.repeat(pa.scalar(f"{name} is missing"), len(raw))
-        problem = pc.coalesce(problem, _valid_where(missing, pc.is_null(raw)))
+    if negative is not None:
+        is_negative = pc.binary_join_element_wise(why, " is negative", "")
+        problem = pc.coalesce(problem, _valid_where(is_negative, negative))
+    if missing is not None:
+        absent = pa.repeat(pa.scalar(f"{name} is missing"), len(raw))
+        problem = pc.coalesce(problem, _valid_where(absent, missing))
     return problem
 
 
@@ -324,7 +332,9 @@ def _split_error_status(columns: dict[str, _Column]) -> None:
     description = pc.if_else(prefixed, pc.coalesce(description, remainder), description)
     implied = pc.and_(pc.is_null(status), pc.is_valid(description))
     status = pc.if_else(pc.or_(prefixed, implied), pa.scalar("error"), status)
-    problem = _valid_where(columns["status"].problem, pc.is_null(status))
+    problem = columns["status"].problem
+    if problem is not None:
+        problem = _valid_where(problem, pc.is_null(status))
     columns["status"] = _Column(status, problem)
     columns["status_description"] = _Column(description, columns["status_description"].problem)
 
@@ -332,7 +342,8 @@ def _split_error_status(columns: dict[str, _Column]) -> None:
 def _first_reason(columns: dict[str, _Column], rows: int) -> pa.Array:
     reason = pa.nulls(rows, pa.string())
     for field in EVENT_SCHEMA:
-        reason = pc.coalesce(reason, columns[field.name].problem)
+        if columns[field.name].problem is not None:
+            reason = pc.coalesce(reason, columns[field.name].problem)
     return reason
 
 
