@@ -15,8 +15,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from dlt_pipelines.sample_data import generate
+from tests import vendor_files
 from tests.conftest import S3, Twap
 from tests.s3_proxy import S3Proxy
+from tests.vendor_files import compressed, twaps
 from twap.errors import EXIT_LOCKED, EXIT_OBJECTS_FAILED
 
 RAW_COUNT = "select count(*) from raw.twap_status_events"
@@ -435,6 +437,8 @@ def test_large_objects_are_streamed_and_a_bad_row_is_rejected_alone(
     sizes = good["sz"].to_pylist()
     bad = good.set_column(good.schema.get_field_index("sz"), "sz", pa.array([*sizes[:-1], "1,5"]))
     pq.write_table(bad, source / "bad.parquet", row_group_size=7)
+    # Text formats cannot be streamed batch by batch: read whole, then spooled like the others.
+    (source / "node").write_bytes(compressed(vendor_files.node(twaps(3_100_000)), "gzip"))
     # Every object counts as large here, so every one takes the streaming path.
     twap.env["SOURCES__HYPERLIQUID_TWAP__LARGE_OBJECT_BYTES"] = "1"
 
@@ -448,6 +452,7 @@ def test_large_objects_are_streamed_and_a_bad_row_is_rejected_alone(
     ) == [
         ("bad.parquet", 0, good.num_rows - 2, good.num_rows - 1),
         ("good.parquet", 0, good.num_rows - 1, good.num_rows),
+        ("node", 0, 7, 8),
     ]
     assert twap.query("select object_row, reason from raw.twap_quarantined_rows") == [
         (good.num_rows - 1, "sz '1,5' cannot be read")
