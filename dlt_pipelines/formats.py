@@ -46,11 +46,13 @@ NOT_DATA: tuple[tuple[str, tuple[str, ...]], ...] = (
 def not_data_reason(relative_path: str) -> str | None:
     """Why the file at `relative_path` (under the source) is not data, or None when it may be.
 
-    A dot-folder (a sync tool's state) hides everything below it.
+    A dot-folder (a sync tool's state) or a job's `_temporary` folder hides everything below it.
     """
     *folders, name = relative_path.split("/")
     if any(folder.startswith(".") for folder in folders):
         return "dot-file"
+    if "_temporary" in folders:
+        return "temporary file of a sync in progress"
     return next(
         (why for why, globs in NOT_DATA if any(fnmatch.fnmatchcase(name, g) for g in globs)),
         None,
@@ -119,9 +121,11 @@ def _read_json_array(content: bytes, within: str) -> pa.Table:
 def _csv_delimiter(start: bytes) -> str | None:
     """The delimiter of a CSV header line, or None when the bytes are not a text table."""
     try:
-        header = start.decode("utf-8").splitlines()[0]
-    except (UnicodeDecodeError, IndexError):
+        header = start.split(b"\n", 1)[0].decode("utf-8-sig").rstrip("\r")
+    except UnicodeDecodeError:
         return None
+    if not header or any(char < " " and char != "\t" for char in header):
+        return None  # binary bytes that happen to be UTF-8
     try:
         delimiter = csv.Sniffer().sniff(header, delimiters=CSV_DELIMITERS).delimiter
     except csv.Error:
@@ -131,7 +135,8 @@ def _csv_delimiter(start: bytes) -> str | None:
 
 def _read_csv(content: bytes, delimiter: str, within: str) -> pa.Table:
     """Every column as text: amounts keep their digits, the layout decides the types."""
-    header = next(csv.reader([content.split(b"\n", 1)[0].decode("utf-8")], delimiter=delimiter))
+    first_line = content.split(b"\n", 1)[0].decode("utf-8-sig")
+    header = next(csv.reader([first_line], delimiter=delimiter))
     names = [name.strip() for name in header]
     try:
         return pa_csv.read_csv(

@@ -99,6 +99,13 @@ def test_csv_delimiter_is_sniffed() -> None:
     assert canonical_rows(read(tabs)) == canonical_rows(read(semicolons))
 
 
+def test_csv_with_a_byte_order_mark_and_crlf_lines() -> None:
+    events = twaps(2_000_000)
+    data = vendor_files.coinapi(events)
+    windows = b"\xef\xbb\xbf" + data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    assert canonical_rows(read(windows)) == canonical_rows(read(data))
+
+
 def test_twap_history_kept_as_a_json_array() -> None:
     events = twaps(2_000_000)
     records = [json.loads(line) for line in vendor_files.twap_history_json(events).splitlines()]
@@ -230,6 +237,7 @@ def test_a_malformed_user_layout_is_named(config: dict, message: str) -> None:
     ("data", "message"),
     [
         (b"\x00\x01\x02binary junk", "unknown format: first bytes 00 01 02"),
+        (b"a,b\x00\x01,c\n", "unknown format"),
         (compressed(b"\x00\x01\x02junk", "gzip"), "unknown format inside gzip"),
         (b"\x1f\x8b truncated gzip", "not a readable gzip file"),
         (b"PAR1 not really parquet", "not a readable parquet file"),
@@ -251,6 +259,7 @@ def test_an_unreadable_object_fails_alone_with_one_line(data: bytes, message: st
         (".sync/state/10", "dot-file"),
         ("2026/07/01/10.parquet.tmp", "temporary file of a sync in progress"),
         ("2026/07/01/_SUCCESS", "job marker"),
+        ("_temporary/0/part-0.parquet", "temporary file of a sync in progress"),
         ("2026/07/01/10.parquet.crc", "checksum"),
         ("SHA256SUMS", "checksum"),
         ("node_twap_statuses/20260717/10", None),
