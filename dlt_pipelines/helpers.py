@@ -16,7 +16,7 @@ from fsspec import AbstractFileSystem
 from dlt_pipelines.errors import BadObjectError, one_line
 from dlt_pipelines.formats import PARQUET_MAGIC, not_data_reason, read_table
 from dlt_pipelines.layouts import Layout
-from dlt_pipelines.normalise import Normalised, normalise_events
+from dlt_pipelines.normalise import Fitted, Normalised, fit_layout, normalise_events
 from dlt_pipelines.settings import LINEAGE_SCHEMA, QUARANTINE_SCHEMA, ROWS_PER_ITEM
 
 EMPTY_OBJECT = "the object has no rows (an hourly object always has events)"
@@ -112,31 +112,118 @@ def fetch_objects(
 
 
 @dataclass(frozen=True)
-class ObjectRead:
-    """What reading one object gave: canonical events and rejected rows, both with lineage."""
+class ObjectSummary:
+    """What reading one object gave, for the ledger and the log."""
 
     layout: str
-    events: pa.Table
-    rejected: pa.Table
-    repaired: int
+    rows: int
+    rejected: int = 0
+    repaired: int = 0  # times corrected from milliseconds stored as nanoseconds
+    first_rejection: str | None = None  # "row N: reason"
+
+
+@dataclass
+class BatchRead:
+    """The canonical events and rejected rows of a batch of objects, and what each object did."""
+
+    events: pa.Table | None = None
+    rejected: pa.Table = dataclasses.field(default_factory=QUARANTINE_SCHEMA.empty_table)
+    objects: dict[SourceObject, ObjectSummary] = dataclasses.field(default_factory=dict)
+    failed: dict[SourceObject, str] = dataclasses.field(default_factory=dict)
+
+
+def read_batch(
+    tables: Mapping[SourceObject, pa.Table], layouts: Sequence[Layout], now: datetime
+) -> BatchRead:
+    """Objects' rows, in any layout, as canonical events: the objects of one layout are read
+    together (a fixed number of vectorised passes per batch, not per object)."""
+    batch = BatchRead()
+    groups: dict[str, list[tuple[SourceObject, Fitted]]] = {}
+    for obj, table in tables.items():
+        try:
+            fitted = fit_layout(table, layouts)
+            if fitted.view.num_rows == 0:
+                raise BadObjectError(EMPTY_OBJECT)
+        except BadObjectError as exc:
+            batch.failed[obj] = str(exc)
+            continue
+        groups.setdefault(fitted.layout.name, []).append((obj, _with_lineage(obj, fitted)))
+    parts = [part for members in groups.values() for part in _read_group(members, now)]
+    events, left_out = combine({objects: read.events for objects, _, read in parts})
+    batch.events = events
+    for objects, error in left_out.items():
+        batch.failed.update(dict.fromkeys(objects, error))
+    kept = [part for part in parts if part[0] not in left_out]
+    rejected = [read.rejected for _, _, read in kept if read.rejected.num_rows]
+    if rejected:
+        batch.rejected = pa.concat_tables(rejected)
+    for objects, fitted, read in kept:
+        batch.objects.update(_summaries(objects, fitted, read))
+    return batch
 
 
 def read_events(
     obj: SourceObject, data: bytes, layouts: Sequence[Layout], now: datetime
-) -> ObjectRead:
-    """One object's bytes, in any supported format and layout, as canonical events."""
-    read = _with_lineage(obj, normalise_events(read_table(data), layouts, now))
-    if read.events.num_rows + read.rejected.num_rows == 0:
-        raise BadObjectError(EMPTY_OBJECT)
-    return read
+) -> BatchRead:
+    """One object's bytes, in any supported format and layout, as canonical events; raises
+    BadObjectError when the object cannot be read."""
+    batch = read_batch({obj: read_table(data)}, layouts, now)
+    if obj in batch.failed:
+        raise BadObjectError(batch.failed[obj])
+    return batch
+
+
+def _read_group(
+    members: list[tuple[SourceObject, Fitted]], now: datetime
+) -> list[tuple[tuple[SourceObject, ...], Fitted, Normalised]]:
+    """The objects of one layout read as one table, or one by one when their columns' types
+    differ."""
+    if len(members) > 1:
+        try:
+            fitted = Fitted(
+                members[0][1].layout,
+                pa.concat_tables([f.rows for _, f in members], promote_options="permissive"),
+                pa.concat_tables([f.view for _, f in members], promote_options="permissive"),
+            )
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            pass
+        else:
+            return [(tuple(obj for obj, _ in members), fitted, normalise_events(fitted, now))]
+    return [((obj,), fitted, normalise_events(fitted, now)) for obj, fitted in members]
+
+
+def _summaries(
+    objects: tuple[SourceObject, ...], fitted: Fitted, read: Normalised
+) -> dict[SourceObject, ObjectSummary]:
+    def per_object(keys: pa.ChunkedArray | pa.Array) -> dict[str, int]:
+        counts = pc.value_counts(keys).to_pylist()
+        return {each["values"]: each["counts"] for each in counts}
+
+    rows = per_object(read.events.column("object_key"))
+    rejected = per_object(read.rejected.column("object_key"))
+    repaired = per_object(pc.filter(fitted.view.column("object_key"), read.repaired))
+    first: dict[str, str] = {}
+    # A loop over the rejected rows only.
+    for key, row, reason in zip(*(read.rejected.column(n).to_pylist() for n in ("object_key", "object_row", "reason")), strict=True):  # fmt: skip
+        first.setdefault(key, f"row {row}: {reason}")
+    return {
+        obj: ObjectSummary(
+            fitted.layout.name,
+            rows.get(obj.key, 0),
+            rejected.get(obj.key, 0),
+            repaired.get(obj.key, 0),
+            first.get(obj.key),
+        )
+        for obj in objects
+    }
 
 
 def spool_events(
     fs: AbstractFileSystem, obj: SourceObject, spool: Path, layouts: Sequence[Layout], now: datetime
-) -> ObjectRead:
+) -> tuple[ObjectSummary, pa.Table]:
     """Read a large object into canonical events in the local parquet file `spool`; a parquet
-    object batch by batch, so memory holds one batch, not the object. Returns what was read,
-    with the events left empty (they are in the spool).
+    object batch by batch, so memory holds one batch, not the object. Returns what the object
+    did and its rejected rows.
 
     The whole object is read before any of it is loaded, so a fault half-way loses nothing.
     """
@@ -144,24 +231,24 @@ def spool_events(
         parquet = stream.read(len(PARQUET_MAGIC)) == PARQUET_MAGIC
     if not parquet:
         # Text formats are read whole: pyarrow parses them in parallel blocks anyway.
-        read = read_events(obj, fs.cat_file(obj.path), layouts, now)
-        pq.write_table(read.events, spool)
-        return ObjectRead(read.layout, read.events.slice(0, 0), read.rejected, read.repaired)
+        batch = read_events(obj, fs.cat_file(obj.path), layouts, now)
+        pq.write_table(batch.events, spool)
+        return batch.objects[obj], batch.rejected
     rows = 0
-    parts: list[ObjectRead] = []
+    parts: list[BatchRead] = []
     writer: pq.ParquetWriter | None = None
     try:
         with fs.open(obj.path, "rb") as stream:
-            for batch in pq.ParquetFile(stream).iter_batches(batch_size=ROWS_PER_ITEM):
-                table = pa.Table.from_batches([batch])
-                part = _with_lineage(obj, normalise_events(table, layouts, now, rows))
+            for record_batch in pq.ParquetFile(stream).iter_batches(batch_size=ROWS_PER_ITEM):
+                fitted = fit_layout(pa.Table.from_batches([record_batch]), layouts)
+                fitted = _with_lineage(obj, fitted, rows)
+                read = normalise_events(fitted, now)
                 if writer is None:
-                    writer = pq.ParquetWriter(spool, part.events.schema)
-                writer.write_table(part.events.cast(writer.schema))
-                parts.append(
-                    ObjectRead(part.layout, part.events.slice(0, 0), part.rejected, part.repaired)
-                )
-                rows += table.num_rows
+                    writer = pq.ParquetWriter(spool, read.events.schema)
+                writer.write_table(read.events.cast(writer.schema))
+                summary = _summaries((obj,), fitted, read)[obj]
+                parts.append(BatchRead(None, read.rejected, {obj: summary}))
+                rows += fitted.view.num_rows
     except (pa.ArrowException, OSError, ValueError) as exc:
         if isinstance(exc, BadObjectError):
             raise
@@ -171,12 +258,16 @@ def spool_events(
             writer.close()
     if rows == 0:
         raise BadObjectError(EMPTY_OBJECT)
-    return ObjectRead(
-        parts[0].layout,
-        parts[0].events,
-        pa.concat_tables([part.rejected for part in parts]),
-        sum(part.repaired for part in parts),
+    summaries = [part.objects[obj] for part in parts]
+    rejected = [part.rejected for part in parts if part.rejected.num_rows]
+    summary = ObjectSummary(
+        summaries[0].layout,
+        sum(each.rows for each in summaries),
+        sum(each.rejected for each in summaries),
+        sum(each.repaired for each in summaries),
+        next((each.first_rejection for each in summaries if each.first_rejection), None),
     )
+    return summary, pa.concat_tables(rejected) if rejected else QUARANTINE_SCHEMA.empty_table()
 
 
 def read_spool(spool: Path) -> Iterator[pa.Table]:
@@ -185,34 +276,23 @@ def read_spool(spool: Path) -> Iterator[pa.Table]:
         yield pa.Table.from_batches([batch])
 
 
-def _with_lineage(obj: SourceObject, read: Normalised) -> ObjectRead:
-    """Events and rejected rows with the object's key, version and their row number."""
-
-    def lineage(rows: int, numbers: pa.Array) -> list[pa.Array]:
-        return [
-            pa.repeat(pa.scalar(obj.key, pa.string()), rows),
-            pa.repeat(pa.scalar(obj.version, pa.string()), rows),
-            numbers,
-        ]
-
-    events = read.events
-    for column, array in zip(LINEAGE_SCHEMA, lineage(events.num_rows, read.rows), strict=True):
-        events = events.append_column(column, array)
-    rejected = read.rejected
-    columns = lineage(rejected.num_rows, rejected.column("object_row"))
-    columns += [rejected.column("reason"), rejected.column("row")]
-    return ObjectRead(
-        read.layout,
-        events,
-        pa.Table.from_arrays(columns, schema=QUARANTINE_SCHEMA),
-        read.repaired,
-    )
+def _with_lineage(obj: SourceObject, fitted: Fitted, first_row: int = 0) -> Fitted:
+    """The object's key and version and each row's number, appended to every row."""
+    rows = fitted.view.num_rows
+    ones = pa.repeat(pa.scalar(1, pa.int64()), rows)
+    lineage = [
+        pa.repeat(pa.scalar(obj.key, pa.string()), rows),
+        pa.repeat(pa.scalar(obj.version, pa.string()), rows),
+        pc.add(pc.cumulative_sum(ones), first_row - 1),
+    ]
+    return fitted.with_columns(pa.Table.from_arrays(lineage, schema=LINEAGE_SCHEMA))
 
 
 def combine(
-    tables: Mapping[SourceObject, pa.Table],
-) -> tuple[pa.Table | None, dict[SourceObject, str]]:
-    """Concatenate the tables of one batch; returns the batch and the objects left out, with why.
+    tables: Mapping[tuple[SourceObject, ...], pa.Table],
+) -> tuple[pa.Table | None, dict[tuple[SourceObject, ...], str]]:
+    """Concatenate the tables of one batch (each of some objects); returns the batch and the
+    tables left out, with why.
 
     Canonical columns always agree; an extra column whose type differs between objects is
     turned into text, and an object whose extra column cannot be is left out.
@@ -229,13 +309,13 @@ def combine(
             types.setdefault(field.name, set()).add(field.type)
     clashing = {name for name, kinds in types.items() if len(kinds - {pa.null()}) > 1}
     kept, left_out = [], {}
-    for obj, table in tables.items():
+    for objects, table in tables.items():
         try:
             for name in clashing.intersection(table.column_names):
                 index = table.schema.get_field_index(name)
                 table = table.set_column(index, name, pc.cast(table.column(index), pa.string()))
         except (pa.ArrowNotImplementedError, pa.ArrowInvalid) as exc:
-            left_out[obj] = (
+            left_out[objects] = (
                 f"extra column(s) {', '.join(sorted(clashing))} differ in type from other "
                 f"objects and cannot be read as text: {one_line(exc)}"
             )

@@ -19,6 +19,7 @@ from dlt_pipelines.settings import (
     AMOUNT_COLUMNS,
     EVENT_SCHEMA,
     LINEAGE_SCHEMA,
+    QUARANTINE_SCHEMA,
     REQUIRED_COLUMNS,
 )
 
@@ -43,14 +44,29 @@ _BOOLS.update({"yes": True, "no": False, "y": True, "n": False})
 
 
 @dataclass(frozen=True)
-class Normalised:
-    """One object (or one batch of it) read through its layout."""
+class Fitted:
+    """Rows and the layout that reads them: `rows` as the source has them (kept for rejected
+    rows), `view` the same rows with structs flattened (what the layout's names address)."""
 
-    layout: str
-    events: pa.Table  # the canonical schema, then the source's extra columns
-    rows: pa.Array  # each event's row number in the object
-    rejected: pa.Table  # object_row, reason, row (the source row as JSON text)
-    repaired: int  # times read as January 1970 corrected from ms stored as ns
+    layout: Layout
+    rows: pa.Table
+    view: pa.Table
+
+    def with_columns(self, columns: pa.Table) -> "Fitted":
+        """Both tables with `columns` (one value per row) appended."""
+        rows, view = self.rows, self.view
+        for field, column in zip(columns.schema, columns.columns, strict=True):
+            rows, view = rows.append_column(field, column), view.append_column(field, column)
+        return Fitted(self.layout, rows, view)
+
+
+@dataclass(frozen=True)
+class Normalised:
+    """Rows of one layout (from one object or many) read into the canonical schema."""
+
+    events: pa.Table  # the canonical schema, the source's extra columns, then lineage
+    rejected: pa.Table  # lineage, reason, row (the source row as JSON text)
+    repaired: pa.Array  # per row of the view: a time corrected from ms stored as ns
 
 
 @dataclass(frozen=True)
@@ -61,50 +77,8 @@ class _Column:
     problem: pa.Array | None  # None: no row has one
 
 
-def normalise_events(
-    table: pa.Table, layouts: Sequence[Layout], now: datetime, first_row: int = 0
-) -> Normalised:
-    """`table` read through the layout its columns fit; raises BadObjectError if none does."""
-    layout, source_rows, view = _select(table, layouts)
-    rows = view.num_rows
-    found = layout.present(view.column_names)
-    window = (_ns(EARLIEST), _ns(now + LATEST_AHEAD))
-    repaired = 0
-    columns: dict[str, _Column] = {}
-    for field in EVENT_SCHEMA:
-        source = found.get(field.name)
-        if source is None:
-            columns[field.name] = _Column(pa.nulls(rows, field.type), None)
-            continue
-        raw = view.column(source).combine_chunks()
-        if field.name in TIMES:
-            column, fixed = _read_time(raw, layout.time_units.get(field.name), window)
-            repaired += fixed
-        else:
-            column = _READERS[field.name](raw, layout)
-        columns[field.name] = _Column(column, _problem(field.name, raw, column))
-    _split_error_status(columns)
-    reason = _first_reason(columns, rows)
-    good = pc.is_null(reason)
-    numbers = pc.add(_row_numbers(rows), first_row)
-    used = set(found.values())
-    reserved = {f.name for f in EVENT_SCHEMA} | set(LINEAGE_SCHEMA.names)
-    extras = [name for name in view.column_names if name not in used | reserved]
-    events = pa.table(
-        {f.name: columns[f.name].values for f in EVENT_SCHEMA}
-        | {name: view.column(name) for name in extras}
-    ).cast(pa.schema(list(EVENT_SCHEMA) + [view.schema.field(name) for name in extras]))
-    return Normalised(
-        layout=layout.name,
-        events=events.filter(good),
-        rows=pc.filter(numbers, good),
-        rejected=_rejected(source_rows, numbers, reason, pc.invert(good)),
-        repaired=repaired,
-    )
-
-
-def _select(table: pa.Table, layouts: Sequence[Layout]) -> tuple[Layout, pa.Table, pa.Table]:
-    """The layout, the rows it reads (as the source has them) and the same rows flattened."""
+def fit_layout(table: pa.Table, layouts: Sequence[Layout]) -> Fitted:
+    """The layout `table`'s columns fit, with the rows it reads; raises BadObjectError if none."""
     rows: dict[str | None, pa.Table] = {None: table}
     for name in {layout.unnest for layout in layouts if layout.unnest}:
         if name in table.column_names and pa.types.is_list(table.schema.field(name).type):
@@ -123,7 +97,49 @@ def _select(table: pa.Table, layouts: Sequence[Layout]) -> tuple[Layout, pa.Tabl
             f"layout '{closest.name}'; columns present: {', '.join(flat.column_names) or 'none'} "
             "(map a new layout under sources.hyperliquid_twap.layouts, README: Reading real data)"
         )
-    return layout, rows[layout.unnest], views[layout.unnest]
+    return Fitted(layout, rows[layout.unnest], views[layout.unnest])
+
+
+def normalise_events(fitted: Fitted, now: datetime) -> Normalised:
+    """Every row of `fitted` (whose tables end with the lineage columns) validated and read
+    into the canonical schema; the rows that cannot be are rejected with their reason."""
+    layout, view = fitted.layout, fitted.view
+    rows = view.num_rows
+    found = layout.present(view.column_names)
+    window = (_ns(EARLIEST), _ns(now + LATEST_AHEAD))
+    repaired = pa.repeat(pa.scalar(False), rows)
+    columns: dict[str, _Column] = {}
+    for field in EVENT_SCHEMA:
+        source = found.get(field.name)
+        if source is None:
+            columns[field.name] = _Column(pa.nulls(rows, field.type), None)
+            continue
+        raw = view.column(source).combine_chunks()
+        if field.name in TIMES:
+            column, misread = _read_time(raw, layout.time_units.get(field.name), window)
+            repaired = pc.or_(repaired, misread)
+        else:
+            column = _READERS[field.name](raw, layout)
+        columns[field.name] = _Column(column, _problem(field.name, raw, column))
+    _split_error_status(columns)
+    reason = _first_reason(columns, rows)
+    good = pc.is_null(reason)
+    used = set(found.values())
+    reserved = {f.name for f in EVENT_SCHEMA} | set(LINEAGE_SCHEMA.names)
+    extras = [name for name in view.column_names if name not in used | reserved]
+    lineage = view.select(LINEAGE_SCHEMA.names)
+    events = pa.table(
+        {f.name: columns[f.name].values for f in EVENT_SCHEMA}
+        | {name: view.column(name) for name in extras}
+        | dict(zip(lineage.column_names, lineage.columns, strict=True))
+    ).cast(
+        pa.schema([*EVENT_SCHEMA, *(view.schema.field(name) for name in extras), *LINEAGE_SCHEMA])
+    )
+    return Normalised(
+        events=events.filter(good),
+        rejected=_rejected(fitted.rows, reason, pc.invert(good)),
+        repaired=repaired,
+    )
 
 
 def _flatten_structs(table: pa.Table) -> pa.Table:
@@ -138,10 +154,6 @@ def _unnest(column: pa.ChunkedArray) -> pa.Table:
     if not pa.types.is_struct(items.type):
         return pa.table({})
     return pa.Table.from_struct_array(items.combine_chunks())
-
-
-def _row_numbers(rows: int) -> pa.Array:
-    return pc.subtract(pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int64()), rows)), 1)
 
 
 def _ns(moment: datetime) -> int:
@@ -215,20 +227,21 @@ def _read_text(column: pa.Array, layout: Layout) -> pa.Array:
     return _valid_where(text, pc.greater(pc.utf8_length(text), 0))
 
 
-def _read_time(column: pa.Array, unit: str | None, window: tuple[int, int]) -> tuple[pa.Array, int]:
+def _read_time(
+    column: pa.Array, unit: str | None, window: tuple[int, int]
+) -> tuple[pa.Array, pa.Array]:
     """UTC microseconds from ISO strings (zone optional), timestamps of any unit or epoch
     numbers (of the layout's unit, else each value's magnitude). A time outside `window` (ns)
     becomes null, except milliseconds stored as a timestamp, which are corrected; returns the
-    times and how many were corrected."""
+    times and which were corrected."""
     kind = column.type
-    repaired = 0
+    misread = pa.repeat(pa.scalar(False), len(column))
     if pa.types.is_timestamp(kind):
         raw = pc.cast(column, pa.int64())
         ns = pc.multiply(raw, NS_PER[kind.unit])
         # Milliseconds stored as a timestamp read as January 1970: detected value by value.
         as_ms = pc.multiply(_valid_where(raw, _within(raw, window, NS_PER["ms"])), NS_PER["ms"])
         misread = pc.and_(pc.invert(_within(ns, window)), pc.is_valid(as_ms))
-        repaired = pc.sum(pc.cast(misread, pa.int64())).as_py() or 0
         ns = pc.if_else(misread, as_ms, ns)
     elif pa.types.is_integer(kind) or pa.types.is_floating(kind):
         ns = _epoch_ns(column, unit, window)
@@ -242,9 +255,9 @@ def _read_time(column: pa.Array, unit: str | None, window: tuple[int, int]) -> t
             _epoch_ns(pc.cast(_valid_where(text, number), pa.float64()), unit, window),
         )
     else:
-        return pa.nulls(len(column), _UTC_US), 0
+        return pa.nulls(len(column), _UTC_US), misread
     ns = _valid_where(ns, _within(ns, window))
-    return pc.cast(pc.cast(ns, pa.timestamp("ns", "UTC")), _UTC_US, safe=False), repaired
+    return pc.cast(pc.cast(ns, pa.timestamp("ns", "UTC")), _UTC_US, safe=False), misread
 
 
 def _within(ns: pa.Array, window: tuple[int, int], scale: int = 1) -> pa.Array:
@@ -347,25 +360,22 @@ def _first_reason(columns: dict[str, _Column], rows: int) -> pa.Array:
     return reason
 
 
-def _rejected(
-    source_rows: pa.Table, numbers: pa.Array, reason: pa.Array, bad: pa.Array
-) -> pa.Table:
-    """The rejected rows: number, reason and the source row as JSON (a Python loop over the
+def _rejected(rows: pa.Table, reason: pa.Array, bad: pa.Array) -> pa.Table:
+    """The rejected rows: lineage, reason and the source row as JSON (a Python loop over the
     bad rows only)."""
-    source = source_rows.filter(bad)
+    source = rows.filter(bad)
+    lineage = source.select(LINEAGE_SCHEMA.names)
+    source = source.drop_columns(LINEAGE_SCHEMA.names)
     for index, field in enumerate(source.schema):
         if pa.types.is_timestamp(field.type):
             # As the source wrote it (nanoseconds, or a January 1970 that Python cannot hold).
             source = source.set_column(
                 index, field.name, pc.cast(source.column(index), pa.string())
             )
-    source = source.to_pylist()
-    return pa.table(
-        {
-            "object_row": pc.filter(numbers, bad),
-            "reason": pc.filter(reason, bad),
-            "row": pa.array([json.dumps(row, default=str) for row in source], pa.string()),
-        }
+    verbatim = [json.dumps(row, default=str) for row in source.to_pylist()]
+    return pa.Table.from_arrays(
+        [*lineage.columns, pc.filter(reason, bad), pa.array(verbatim, pa.string())],
+        schema=QUARANTINE_SCHEMA,
     )
 
 

@@ -23,14 +23,14 @@ from dlt.sources.credentials import FilesystemConfiguration, FileSystemCredentia
 from fsspec import AbstractFileSystem
 
 from dlt_pipelines.errors import BadObjectError, one_line
+from dlt_pipelines.formats import read_table
 from dlt_pipelines.helpers import (
-    ObjectRead,
+    ObjectSummary,
     SourceObject,
     batched,
-    combine,
     fetch_objects,
     list_objects,
-    read_events,
+    read_batch,
     read_spool,
     spool_events,
 )
@@ -239,25 +239,24 @@ def twap_status_events(
     last_report = time.monotonic()
     done = 0
     for objects in batched(small, objects_per_batch, BATCH_BYTES):
-        reads: dict[SourceObject, ObjectRead] = {}
+        tables: dict[SourceObject, pa.Table] = {}
         for obj, data in fetch_objects(fs, objects):
             try:
                 if isinstance(data, Exception):
                     raise BadObjectError(f"cannot fetch: {type(data).__name__}: {one_line(data)}")
-                reads[obj] = read_events(obj, data, layouts, now)
+                tables[obj] = read_table(data)
             except BadObjectError as exc:
                 _failed(stats, obj, str(exc))
-        batch, clashes = combine({obj: read.events for obj, read in reads.items()})
-        for obj, error in clashes.items():
+        batch = read_batch(tables, layouts, now)
+        for obj, error in batch.failed.items():
             _failed(stats, obj, error)
-        kept = [(obj, read) for obj, read in reads.items() if obj not in clashes]
-        for obj, read in kept:
-            _loaded(stats, obj, read)
-        yield from _quarantined([read for _, read in kept])
-        if batch is not None:
+        for obj, summary in batch.objects.items():
+            _loaded(stats, obj, summary)
+        yield from _quarantined(batch.rejected)
+        if batch.events is not None:
             # Items of bounded size make load files of bounded size, COPYed in parallel.
-            for offset in range(0, batch.num_rows, ROWS_PER_ITEM):
-                yield batch.slice(offset, ROWS_PER_ITEM)
+            for offset in range(0, batch.events.num_rows, ROWS_PER_ITEM):
+                yield batch.events.slice(offset, ROWS_PER_ITEM)
         done += len(objects)
         if time.monotonic() - last_report >= PROGRESS_EVERY_SECONDS:
             last_report = time.monotonic()
@@ -278,57 +277,49 @@ def _read_large(
             logger.info("streaming large object %s (%s bytes)", obj.key, obj.size_bytes)
             spool = Path(spool_dir) / "object.parquet"
             try:
-                read = spool_events(fs, obj, spool, layouts, now)
+                summary, rejected = spool_events(fs, obj, spool, layouts, now)
             except BadObjectError as exc:
                 _failed(stats, obj, str(exc))
                 continue
-            rows = 0
-            for table in read_spool(spool):
-                rows += table.num_rows
-                yield table
-            yield from _quarantined([read])
-            _loaded(stats, obj, read, rows)
+            yield from read_spool(spool)
+            yield from _quarantined(rejected)
+            _loaded(stats, obj, summary)
             spool.unlink()
 
 
-def _quarantined(reads: list[ObjectRead]) -> Iterator[Any]:
-    """The rejected rows of `reads`, for the quarantine table (appended, never merged)."""
-    rejected = [read.rejected for read in reads if read.rejected.num_rows]
-    if rejected:
+def _quarantined(rejected: pa.Table) -> Iterator[Any]:
+    """Rejected rows, for the quarantine table (appended, never merged)."""
+    if rejected.num_rows:
         yield dlt.mark.with_hints(
-            pa.concat_tables(rejected),
+            rejected,
             dlt.mark.make_hints(table_name=QUARANTINE_TABLE, write_disposition="append"),
             create_table_variant=True,
         )
 
 
-def _loaded(
-    stats: IngestStats, obj: SourceObject, read: ObjectRead, rows: int | None = None
-) -> None:
-    rows = read.events.num_rows if rows is None else rows
+def _loaded(stats: IngestStats, obj: SourceObject, summary: ObjectSummary) -> None:
     entry = LedgerEntry(
         obj.key,
         obj.version,
         obj.size_bytes,
         obj.modified_at,
         LOADED,
-        rows,
-        rejected=read.rejected.num_rows,
-        repaired=read.repaired,
+        summary.rows,
+        rejected=summary.rejected,
+        repaired=summary.repaired,
     )
     stats.entries.append(entry)
-    stats.rows += rows
-    if entry.rejected:
+    stats.rows += summary.rows
+    if summary.rejected:
         logger.warning(
-            "object %s (%s layout): %d rows rejected, e.g. row %s: %s",
+            "object %s (%s layout): %d rows rejected, e.g. %s",
             obj.key,
-            read.layout,
-            entry.rejected,
-            read.rejected.column("object_row")[0],
-            read.rejected.column("reason")[0],
+            summary.layout,
+            summary.rejected,
+            summary.first_rejection,
         )
-    if entry.repaired:
-        logger.info("object %s: %d times corrected from ms stored as ns", obj.key, entry.repaired)
+    if summary.repaired:
+        logger.info("object %s: %d times corrected from ms stored as ns", obj.key, summary.repaired)
 
 
 def _failed(stats: IngestStats, obj: SourceObject, error: str) -> None:

@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from dlt_pipelines.errors import BadObjectError
-from dlt_pipelines.formats import not_data_reason
-from dlt_pipelines.helpers import ObjectRead, SourceObject, read_events
+from dlt_pipelines.formats import not_data_reason, read_table
+from dlt_pipelines.helpers import BatchRead, SourceObject, read_batch, read_events
 from dlt_pipelines.layouts import KNOWN_LAYOUTS, layouts_from_config
 from tests import vendor_files
 from tests.vendor_files import LAYOUT_FILES, Event, LayoutFile, compressed, twaps
@@ -20,11 +20,11 @@ NOW = datetime(2026, 7, 20, tzinfo=UTC)
 OBJECT = SourceObject("file:///source/object", "/source/object", "v1", None, None)
 
 
-def read(data: bytes, layouts=KNOWN_LAYOUTS) -> ObjectRead:
+def read(data: bytes, layouts=KNOWN_LAYOUTS) -> BatchRead:
     return read_events(OBJECT, data, layouts, NOW)
 
 
-def canonical_rows(read: ObjectRead) -> list[tuple]:
+def canonical_rows(read: BatchRead) -> list[tuple]:
     return [
         (
             row["twap_id"],
@@ -70,7 +70,7 @@ def test_each_layout_reads_back_to_the_same_events(layout: LayoutFile, codec: st
     events = twaps(2_000_000)
     data = layout.write(events)
     result = read(compressed(data, codec) if codec else data)
-    assert result.layout == layout.name
+    assert result.objects[OBJECT].layout == layout.name
     assert result.rejected.num_rows == 0
     assert canonical_rows(result) == expected_rows(layout.expected(events))
     # Row numbers follow the object's events; lineage names the object.
@@ -110,14 +110,14 @@ def test_twap_history_kept_as_a_json_array() -> None:
     events = twaps(2_000_000)
     records = [json.loads(line) for line in vendor_files.twap_history_json(events).splitlines()]
     result = read(json.dumps(records).encode())
-    assert result.layout == "info API twapHistory"
+    assert result.objects[OBJECT].layout == "info API twapHistory"
     assert len(canonical_rows(result)) == len(events)
 
 
 def test_milliseconds_stored_as_nanoseconds_are_corrected_and_counted() -> None:
     events = twaps(2_000_000)
     result = read(vendor_files.flattened_ms_as_ns(events))
-    assert result.repaired == len(events)
+    assert result.objects[OBJECT].repaired == len(events)
     assert result.rejected.num_rows == 0
     expected = LayoutFile("flattened", vendor_files.flattened, "x", vendor_files.timedelta(milliseconds=1))  # fmt: skip
     assert canonical_rows(result) == expected_rows(expected.expected(events))
@@ -205,7 +205,7 @@ def test_a_users_layout_from_config_reads_a_new_vendor() -> None:
     ]
     data = b"\n".join(json.dumps(row).encode() for row in rows)
     result = read(data, layouts_from_config(config))
-    assert result.layout == "quicknode"
+    assert result.objects[OBJECT].layout == "quicknode"
     assert result.events.select(["status", "side", "sz"]).to_pylist() == [
         {"status": "activated", "side": "B", "sz": "0.5"},
         {"status": "finished", "side": "B", "sz": "0.5"},
@@ -268,3 +268,29 @@ def test_an_unreadable_object_fails_alone_with_one_line(data: bytes, message: st
 )
 def test_files_that_are_not_data_are_named(path: str, reason: str | None) -> None:
     assert not_data_reason(path) == reason
+
+
+def test_a_batch_reads_each_layout_once_and_counts_each_object() -> None:
+    objects = [
+        SourceObject(f"file:///source/{name}", f"/source/{name}", "v1", None, None)
+        for name in ("a", "b", "c", "d")
+    ]
+    tables = {
+        objects[0]: vendor_files.canonical(twaps(2_000_000)),
+        objects[1]: bad_rows(side="X"),
+        objects[2]: vendor_files.node(twaps(2_000_100)),
+        objects[3]: b'{"price": 1}\n',
+    }
+    batch = read_batch({obj: read_table(data) for obj, data in tables.items()}, KNOWN_LAYOUTS, NOW)
+    assert {obj.key: (s.layout, s.rows, s.rejected) for obj, s in batch.objects.items()} == {
+        objects[0].key: ("canonical", 8, 0),
+        objects[1].key: ("canonical", 7, 1),
+        objects[2].key: ("node", 8, 0),
+    }
+    assert (
+        batch.objects[objects[1]].first_rejection == "row 1: side 'X' is not B or A (buy or sell)"
+    )
+    assert "no layout fits" in batch.failed[objects[3]]
+    keys = batch.events.column("object_key").to_pylist()
+    assert [keys.count(obj.key) for obj in objects] == [8, 7, 8, 0]
+    assert batch.rejected.column("object_key").to_pylist() == [objects[1].key]

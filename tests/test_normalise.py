@@ -6,10 +6,9 @@ import pyarrow as pa
 import pytest
 
 from dlt_pipelines.errors import BadObjectError
+from dlt_pipelines.helpers import BatchRead, SourceObject, read_batch
 from dlt_pipelines.layouts import KNOWN_LAYOUTS
-from dlt_pipelines.normalise import Normalised
-from dlt_pipelines.normalise import normalise_events as normalise
-from dlt_pipelines.settings import EVENT_SCHEMA
+from dlt_pipelines.settings import EVENT_SCHEMA, LINEAGE_SCHEMA
 
 # 2026-01-28T15:00:05.423822681Z, the activation of TWAP 1544034 (DATA.md).
 EVENT_NS = 1769612405423822681
@@ -17,17 +16,21 @@ EVENT = datetime(2026, 1, 28, 15, 0, 5, 423822, tzinfo=UTC)
 START_MS = 1769612405423
 START = datetime(2026, 1, 28, 15, 0, 5, 423000, tzinfo=UTC)
 NOW = datetime(2026, 7, 20, tzinfo=UTC)
+OBJECT = SourceObject("file:///source/object", "/source/object", "v1", None, None)
 
 
-def read(table: pa.Table) -> Normalised:
-    return normalise(table, KNOWN_LAYOUTS, NOW)
+def read(table: pa.Table) -> BatchRead:
+    batch = read_batch({OBJECT: table}, KNOWN_LAYOUTS, NOW)
+    if OBJECT in batch.failed:
+        raise BadObjectError(batch.failed[OBJECT])
+    return batch
 
 
 def normalise_events(table: pa.Table) -> pa.Table:
-    """The canonical events of `table`, which must have no bad row."""
+    """The canonical events of `table` (without lineage), which must have no bad row."""
     result = read(table)
     assert result.rejected.num_rows == 0, result.rejected.to_pylist()
-    return result.events
+    return result.events.drop_columns(LINEAGE_SCHEMA.names)
 
 
 def canonical(**overrides: pa.Array) -> pa.Table:
