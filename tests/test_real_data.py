@@ -161,12 +161,62 @@ def test_node_files_without_extension_over_s3(twap: Twap, s3: S3) -> None:
         Body=compressed(vendor_files.node_by_block(blocks), "zstd"),
     )
     client.put_object(Bucket="hl-node", Key="data/node_twap_statuses/_SUCCESS", Body=b"")
+    # A vendor nobody listed, mapped in dlt config (here its environment variable form).
+    vendor = twaps(FIRST_ID + 720)
+    client.put_object(Bucket="hl-node", Key="data/vendor/10.json", Body=own_layout(vendor))
+    twap.env["SOURCES__HYPERLIQUID_TWAP__LAYOUTS"] = json.dumps(OWN_LAYOUT)
 
     result = twap("run", "--source", "s3://hl-node/data", "--s3-endpoint-url", s3.endpoint_url)
 
-    assert "load: 2 objects listed (1 skipped)" in result.stderr
-    assert twap.query(FCT_TWAPS, (FIRST_ID + 700, FIRST_ID + 719)) == latest(hourly) + latest(
-        blocks
+    assert "load: 3 objects listed (1 skipped)" in result.stderr
+    assert twap.query(FCT_TWAPS, (FIRST_ID + 700, FIRST_ID + 729)) == (
+        latest(hourly) + latest(blocks) + latest(vendor)
+    )
+
+
+OWN_LAYOUT = {
+    "acme": {
+        "columns": {
+            "twap_id": "order",
+            "event_time": "at",
+            "status": "state",
+            "status_description": "why",
+            "wallet": "trader",
+            "coin": "asset",
+            "side": "direction",
+            "sz": "qty",
+            "executed_sz": "filled",
+            "executed_ntl": "filled_usd",
+            "started_at": "opened",
+        },
+        "statuses": {"live": "activated", "done": "finished", "killed": "terminated"},
+        "sides": {"long": "B", "short": "A"},
+        "time_unit": "ms",
+    }
+}
+
+
+def own_layout(events: list[Event]) -> bytes:
+    """A made-up vendor: its own names, status and side spellings, times in epoch ms."""
+    spelled = {"activated": "live", "finished": "done", "terminated": "killed", "error": "error"}
+    return b"".join(
+        json.dumps(
+            {
+                "order": e.twap_id,
+                "at": int(e.time.timestamp() * 1000),
+                "state": spelled[e.status],
+                "why": e.description,
+                "trader": e.wallet,
+                "asset": e.coin,
+                "direction": {"B": "long", "A": "short"}[e.side],
+                "qty": e.sz,
+                "filled": e.executed_sz,
+                "filled_usd": e.executed_ntl,
+                "opened": int(e.started_at.timestamp() * 1000),
+            }
+        ).encode()
+        + b"\n"
+        for e in events
     )
 
 
