@@ -1,5 +1,6 @@
-"""One object's rows in the canonical raw schema, through the layout its columns fit; every row
-validated, the bad ones rejected alone with their reason.
+"""Rows in the canonical raw schema, through the layout their columns fit (one object's, or a
+batch of objects of one layout at once); every row validated, a bad one rejected alone with its
+reason.
 
 Every conversion is vectorised (pyarrow.compute): a value that cannot be read becomes null and
 its row is rejected. Only rejected rows are turned into Python objects (to keep them verbatim).
@@ -39,8 +40,8 @@ _ISO_TIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9
 _HAS_ZONE = r"([zZ]|[+-][0-9]{2}(:?[0-9]{2})?)$"
 _WALLET = r"^0[xX][0-9a-fA-F]{40}$"
 _ERROR_PREFIX = "error:"
-_BOOLS = {"true": True, "false": False, "t": True, "f": False, "1": True, "0": False}
-_BOOLS.update({"yes": True, "no": False, "y": True, "n": False})
+_BOOLS = {"true": True, "t": True, "1": True, "yes": True, "y": True}
+_BOOLS |= {"false": False, "f": False, "0": False, "no": False, "n": False}
 
 
 @dataclass(frozen=True)

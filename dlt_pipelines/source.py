@@ -1,4 +1,4 @@
-"""The dlt source: hourly parquet objects of TWAP status events into `raw`, with a per-object ledger."""
+"""The dlt source: objects of TWAP status events (any format and layout) into `raw`, with a per-object ledger."""
 
 import logging
 import tempfile
