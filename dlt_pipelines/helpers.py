@@ -203,9 +203,11 @@ def _summaries(
     rejected = per_object(read.rejected.column("object_key"))
     repaired = per_object(pc.filter(fitted.view.column("object_key"), read.repaired))
     first: dict[str, str] = {}
-    # A loop over the rejected rows only.
-    for key, row, reason in zip(*(read.rejected.column(n).to_pylist() for n in ("object_key", "object_row", "reason")), strict=True):  # fmt: skip
-        first.setdefault(key, f"row {row}: {reason}")
+    for rejection in read.rejected.select(["object_key", "object_row", "reason"]).to_pylist():
+        # A loop over the rejected rows only.
+        first.setdefault(
+            rejection["object_key"], f"row {rejection['object_row']}: {rejection['reason']}"
+        )
     return {
         obj: ObjectSummary(
             fitted.layout.name,

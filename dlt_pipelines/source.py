@@ -1,4 +1,5 @@
-"""The dlt source: objects of TWAP status events (any format and layout) into `raw`, with a per-object ledger."""
+"""The dlt source: objects of TWAP status events, in any format and layout, into `raw`, with a
+per-object ledger."""
 
 import logging
 import tempfile

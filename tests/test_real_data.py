@@ -109,7 +109,8 @@ def test_every_layout_in_one_folder_then_bad_rows_and_repaired_times(
     ledger = {
         key: tuple(counts)
         for key, *counts in twap.query(
-            "select object_key, row_count, rejected_rows, repaired_times from raw.twap_ingest_objects"
+            "select object_key, row_count, rejected_rows, repaired_times "
+            "from raw.twap_ingest_objects"
         )
     }
     assert ledger[bad_key] == (7, 1, 0)
