@@ -23,7 +23,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
-from benchmarks.common import log, write_results
+from benchmarks.common import history_start, log, write_results
 from dlt_pipelines.helpers import SourceObject, read_events
 from dlt_pipelines.layouts import KNOWN_LAYOUTS
 from dlt_pipelines.sample_data import generate
@@ -35,7 +35,7 @@ REPEATS = 3
 def sample_events(rows: int) -> pa.Table:
     """`rows` canonical events of the sample generator (a few days, repeated as needed)."""
     with tempfile.TemporaryDirectory() as out:
-        generate(Path(out), days=30, seed=11)
+        generate(Path(out), days=30, seed=11, start=history_start(30))
         table = pq.read_table(out)
     copies = -(-rows // table.num_rows)
     table = pa.concat_tables([table] * copies).slice(0, rows).combine_chunks()
