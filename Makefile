@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint format lock bench bench-ingest bench-dbt bench-datasette clean
+.PHONY: install demo test lint format lock bench bench-reader bench-ingest bench-dbt bench-datasette clean
 
 install: $(BIN)/twap
 
@@ -37,7 +37,10 @@ format: install
 	$(BIN)/ruff format .
 
 # Speed figures as side-by-side ratios (several minutes each): benchmarks/README.md.
-bench: bench-ingest bench-dbt bench-datasette
+bench: bench-reader bench-ingest bench-dbt bench-datasette
+
+bench-reader: install
+	$(BIN)/python -m benchmarks.bench_reader
 
 bench-ingest: install
 	$(BIN)/python -m benchmarks.bench_ingest

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks.common import elapsed, log, run_in_home, write_results
+from benchmarks.common import elapsed, history_start, log, run_in_home, write_results
 from dlt_pipelines.sample_data import generate
 from twap.live import live_site
 from twap.serve import DATASETTE_SETTINGS, make_datasette
@@ -64,7 +64,7 @@ def main() -> None:
 def bench(home: Path, days: int, seed: int, requests: int) -> dict:
     sample = home / "sample"
     started = time.monotonic()
-    summary = generate(sample, days=days, seed=seed)
+    summary = generate(sample, days=days, seed=seed, start=history_start(days))
     log(f"generated {summary.objects} objects, {summary.events} events in {elapsed(started)}")
     steps = {
         name: twap(home, name, *extra)

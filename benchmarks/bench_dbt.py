@@ -20,7 +20,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from benchmarks.common import elapsed, log, run_in_home, write_results
+from benchmarks.common import elapsed, history_start, log, run_in_home, write_results
 from dlt_pipelines.sample_data import generate
 from twap.database import Database, embedded_database
 from twap.settings import Settings
@@ -52,7 +52,7 @@ def main() -> None:
 def bench(home: Path, days: int, seed: int) -> dict:
     sample, held_back = home / "sample", home / "held_back"
     started = time.monotonic()
-    summary = generate(sample, days=days, seed=seed)
+    summary = generate(sample, days=days, seed=seed, start=history_start(days))
     log(f"generated {summary.objects} objects, {summary.events} events in {elapsed(started)}")
     # The last two hours arrive later, one per incremental build.
     newest = sorted(sample.rglob("*.parquet"))[-2:]

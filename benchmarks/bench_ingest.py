@@ -27,7 +27,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from benchmarks.common import log, write_results
+from benchmarks.common import history_start, log, write_results
 from dlt_pipelines.sample_data import generate
 from twap.database import Database, embedded_database, stop_embedded
 
@@ -142,7 +142,7 @@ def run(days: int) -> dict:
         work = Path(tmp)
         work.chmod(0o755)  # the embedded server (another user when we are root) reads the CSV
         log(f"generating {days} days of hourly sample objects ...")
-        year = generate(work / "year", days, seed=2026)
+        year = generate(work / "year", days, seed=2026, start=history_start(days))
         rows = pa.concat_tables(
             pq.read_table(path) for path in sorted((work / "year").rglob("*.parquet"))
         )

@@ -7,6 +7,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable
+from datetime import date, timedelta
 from pathlib import Path
 
 from twap.database import stop_embedded
@@ -26,6 +27,12 @@ def run_in_home(name: str, keep: Path | None, bench: Callable[[Path], dict]) -> 
         stop_embedded(home)
         if not keep:
             shutil.rmtree(home, ignore_errors=True)
+
+
+def history_start(days: int) -> date:
+    """The first day of `days` of sample history that ends yesterday: times more than a day
+    after the run are rejected as bad rows."""
+    return date.today() - timedelta(days=days + 1)
 
 
 def write_results(name: str, report: dict) -> Path:

@@ -1,6 +1,8 @@
 """Listing, fetching and reading the source objects."""
 
+import dataclasses
 import posixpath
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -11,8 +13,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from fsspec import AbstractFileSystem
 
-from dlt_pipelines.normalise import BadObjectError, normalise_events
-from dlt_pipelines.settings import LINEAGE_SCHEMA, ROWS_PER_ITEM
+from dlt_pipelines.errors import BadObjectError, one_line
+from dlt_pipelines.formats import PARQUET_MAGIC, not_data_reason, read_table
+from dlt_pipelines.layouts import Layout
+from dlt_pipelines.normalise import Fitted, Normalised, fit_layout, normalise_events
+from dlt_pipelines.settings import LINEAGE_SCHEMA, QUARANTINE_SCHEMA, ROWS_PER_ITEM
 
 EMPTY_OBJECT = "the object has no rows (an hourly object always has events)"
 
@@ -28,8 +33,17 @@ class SourceObject:
     modified_at: datetime | None
 
 
-def list_objects(fs: AbstractFileSystem, bucket_url: str, file_glob: str) -> list[SourceObject]:
-    """List the objects under `bucket_url` matching `file_glob` with one listing, sorted by key.
+@dataclass
+class Listing:
+    objects: list[SourceObject]
+    skipped: Counter[str] = dataclasses.field(
+        default_factory=Counter
+    )  # why a file is not data -> files
+
+
+def list_objects(fs: AbstractFileSystem, bucket_url: str, file_glob: str) -> Listing:
+    """List the files under `bucket_url` matching `file_glob` with one listing, sorted by key,
+    leaving out files that are not data (dot-files, sync temporaries, markers, checksums).
 
     Raises FileNotFoundError when `bucket_url` itself does not exist.
     """
@@ -37,10 +51,17 @@ def list_objects(fs: AbstractFileSystem, bucket_url: str, file_glob: str) -> lis
     if not fs.exists(root):
         raise FileNotFoundError(root)
     found = fs.glob(posixpath.join(root, file_glob), detail=True)
-    objects = [
-        _source_object(fs, path, info) for path, info in found.items() if info["type"] == "file"
-    ]
-    return sorted(objects, key=lambda obj: obj.key)
+    listing = Listing([])
+    for path, info in found.items():
+        if info["type"] != "file":
+            continue
+        why = not_data_reason(posixpath.relpath(path, root))
+        if why is None:
+            listing.objects.append(_source_object(fs, path, info))
+        else:
+            listing.skipped[why] += 1
+    listing.objects.sort(key=lambda obj: obj.key)
+    return listing
 
 
 def _source_object(fs: AbstractFileSystem, path: str, info: dict) -> SourceObject:
@@ -90,34 +111,146 @@ def fetch_objects(
         yield obj, by_path.get(fs._strip_protocol(obj.path), FileNotFoundError(obj.path))
 
 
-def read_events(obj: SourceObject, data: bytes) -> pa.Table:
-    """Parse one object's parquet bytes into canonical events with lineage columns."""
-    try:
-        table = pq.read_table(pa.BufferReader(data))
-    except (pa.ArrowException, OSError) as exc:
-        raise BadObjectError(f"not a readable parquet file: {one_line(exc)}") from exc
-    events = _with_lineage(normalise_events(table), obj)
-    if events.num_rows == 0:
-        raise BadObjectError(EMPTY_OBJECT)
-    return events
+@dataclass(frozen=True)
+class ObjectSummary:
+    """What reading one object gave, for the ledger and the log."""
+
+    layout: str
+    rows: int
+    rejected: int = 0
+    repaired: int = 0  # times corrected from milliseconds stored as nanoseconds
+    first_rejection: str | None = None  # "row N: reason"
 
 
-def spool_events(fs: AbstractFileSystem, obj: SourceObject, spool: Path) -> int:
-    """Read a large object batch by batch into canonical events in the local parquet file
-    `spool`, so memory holds one batch, not the object; returns the number of rows.
+@dataclass
+class BatchRead:
+    """The canonical events and rejected rows of a batch of objects, and what each object did."""
+
+    events: pa.Table | None = None
+    rejected: pa.Table = dataclasses.field(default_factory=QUARANTINE_SCHEMA.empty_table)
+    objects: dict[SourceObject, ObjectSummary] = dataclasses.field(default_factory=dict)
+    failed: dict[SourceObject, str] = dataclasses.field(default_factory=dict)
+
+
+def read_batch(
+    tables: Mapping[SourceObject, pa.Table], layouts: Sequence[Layout], now: datetime
+) -> BatchRead:
+    """Objects' rows, in any layout, as canonical events: the objects of one layout are read
+    together (a fixed number of vectorised passes per batch, not per object)."""
+    batch = BatchRead()
+    groups: dict[str, list[tuple[SourceObject, Fitted]]] = {}
+    for obj, table in tables.items():
+        try:
+            fitted = fit_layout(table, layouts)
+            if fitted.view.num_rows == 0:
+                raise BadObjectError(EMPTY_OBJECT)
+        except BadObjectError as exc:
+            batch.failed[obj] = str(exc)
+            continue
+        groups.setdefault(fitted.layout.name, []).append((obj, _with_lineage(obj, fitted)))
+    parts = [part for members in groups.values() for part in _read_group(members, now)]
+    events, left_out = combine({objects: read.events for objects, _, read in parts})
+    batch.events = events
+    for objects, error in left_out.items():
+        batch.failed.update(dict.fromkeys(objects, error))
+    kept = [part for part in parts if part[0] not in left_out]
+    rejected = [read.rejected for _, _, read in kept if read.rejected.num_rows]
+    if rejected:
+        batch.rejected = pa.concat_tables(rejected)
+    for objects, fitted, read in kept:
+        batch.objects.update(_summaries(objects, fitted, read))
+    return batch
+
+
+def read_events(
+    obj: SourceObject, data: bytes, layouts: Sequence[Layout], now: datetime
+) -> BatchRead:
+    """One object's bytes, in any supported format and layout, as canonical events; raises
+    BadObjectError when the object cannot be read."""
+    batch = read_batch({obj: read_table(data)}, layouts, now)
+    if obj in batch.failed:
+        raise BadObjectError(batch.failed[obj])
+    return batch
+
+
+def _read_group(
+    members: list[tuple[SourceObject, Fitted]], now: datetime
+) -> list[tuple[tuple[SourceObject, ...], Fitted, Normalised]]:
+    """The objects of one layout read as one table, or one by one when their columns' types
+    differ."""
+    if len(members) > 1:
+        try:
+            fitted = Fitted(
+                members[0][1].layout,
+                pa.concat_tables([f.rows for _, f in members], promote_options="permissive"),
+                pa.concat_tables([f.view for _, f in members], promote_options="permissive"),
+            )
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            pass
+        else:
+            return [(tuple(obj for obj, _ in members), fitted, normalise_events(fitted, now))]
+    return [((obj,), fitted, normalise_events(fitted, now)) for obj, fitted in members]
+
+
+def _summaries(
+    objects: tuple[SourceObject, ...], fitted: Fitted, read: Normalised
+) -> dict[SourceObject, ObjectSummary]:
+    def per_object(keys: pa.ChunkedArray | pa.Array) -> dict[str, int]:
+        counts = pc.value_counts(keys).to_pylist()
+        return {each["values"]: each["counts"] for each in counts}
+
+    rows = per_object(read.events.column("object_key"))
+    rejected = per_object(read.rejected.column("object_key"))
+    repaired = per_object(pc.filter(fitted.view.column("object_key"), read.repaired))
+    first: dict[str, str] = {}
+    for rejection in read.rejected.select(["object_key", "object_row", "reason"]).to_pylist():
+        # A loop over the rejected rows only.
+        first.setdefault(
+            rejection["object_key"], f"row {rejection['object_row']}: {rejection['reason']}"
+        )
+    return {
+        obj: ObjectSummary(
+            fitted.layout.name,
+            rows.get(obj.key, 0),
+            rejected.get(obj.key, 0),
+            repaired.get(obj.key, 0),
+            first.get(obj.key),
+        )
+        for obj in objects
+    }
+
+
+def spool_events(
+    fs: AbstractFileSystem, obj: SourceObject, spool: Path, layouts: Sequence[Layout], now: datetime
+) -> tuple[ObjectSummary, pa.Table]:
+    """Read a large object into canonical events in the local parquet file `spool`; a parquet
+    object batch by batch, so memory holds one batch, not the object. Returns what the object
+    did and its rejected rows.
 
     The whole object is read before any of it is loaded, so a fault half-way loses nothing.
     """
+    with fs.open(obj.path, "rb") as stream:
+        parquet = stream.read(len(PARQUET_MAGIC)) == PARQUET_MAGIC
+    if not parquet:
+        # Text formats are read whole: pyarrow parses them in parallel blocks anyway.
+        batch = read_events(obj, fs.cat_file(obj.path), layouts, now)
+        pq.write_table(batch.events, spool)
+        return batch.objects[obj], batch.rejected
     rows = 0
+    parts: list[BatchRead] = []
     writer: pq.ParquetWriter | None = None
     try:
         with fs.open(obj.path, "rb") as stream:
-            for batch in pq.ParquetFile(stream).iter_batches(batch_size=ROWS_PER_ITEM):
-                events = _with_lineage(normalise_events(pa.Table.from_batches([batch])), obj, rows)
+            for record_batch in pq.ParquetFile(stream).iter_batches(batch_size=ROWS_PER_ITEM):
+                fitted = fit_layout(pa.Table.from_batches([record_batch]), layouts)
+                fitted = _with_lineage(obj, fitted, rows)
+                read = normalise_events(fitted, now)
                 if writer is None:
-                    writer = pq.ParquetWriter(spool, events.schema)
-                writer.write_table(events.cast(writer.schema))
-                rows += events.num_rows
+                    writer = pq.ParquetWriter(spool, read.events.schema)
+                writer.write_table(read.events.cast(writer.schema))
+                summary = _summaries((obj,), fitted, read)[obj]
+                parts.append(BatchRead(None, read.rejected, {obj: summary}))
+                rows += fitted.view.num_rows
     except (pa.ArrowException, OSError, ValueError) as exc:
         if isinstance(exc, BadObjectError):
             raise
@@ -127,7 +260,16 @@ def spool_events(fs: AbstractFileSystem, obj: SourceObject, spool: Path) -> int:
             writer.close()
     if rows == 0:
         raise BadObjectError(EMPTY_OBJECT)
-    return rows
+    summaries = [part.objects[obj] for part in parts]
+    rejected = [part.rejected for part in parts if part.rejected.num_rows]
+    summary = ObjectSummary(
+        summaries[0].layout,
+        sum(each.rows for each in summaries),
+        sum(each.rejected for each in summaries),
+        sum(each.repaired for each in summaries),
+        next((each.first_rejection for each in summaries if each.first_rejection), None),
+    )
+    return summary, pa.concat_tables(rejected) if rejected else QUARANTINE_SCHEMA.empty_table()
 
 
 def read_spool(spool: Path) -> Iterator[pa.Table]:
@@ -136,23 +278,23 @@ def read_spool(spool: Path) -> Iterator[pa.Table]:
         yield pa.Table.from_batches([batch])
 
 
-def _with_lineage(events: pa.Table, obj: SourceObject, first_row: int = 0) -> pa.Table:
-    rows = events.num_rows
+def _with_lineage(obj: SourceObject, fitted: Fitted, first_row: int = 0) -> Fitted:
+    """The object's key and version and each row's number, appended to every row."""
+    rows = fitted.view.num_rows
     ones = pa.repeat(pa.scalar(1, pa.int64()), rows)
     lineage = [
         pa.repeat(pa.scalar(obj.key, pa.string()), rows),
         pa.repeat(pa.scalar(obj.version, pa.string()), rows),
         pc.add(pc.cumulative_sum(ones), first_row - 1),
     ]
-    for field, column in zip(LINEAGE_SCHEMA, lineage, strict=True):
-        events = events.append_column(field, column)
-    return events
+    return fitted.with_columns(pa.Table.from_arrays(lineage, schema=LINEAGE_SCHEMA))
 
 
 def combine(
-    tables: Mapping[SourceObject, pa.Table],
-) -> tuple[pa.Table | None, dict[SourceObject, str]]:
-    """Concatenate the tables of one batch; returns the batch and the objects left out, with why.
+    tables: Mapping[tuple[SourceObject, ...], pa.Table],
+) -> tuple[pa.Table | None, dict[tuple[SourceObject, ...], str]]:
+    """Concatenate the tables of one batch (each of some objects); returns the batch and the
+    tables left out, with why.
 
     Canonical columns always agree; an extra column whose type differs between objects is
     turned into text, and an object whose extra column cannot be is left out.
@@ -169,21 +311,16 @@ def combine(
             types.setdefault(field.name, set()).add(field.type)
     clashing = {name for name, kinds in types.items() if len(kinds - {pa.null()}) > 1}
     kept, left_out = [], {}
-    for obj, table in tables.items():
+    for objects, table in tables.items():
         try:
             for name in clashing.intersection(table.column_names):
                 index = table.schema.get_field_index(name)
                 table = table.set_column(index, name, pc.cast(table.column(index), pa.string()))
         except (pa.ArrowNotImplementedError, pa.ArrowInvalid) as exc:
-            left_out[obj] = (
+            left_out[objects] = (
                 f"extra column(s) {', '.join(sorted(clashing))} differ in type from other "
                 f"objects and cannot be read as text: {one_line(exc)}"
             )
             continue
         kept.append(table)
     return (pa.concat_tables(kept, promote_options="permissive") if kept else None), left_out
-
-
-def one_line(exc: BaseException | str, limit: int = 300) -> str:
-    """A message (or an exception's) folded onto one line (its type name when it has none)."""
-    return " ".join(str(exc).split())[:limit] or type(exc).__name__

@@ -47,8 +47,17 @@ _LEDGER_COLUMNS = """
     first_seen_at timestamptz not null,
     last_attempt_at timestamptz not null,
     loaded_at timestamptz,
-    vanished_at timestamptz
+    vanished_at timestamptz,
+    rejected_rows bigint,
+    repaired_times bigint
 """
+# Columns added since the first ledgers were made: added to an existing ledger on its next run.
+_ADDED_COLUMNS = (
+    "commit_seq bigint",
+    "vanished_at timestamptz",
+    "rejected_rows bigint",
+    "repaired_times bigint",
+)
 _COMMIT_COLUMNS = """
     seq bigint generated always as identity primary key,
     object_key text not null,
@@ -74,6 +83,8 @@ class LedgerEntry:
     status: str
     rows: int | None = None
     error: str | None = None
+    rejected: int = 0  # rows kept in the quarantine table instead
+    repaired: int = 0  # times corrected from milliseconds stored as nanoseconds
 
 
 @dataclass(frozen=True)
@@ -102,9 +113,10 @@ def prepare(client: SqlClientBase, aborted_loads: Collection[str] = ()) -> None:
     those of `aborted_loads` (packages of an interrupted run) included."""
     with client.begin_transaction():
         client.execute_sql(f"create schema if not exists {client.fully_qualified_dataset_name()}")
-        client.execute_sql(
-            f"create table if not exists {_name(client, LEDGER_TABLE)} ({_LEDGER_COLUMNS})"
-        )
+        ledger = _name(client, LEDGER_TABLE)
+        client.execute_sql(f"create table if not exists {ledger} ({_LEDGER_COLUMNS})")
+        for column in _ADDED_COLUMNS:
+            client.execute_sql(f"alter table {ledger} add column if not exists {column}")
         client.execute_sql(
             f"create table if not exists {_name(client, COMMITS_TABLE)} ({_COMMIT_COLUMNS})"
         )
@@ -220,16 +232,19 @@ def _upsert(
         f"""
         insert into {ledger} as l (
             object_key, object_version, size_bytes, modified_at, status, error, attempts,
-            row_count, first_seen_at, last_attempt_at
+            row_count, first_seen_at, last_attempt_at, rejected_rows, repaired_times
         )
         select
             e.key, e.version, e.size_bytes, e.modified_at, e.status, e.error, 1,
-            e.row_count, %(at)s, %(at)s
+            e.row_count, %(at)s, %(at)s, e.rejected_rows, e.repaired_times
         from unnest(
             %(keys)s::text[], %(versions)s::text[], %(sizes)s::bigint[],
             %(modified)s::timestamptz[], %(statuses)s::text[], %(errors)s::text[],
-            %(rows)s::bigint[]
-        ) as e(key, version, size_bytes, modified_at, status, error, row_count)
+            %(rows)s::bigint[], %(rejected)s::bigint[], %(repaired)s::bigint[]
+        ) as e(
+            key, version, size_bytes, modified_at, status, error, row_count, rejected_rows,
+            repaired_times
+        )
         on conflict (object_key) do update set
             object_version = excluded.object_version,
             size_bytes = excluded.size_bytes,
@@ -245,6 +260,14 @@ def _upsert(
                 when excluded.status = 'loaded' then excluded.row_count
                 else l.row_count
             end,
+            rejected_rows = case
+                when excluded.status = 'loaded' then excluded.rejected_rows
+                else l.rejected_rows
+            end,
+            repaired_times = case
+                when excluded.status = 'loaded' then excluded.repaired_times
+                else l.repaired_times
+            end,
             last_attempt_at = excluded.last_attempt_at,
             vanished_at = null
         """,
@@ -255,6 +278,8 @@ def _upsert(
         statuses=[e.status for e in entries],
         errors=[e.error for e in entries],
         rows=[e.rows for e in entries],
+        rejected=[e.rejected if e.status == LOADED else None for e in entries],
+        repaired=[e.repaired if e.status == LOADED else None for e in entries],
         at=at,
     )
     loaded = [e.key for e in entries if e.status == LOADED]
@@ -293,7 +318,10 @@ def _commit(
     )
     if load_id is None:
         client.execute_sql(
-            f"update {ledger} set loaded_version = null, row_count = 0 where object_key = any(%s)",
+            f"""
+            update {ledger} set loaded_version = null, row_count = 0, rejected_rows = 0
+            where object_key = any(%s)
+            """,
             keys,
         )
 

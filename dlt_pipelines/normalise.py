@@ -1,75 +1,145 @@
-"""Normalise one parquet object of TWAP status events to the canonical raw schema, in pyarrow.
+"""Rows in the canonical raw schema, through the layout their columns fit (one object's, or a
+batch of objects of one layout at once); every row validated, a bad one rejected alone with its
+reason.
 
-Every conversion is vectorised (pyarrow.compute); no Python loop touches a row.
+Every conversion is vectorised (pyarrow.compute): a value that cannot be read becomes null and
+its row is rejected. Only rejected rows are turned into Python objects (to keep them verbatim).
 """
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dlt_pipelines.settings import AMOUNT_COLUMNS, EVENT_SCHEMA, REQUIRED_COLUMNS
+from dlt_pipelines.errors import BadObjectError
+from dlt_pipelines.layouts import SIDES, STATUSES, TIMES, Layout, choose_layout
+from dlt_pipelines.settings import (
+    AMOUNT_COLUMNS,
+    EVENT_SCHEMA,
+    LINEAGE_SCHEMA,
+    QUARANTINE_SCHEMA,
+    REQUIRED_COLUMNS,
+)
 
-# Source column names accepted for each canonical column, in order of preference.
-# Struct columns are flattened first, so the node form's `state.coin` is matched as such.
-ALIASES: dict[str, tuple[str, ...]] = {
-    "twap_id": ("twap_id",),
-    "event_time": ("event_time", "time"),
-    "status": ("status", "status.status"),
-    "status_description": ("status_description", "description", "status.description"),
-    "wallet": ("wallet", "state.user", "state_user"),
-    "coin": ("coin", "state.coin", "state_coin"),
-    "side": ("side", "state.side", "state_side"),
-    "sz": ("sz", "state.sz", "state_sz"),
-    "executed_sz": ("executed_sz", "state.executedSz", "state_executedSz"),
-    "executed_ntl": ("executed_ntl", "state.executedNtl", "state_executedNtl"),
-    "minutes": ("minutes", "state.minutes", "state_minutes"),
-    "reduce_only": ("reduce_only", "state.reduceOnly", "state_reduceOnly"),
-    "randomize": ("randomize", "state.randomize", "state_randomize"),
-    "started_at": ("started_at", "state.timestamp", "state_timestamp"),
-}
+# Hyperliquid TWAPs did not exist before 2023; a time more than a day after the run is corrupt.
+EARLIEST = datetime(2023, 1, 1, tzinfo=UTC)
+LATEST_AHEAD = timedelta(days=1)
+NS_PER = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
 
 _UTC_US = pa.timestamp("us", tz="UTC")
 # A decimal number as text: what Postgres' numeric accepts, minus NaN and infinities.
 _DECIMAL_TEXT = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+_NEGATIVE = r"^-0*[1-9]|^-0*\.0*[1-9]"
+_INTEGER_TEXT = r"^[+-]?[0-9]{1,18}$"
+_WHOLE_TEXT = r"^[+-]?[0-9]{1,18}(\.0*)?$"
+_NUMBER_TEXT = r"^[+-]?[0-9]+(\.[0-9]*)?$"
+_ISO_TIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?)?"
 _HAS_ZONE = r"([zZ]|[+-][0-9]{2}(:?[0-9]{2})?)$"
+_WALLET = r"^0[xX][0-9a-fA-F]{40}$"
 _ERROR_PREFIX = "error:"
+_BOOLS = {"true": True, "t": True, "1": True, "yes": True, "y": True}
+_BOOLS |= {"false": False, "f": False, "0": False, "no": False, "n": False}
 
 
-class BadObjectError(ValueError):
-    """The object cannot be read as TWAP status events; the message says why in one line."""
+@dataclass(frozen=True)
+class Fitted:
+    """Rows and the layout that reads them: `rows` as the source has them (kept for rejected
+    rows), `view` the same rows with structs flattened (what the layout's names address)."""
+
+    layout: Layout
+    rows: pa.Table
+    view: pa.Table
+
+    def with_columns(self, columns: pa.Table) -> "Fitted":
+        """Both tables with `columns` (one value per row) appended."""
+        rows, view = self.rows, self.view
+        for field, column in zip(columns.schema, columns.columns, strict=True):
+            rows, view = rows.append_column(field, column), view.append_column(field, column)
+        return Fitted(self.layout, rows, view)
 
 
-def normalise_events(table: pa.Table) -> pa.Table:
-    """Return `table` in the canonical raw schema, followed by any extra source columns."""
-    table = _flatten_structs(table)
-    found = {name: _first_present(table, name) for name in ALIASES}
-    missing = [name for name in REQUIRED_COLUMNS if found[name] is None]
-    if missing:
+@dataclass(frozen=True)
+class Normalised:
+    """Rows of one layout (from one object or many) read into the canonical schema."""
+
+    events: pa.Table  # the canonical schema, the source's extra columns, then lineage
+    rejected: pa.Table  # lineage, reason, row (the source row as JSON text)
+    repaired: pa.Array  # per row of the view: a time corrected from ms stored as ns
+
+
+@dataclass(frozen=True)
+class _Column:
+    """A canonical column read from a source column: its values, and per row why not (or null)."""
+
+    values: pa.Array
+    problem: pa.Array | None  # None: no row has one
+
+
+def fit_layout(table: pa.Table, layouts: Sequence[Layout]) -> Fitted:
+    """The layout `table`'s columns fit, with the rows it reads; raises BadObjectError if none."""
+    rows: dict[str | None, pa.Table] = {None: table}
+    for name in {layout.unnest for layout in layouts if layout.unnest}:
+        if name in table.column_names and pa.types.is_list(table.schema.field(name).type):
+            rows[name] = _unnest(table.column(name))
+    views = {name: _flatten_structs(each) for name, each in rows.items()}
+    flat = views[None]
+
+    def columns_of(layout: Layout) -> list[str] | None:
+        view = views.get(layout.unnest)
+        return None if view is None else view.column_names
+
+    layout, closest, missing = choose_layout(layouts, columns_of)
+    if layout is None:
         raise BadObjectError(
-            f"missing required column(s) {', '.join(missing)}; "
-            f"columns present: {', '.join(table.column_names) or 'none'}"
+            f"no layout fits: missing required column(s) {', '.join(missing)} for the closest "
+            f"layout '{closest.name}'; columns present: {', '.join(flat.column_names) or 'none'} "
+            "(map a new layout under sources.hyperliquid_twap.layouts, README: Reading real data)"
         )
-    columns = {}
+    return Fitted(layout, rows[layout.unnest], views[layout.unnest])
+
+
+def normalise_events(fitted: Fitted, now: datetime) -> Normalised:
+    """Every row of `fitted` (whose tables end with the lineage columns) validated and read
+    into the canonical schema; the rows that cannot be are rejected with their reason."""
+    layout, view = fitted.layout, fitted.view
+    rows = view.num_rows
+    found = layout.present(view.column_names)
+    window = (_ns(EARLIEST), _ns(now + LATEST_AHEAD))
+    repaired = pa.repeat(pa.scalar(False), rows)
+    columns: dict[str, _Column] = {}
     for field in EVENT_SCHEMA:
-        source = found[field.name]
+        source = found.get(field.name)
         if source is None:
-            columns[field.name] = pa.nulls(table.num_rows, field.type)
+            columns[field.name] = _Column(pa.nulls(rows, field.type), None)
             continue
-        try:
-            columns[field.name] = _CONVERTERS[field.name](table.column(source))
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
-            detail = str(exc).splitlines()[0]
-            raise BadObjectError(
-                f"column '{source}' cannot be read as {field.name}: {detail}"
-            ) from exc
-    columns["status"], columns["status_description"] = _split_error_status(
-        columns["status"], columns["status_description"]
+        raw = view.column(source).combine_chunks()
+        if field.name in TIMES:
+            column, misread = _read_time(raw, layout.time_units.get(field.name), window)
+            repaired = pc.or_(repaired, misread)
+        else:
+            column = _READERS[field.name](raw, layout)
+        columns[field.name] = _Column(column, _problem(field.name, raw, column))
+    _split_error_status(columns)
+    reason = _first_reason(columns, rows)
+    good = pc.is_null(reason)
+    used = set(found.values())
+    reserved = {f.name for f in EVENT_SCHEMA} | set(LINEAGE_SCHEMA.names)
+    extras = [name for name in view.column_names if name not in used | reserved]
+    lineage = view.select(LINEAGE_SCHEMA.names)
+    events = pa.table(
+        {f.name: columns[f.name].values for f in EVENT_SCHEMA}
+        | {name: view.column(name) for name in extras}
+        | dict(zip(lineage.column_names, lineage.columns, strict=True))
+    ).cast(
+        pa.schema([*EVENT_SCHEMA, *(view.schema.field(name) for name in extras), *LINEAGE_SCHEMA])
     )
-    used = {name for name in found.values() if name is not None}
-    extras = {name: table.column(name) for name in table.column_names if name not in used}
-    return pa.table({**columns, **extras}).cast(
-        pa.schema(list(EVENT_SCHEMA) + [table.schema.field(name) for name in extras])
+    return Normalised(
+        events=events.filter(good),
+        rejected=_rejected(fitted.rows, reason, pc.invert(good)),
+        repaired=repaired,
     )
 
 
@@ -79,92 +149,246 @@ def _flatten_structs(table: pa.Table) -> pa.Table:
     return table
 
 
-def _first_present(table: pa.Table, canonical: str) -> str | None:
-    return next((name for name in ALIASES[canonical] if name in table.column_names), None)
+def _unnest(column: pa.ChunkedArray) -> pa.Table:
+    """The elements of a list-of-struct column as rows (an empty list adds none)."""
+    items = pc.list_flatten(column)
+    if not pa.types.is_struct(items.type):
+        return pa.table({})
+    return pa.Table.from_struct_array(items.combine_chunks())
 
 
-def _to_int(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-        column = pc.utf8_trim_whitespace(column)
-    return pc.cast(column, pa.int64())
+def _ns(moment: datetime) -> int:
+    return int(moment.timestamp()) * 10**9
 
 
-def _to_bool(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    return pc.cast(column, pa.bool_())
+def _text(column: pa.Array) -> pa.Array:
+    try:
+        return pc.utf8_trim_whitespace(pc.cast(column, pa.string()))
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
+        return pa.nulls(len(column), pa.string())
 
 
-def _to_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    return pc.cast(column, pa.string())
+def _valid_where(values: pa.Array, mask: pa.Array) -> pa.Array:
+    return pc.if_else(pc.fill_null(mask, False), values, pa.scalar(None, values.type))
 
 
-def _to_amount(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """Amounts become exact decimal text: strings are validated, numbers printed."""
-    text = pc.utf8_trim_whitespace(pc.cast(column, pa.string()))
-    bad = pc.invert(pc.match_substring_regex(text, _DECIMAL_TEXT))
-    if pc.any(bad).as_py():
-        example = pc.filter(text, pc.fill_null(bad, False))[0].as_py()
-        raise pa.ArrowInvalid(f"not a decimal number: {example!r}")
-    return text
-
-
-def _to_timestamp(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """UTC microseconds from ISO strings (zone optional), timestamps of any unit or epoch integers."""
+def _read_int(column: pa.Array, layout: Layout) -> pa.Array:
     kind = column.type
-    if pa.types.is_timestamp(kind):
-        if kind.tz is None:
-            column = pc.cast(column, pa.timestamp(kind.unit, tz="UTC"))
-        return pc.cast(column, _UTC_US, safe=False)
     if pa.types.is_integer(kind):
-        return pc.cast(
-            pc.cast(column, pa.int64()).cast(pa.timestamp(_epoch_unit(column), "UTC")),
-            _UTC_US,
-            safe=False,
+        return pc.cast(column, pa.int64(), safe=False)
+    if pa.types.is_floating(kind):
+        whole = pc.and_(pc.is_finite(column), pc.equal(pc.floor(column), column))
+        return pc.cast(_valid_where(column, whole), pa.int64(), safe=False)
+    text = _text(column)
+    whole = _valid_where(text, pc.match_substring_regex(text, _WHOLE_TEXT))
+    return pc.cast(pc.replace_substring_regex(whole, r"\.0*$", ""), pa.int64())
+
+
+def _read_bool(column: pa.Array, layout: Layout) -> pa.Array:
+    kind = column.type
+    if pa.types.is_boolean(kind):
+        return column
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind):
+        return pc.not_equal(column, 0)
+    text = pc.utf8_lower(_text(column))
+    return pc.take(pa.array(list(_BOOLS.values())), pc.index_in(text, pa.array(list(_BOOLS))))
+
+
+def _read_amount(column: pa.Array, layout: Layout) -> pa.Array:
+    """Amounts become exact decimal text: strings are validated, numbers printed."""
+    text = _text(column)
+    return _valid_where(text, pc.match_substring_regex(text, _DECIMAL_TEXT))
+
+
+def _read_status(column: pa.Array, layout: Layout) -> pa.Array:
+    """Lower-case status; the layout's own spellings mapped; `error: msg` kept for the split."""
+    original = _text(column)
+    text = pc.utf8_lower(original)
+    if layout.statuses:
+        spelled = pc.index_in(text, pa.array(list(layout.statuses)))
+        text = pc.coalesce(pc.take(pa.array(list(layout.statuses.values())), spelled), text)
+    error = pc.fill_null(pc.starts_with(text, _ERROR_PREFIX), False)
+    known = pc.or_(pc.is_in(text, pa.array(STATUSES)), error)
+    return _valid_where(pc.if_else(error, original, text), known)
+
+
+def _read_side(column: pa.Array, layout: Layout) -> pa.Array:
+    sides = {**SIDES, **layout.sides}
+    found = pc.index_in(pc.utf8_lower(_text(column)), pa.array(list(sides)))
+    return pc.take(pa.array(list(sides.values())), found)
+
+
+def _read_wallet(column: pa.Array, layout: Layout) -> pa.Array:
+    text = _text(column)
+    return _valid_where(text, pc.match_substring_regex(text, _WALLET))
+
+
+def _read_text(column: pa.Array, layout: Layout) -> pa.Array:
+    text = _text(column)
+    return _valid_where(text, pc.greater(pc.utf8_length(text), 0))
+
+
+def _read_time(
+    column: pa.Array, unit: str | None, window: tuple[int, int]
+) -> tuple[pa.Array, pa.Array]:
+    """UTC microseconds from ISO strings (zone optional), timestamps of any unit or epoch
+    numbers (of the layout's unit, else each value's magnitude). A time outside `window` (ns)
+    becomes null, except milliseconds stored as a timestamp, which are corrected; returns the
+    times and which were corrected."""
+    kind = column.type
+    misread = pa.repeat(pa.scalar(False), len(column))
+    if pa.types.is_timestamp(kind):
+        raw = pc.cast(column, pa.int64())
+        ns = pc.multiply(raw, NS_PER[kind.unit])
+        # Milliseconds stored as a timestamp read as January 1970: detected value by value.
+        as_ms = pc.multiply(_valid_where(raw, _within(raw, window, NS_PER["ms"])), NS_PER["ms"])
+        misread = pc.and_(pc.invert(_within(ns, window)), pc.is_valid(as_ms))
+        ns = pc.if_else(misread, as_ms, ns)
+    elif pa.types.is_integer(kind) or pa.types.is_floating(kind):
+        ns = _epoch_ns(column, unit, window)
+    elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        text = _text(column)
+        whole = pc.match_substring_regex(text, _INTEGER_TEXT)
+        number = pc.match_substring_regex(text, _NUMBER_TEXT)
+        ns = pc.coalesce(
+            _iso_ns(_valid_where(text, pc.invert(number))),
+            _epoch_ns(pc.cast(_valid_where(text, whole), pa.int64()), unit, window),
+            _epoch_ns(pc.cast(_valid_where(text, number), pa.float64()), unit, window),
         )
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        text = pc.utf8_trim_whitespace(pc.cast(column, pa.string()))
-        zoned = pc.if_else(
-            pc.match_substring_regex(text, _HAS_ZONE),
-            text,
-            pc.binary_join_element_wise(text, "Z", ""),
-        )
-        return pc.cast(pc.cast(zoned, pa.timestamp("ns", tz="UTC")), _UTC_US, safe=False)
-    raise pa.ArrowTypeError(f"unsupported time type {kind}")
+    else:
+        return pa.nulls(len(column), _UTC_US), misread
+    ns = _valid_where(ns, _within(ns, window))
+    return pc.cast(pc.cast(ns, pa.timestamp("ns", "UTC")), _UTC_US, safe=False), misread
 
 
-def _epoch_unit(column: pa.ChunkedArray) -> str:
-    """Guess the unit of epoch integers from their magnitude (a 2020s date in s, ms, us or ns)."""
-    largest = pc.max(pc.abs(column)).as_py() or 0
-    for unit, limit in (("s", 10**11), ("ms", 10**14), ("us", 10**17)):
-        if largest < limit:
-            return unit
-    return "ns"
+def _within(ns: pa.Array, window: tuple[int, int], scale: int = 1) -> pa.Array:
+    low, high = (bound // scale for bound in window)
+    if pa.types.is_floating(ns.type):
+        low, high = float(low), float(high)
+    return pc.fill_null(pc.and_(pc.greater_equal(ns, low), pc.less_equal(ns, high)), False)
 
 
-def _split_error_status(
-    status: pa.ChunkedArray, description: pa.ChunkedArray
-) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
-    """`error: <description>` in the status column becomes status `error` plus its description."""
+def _epoch_ns(column: pa.Array, unit: str | None, window: tuple[int, int]) -> pa.Array:
+    """Epoch numbers in `unit`, or (None) each in the unit that makes it a plausible time;
+    integers stay exact, a value plausible in no unit is null."""
+    integer = pa.types.is_integer(column.type)
+    values = pc.cast(column, pa.int64() if integer else pa.float64(), safe=False)
+    ns = pa.nulls(len(column), pa.int64())
+    for each in [unit] if unit else list(NS_PER):
+        scale = NS_PER[each]
+        inside = _valid_where(values, _within(values, window, scale))
+        scaled = pc.multiply(inside, scale if integer else float(scale))
+        ns = pc.coalesce(ns, pc.cast(scaled, pa.int64(), safe=False))
+    return ns
+
+
+def _iso_ns(text: pa.Array) -> pa.Array:
+    """ISO 8601 strings (no zone means UTC) as epoch nanoseconds; unreadable ones null."""
+    iso = _valid_where(text, pc.match_substring_regex(text, _ISO_TIME))
+    zoned = pc.if_else(
+        pc.match_substring_regex(iso, _HAS_ZONE), iso, pc.binary_join_element_wise(iso, "Z", "")
+    )
+    try:
+        return pc.cast(pc.cast(zoned, pa.timestamp("ns", "UTC")), pa.int64())
+    except pa.ArrowInvalid:
+        # A value of the right shape that is no date (month 13): read one by one, rarely.
+        return pa.array([_one_iso(value) for value in zoned.to_pylist()], pa.int64())
+
+
+def _one_iso(value: str | None) -> int | None:
+    try:
+        return pc.cast(pa.array([value]), pa.timestamp("ns", "UTC")).cast(pa.int64())[0].as_py()
+    except pa.ArrowInvalid:
+        return None
+
+
+def _problem(name: str, raw: pa.Array, values: pa.Array) -> pa.Array | None:
+    """Per row: why the source value could not become `name` (null when it could); None when
+    every row could (the common case, which then costs two passes, not a message per row)."""
+    if name == "status_description":
+        return None  # free text: an empty one is simply absent
+    unreadable = pc.and_(pc.is_valid(raw), pc.is_null(values))
+    negative = (
+        pc.fill_null(pc.match_substring_regex(values, _NEGATIVE), False)
+        if name in AMOUNT_COLUMNS
+        else None
+    )
+    missing = pc.is_null(raw) if name in REQUIRED_COLUMNS else None
+    if not any(
+        pc.any(mask).as_py() for mask in (unreadable, negative, missing) if mask is not None
+    ):
+        return None
+    shown = pc.coalesce(_text(raw), pa.scalar(f"a {raw.type}"))
+    why = pc.binary_join_element_wise(f"{name} '", pc.utf8_slice_codeunits(shown, 0, 80), "'", "")
+    message = {
+        "event_time": " is not a time from 2023 up to a day after the run",
+        "started_at": " is not a time from 2023 up to a day after the run",
+        "status": f" is not one of {', '.join(STATUSES)}",
+        "side": " is not B or A (buy or sell)",
+        "wallet": " is not 0x and 40 hex digits",
+    }.get(name, " cannot be read")
+    problem = _valid_where(pc.binary_join_element_wise(why, message, ""), unreadable)
+    if negative is not None:
+        is_negative = pc.binary_join_element_wise(why, " is negative", "")
+        problem = pc.coalesce(problem, _valid_where(is_negative, negative))
+    if missing is not None:
+        absent = pa.repeat(pa.scalar(f"{name} is missing"), len(raw))
+        problem = pc.coalesce(problem, _valid_where(absent, missing))
+    return problem
+
+
+def _split_error_status(columns: dict[str, _Column]) -> None:
+    """`error: <description>` becomes status `error` plus its description; a row with no status
+    but an error description (the flattened form's `status_error`) is an error."""
+    status, description = columns["status"].values, columns["status_description"].values
     prefixed = pc.fill_null(pc.starts_with(pc.utf8_lower(status), _ERROR_PREFIX), False)
-    if not pc.any(prefixed).as_py():
-        return status, description
     remainder = pc.utf8_trim_whitespace(pc.utf8_slice_codeunits(status, len(_ERROR_PREFIX)))
-    return (
-        pc.if_else(prefixed, pa.scalar("error"), status),
-        pc.if_else(prefixed, pc.coalesce(description, remainder), description),
+    description = pc.if_else(prefixed, pc.coalesce(description, remainder), description)
+    implied = pc.and_(pc.is_null(status), pc.is_valid(description))
+    status = pc.if_else(pc.or_(prefixed, implied), pa.scalar("error"), status)
+    problem = columns["status"].problem
+    if problem is not None:
+        problem = _valid_where(problem, pc.is_null(status))
+    columns["status"] = _Column(status, problem)
+    columns["status_description"] = _Column(description, columns["status_description"].problem)
+
+
+def _first_reason(columns: dict[str, _Column], rows: int) -> pa.Array:
+    reason = pa.nulls(rows, pa.string())
+    for field in EVENT_SCHEMA:
+        if columns[field.name].problem is not None:
+            reason = pc.coalesce(reason, columns[field.name].problem)
+    return reason
+
+
+def _rejected(rows: pa.Table, reason: pa.Array, bad: pa.Array) -> pa.Table:
+    """The rejected rows: lineage, reason and the source row as JSON (a Python loop over the
+    bad rows only)."""
+    source = rows.filter(bad)
+    lineage = source.select(LINEAGE_SCHEMA.names)
+    source = source.drop_columns(LINEAGE_SCHEMA.names)
+    for index, field in enumerate(source.schema):
+        if pa.types.is_timestamp(field.type):
+            # As the source wrote it (nanoseconds, or a January 1970 that Python cannot hold).
+            source = source.set_column(
+                index, field.name, pc.cast(source.column(index), pa.string())
+            )
+    verbatim = [json.dumps(row, default=str) for row in source.to_pylist()]
+    return pa.Table.from_arrays(
+        [*lineage.columns, pc.filter(reason, bad), pa.array(verbatim, pa.string())],
+        schema=QUARANTINE_SCHEMA,
     )
 
 
-_CONVERTERS: dict[str, Callable[[pa.ChunkedArray], pa.ChunkedArray]] = {
-    "twap_id": _to_int,
-    "event_time": _to_timestamp,
-    "status": _to_text,
-    "status_description": _to_text,
-    "wallet": _to_text,
-    "coin": _to_text,
-    "side": _to_text,
-    **{name: _to_amount for name in AMOUNT_COLUMNS},
-    "minutes": _to_int,
-    "reduce_only": _to_bool,
-    "randomize": _to_bool,
-    "started_at": _to_timestamp,
+_READERS: dict[str, Callable[[pa.Array, Layout], pa.Array]] = {
+    "twap_id": _read_int,
+    "status": _read_status,
+    "status_description": _read_text,
+    "wallet": _read_wallet,
+    "coin": _read_text,
+    "side": _read_side,
+    **{name: _read_amount for name in AMOUNT_COLUMNS},
+    "minutes": _read_int,
+    "reduce_only": _read_bool,
+    "randomize": _read_bool,
 }

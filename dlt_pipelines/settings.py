@@ -7,11 +7,13 @@ DATASET_NAME = "raw"
 EVENTS_TABLE = "twap_status_events"
 LEDGER_TABLE = "twap_ingest_objects"
 COMMITS_TABLE = "twap_ingest_commits"
+QUARANTINE_TABLE = "twap_quarantined_rows"
 # Where dbt logs its builds (dbt_project/macros/build_log.sql): which commit each one took in.
 BUILD_LOG_SCHEMA = "intermediate"
 BUILD_LOG_TABLE = "dbt_build_log"
 
-DEFAULT_FILE_GLOB = "**/*.parquet"
+# Every file under the source; files that are not data are skipped by name (formats.NOT_DATA).
+DEFAULT_FILE_GLOB = "**"
 # Objects fetched concurrently and normalised into one arrow table per dlt item.
 OBJECTS_PER_BATCH = 64
 # ... and at most this many bytes of them; the batch goes to dlt in items of at most this many rows.
@@ -55,4 +57,9 @@ LINEAGE_SCHEMA = pa.schema(
         pa.field("object_version", pa.string(), nullable=False),
         pa.field("object_row", pa.int64(), nullable=False),
     ]
+)
+
+# A rejected row: where it came from, why, and the source row as JSON text.
+QUARANTINE_SCHEMA = pa.schema(
+    [*LINEAGE_SCHEMA, pa.field("reason", pa.string(), nullable=False), pa.field("row", pa.string())]
 )

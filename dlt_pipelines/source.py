@@ -1,10 +1,13 @@
-"""The dlt source: hourly parquet objects of TWAP status events into `raw`, with a per-object ledger."""
+"""The dlt source: objects of TWAP status events, in any format and layout, into `raw`, with a
+per-object ledger."""
 
 import logging
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,19 +23,20 @@ from dlt.sources.config import configspec
 from dlt.sources.credentials import FilesystemConfiguration, FileSystemCredentials
 from fsspec import AbstractFileSystem
 
+from dlt_pipelines.errors import BadObjectError, one_line
+from dlt_pipelines.formats import read_table
 from dlt_pipelines.helpers import (
+    ObjectSummary,
     SourceObject,
     batched,
-    combine,
     fetch_objects,
     list_objects,
-    one_line,
-    read_events,
+    read_batch,
     read_spool,
     spool_events,
 )
+from dlt_pipelines.layouts import Layout, layouts_from_config
 from dlt_pipelines.ledger import FAILED, KEEP, LOADED, MIRROR, KnownObject, LedgerEntry
-from dlt_pipelines.normalise import BadObjectError
 from dlt_pipelines.settings import (
     BATCH_BYTES,
     DEFAULT_FILE_GLOB,
@@ -40,6 +44,7 @@ from dlt_pipelines.settings import (
     LARGE_OBJECT_BYTES,
     OBJECTS_PER_BATCH,
     PIPELINE_NAME,
+    QUARANTINE_TABLE,
     ROWS_PER_ITEM,
     S3_CONNECT_TIMEOUT,
     S3_MAX_ATTEMPTS,
@@ -64,6 +69,8 @@ class TwapSourceConfiguration(FilesystemConfiguration):
 
     credentials: FileSystemCredentials | AbstractFileSystem = None
     file_glob: str = DEFAULT_FILE_GLOB
+    # The user's own layouts (README, Reading real data), tried before the known ones.
+    layouts: dict[str, Any] | None = None
     objects_per_batch: int = OBJECTS_PER_BATCH
     large_object_bytes: int = LARGE_OBJECT_BYTES
     # S3 only: the payer's credentials are still needed with requester-pays; none when anonymous.
@@ -89,6 +96,7 @@ class IngestStats:
     """What one extraction did, filled in while it runs; `entries` become the ledger rows."""
 
     listed: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)  # files that are not data, by why
     new: int = 0
     changed: int = 0
     retried: int = 0
@@ -117,12 +125,25 @@ class IngestStats:
         """Object key -> error of every object that failed in this run."""
         return {e.key: e.error or "" for e in self.entries if e.status == FAILED}
 
+    @property
+    def rejected(self) -> dict[str, int]:
+        """Object key -> rows rejected, of every object read in this run that had some."""
+        return {e.key: e.rejected for e in self.entries if e.rejected}
+
+    @property
+    def repaired(self) -> int:
+        return sum(entry.repaired for entry in self.entries)
+
+    def skipped_text(self) -> str:
+        return ", ".join(f"{n} {why}" for why, n in sorted(self.skipped.items())) or "none"
+
 
 @dlt.source(name=PIPELINE_NAME, spec=TwapSourceConfiguration)
 def hyperliquid_twap(
     bucket_url: str = dlt.config.value,
     credentials: FileSystemCredentials | AbstractFileSystem = dlt.secrets.value,
     file_glob: str = DEFAULT_FILE_GLOB,
+    layouts: dict[str, Any] | None = None,
     objects_per_batch: int = OBJECTS_PER_BATCH,
     large_object_bytes: int = LARGE_OBJECT_BYTES,
     requester_pays: bool = False,
@@ -136,7 +157,8 @@ def hyperliquid_twap(
     known: Mapping[str, KnownObject] | None = None,
     stats: IngestStats | None = None,
 ) -> DltResource:
-    """TWAP status events from the parquet objects under `bucket_url`.
+    """TWAP status events from the objects under `bucket_url`, in any known format and layout
+    (or one of the user's `layouts`); rejected rows go to their own table.
 
     Lists the objects once, here: `known` is the ledger (object key -> what it holds), and only
     new objects, changed ones and ones that failed before are read. `stats` says what was
@@ -160,17 +182,23 @@ def hyperliquid_twap(
         )
     stats = stats if stats is not None else IngestStats()
     stats.on_vanished = on_vanished
-    todo = select_objects(list_objects(fs, bucket_url, file_glob), known or {}, stats)
+    listing = list_objects(fs, bucket_url, file_glob)
+    stats.skipped = listing.skipped
+    todo = select_objects(listing.objects, known or {}, stats)
     logger.info(
-        "listed %d objects under %s: %d new, %d changed, %d failed before, %d vanished",
+        "listed %d objects under %s: %d new, %d changed, %d failed before, %d vanished; "
+        "skipped %s",
         stats.listed,
         bucket_url,
         stats.new,
         stats.changed,
         stats.retried,
         len(stats.vanished),
+        stats.skipped_text(),
     )
-    return twap_status_events(fs, todo, objects_per_batch, large_object_bytes, stats)
+    return twap_status_events(
+        fs, todo, layouts_from_config(layouts), objects_per_batch, large_object_bytes, stats
+    )
 
 
 def select_objects(
@@ -198,7 +226,8 @@ def select_objects(
     stats.vanished = sorted(
         key
         for key, seen in known.items()
-        if key not in keys and (not seen.vanished or (stats.on_vanished == MIRROR and seen.current))
+        if key not in keys
+        and (not seen.vanished or (stats.on_vanished == MIRROR and seen.current))
     )
     return todo
 
@@ -206,50 +235,57 @@ def select_objects(
 @dlt.resource(name=EVENTS_TABLE, write_disposition="append")
 def twap_status_events(
     fs: AbstractFileSystem,
-    objects: list[SourceObject],
+    todo: list[SourceObject],
+    layouts: tuple[Layout, ...],
     objects_per_batch: int,
     large_object_bytes: int,
     stats: IngestStats,
 ) -> Iterator[pa.Table]:
-    """Yields arrow tables (of at most ROWS_PER_ITEM rows) of the canonical events of `objects`.
+    """Yields arrow tables (of at most ROWS_PER_ITEM rows) of the canonical events of `todo`.
 
-    Raw is append-only: what counts is decided by the ledger. What happened to each object
-    (loaded with n rows, or failed with an error) is appended to `stats.entries`; the caller
-    commits those to the ledger once the rows are committed.
+    Raw is append-only: what counts is decided by the ledger. Rejected rows go to the
+    quarantine table with their reason. What happened to each object (loaded with n rows and
+    m rejected, or failed with an error) is appended to `stats.entries`; the caller commits
+    those to the ledger once the rows are committed.
     """
-    large = [obj for obj in objects if (obj.size_bytes or 0) > large_object_bytes]
-    small = [obj for obj in objects if (obj.size_bytes or 0) <= large_object_bytes]
-    yield from _read_large(fs, large, stats)
+    now = datetime.now(UTC)
+    large = [obj for obj in todo if (obj.size_bytes or 0) > large_object_bytes]
+    small = [obj for obj in todo if (obj.size_bytes or 0) <= large_object_bytes]
+    yield from _read_large(fs, large, stats, layouts, now)
     last_report = time.monotonic()
     done = 0
-    for batch_objects in batched(small, objects_per_batch, BATCH_BYTES):
-        tables = {}
-        for obj, data in fetch_objects(fs, batch_objects):
+    for objects in batched(small, objects_per_batch, BATCH_BYTES):
+        tables: dict[SourceObject, pa.Table] = {}
+        for obj, data in fetch_objects(fs, objects):
             try:
                 if isinstance(data, Exception):
                     raise BadObjectError(f"cannot fetch: {type(data).__name__}: {one_line(data)}")
-                tables[obj] = read_events(obj, data)
+                tables[obj] = read_table(data)
             except BadObjectError as exc:
                 _failed(stats, obj, str(exc))
-        batch, clashes = combine(tables)
-        for obj, error in clashes.items():
+        batch = read_batch(tables, layouts, now)
+        for obj, error in batch.failed.items():
             _failed(stats, obj, error)
-        for obj, table in tables.items():
-            if obj not in clashes:
-                _loaded(stats, obj, table.num_rows)
-        if batch is not None:
+        for obj, summary in batch.objects.items():
+            _loaded(stats, obj, summary)
+        yield from _quarantined(batch.rejected)
+        if batch.events is not None:
             # Items of bounded size make load files of bounded size, COPYed in parallel.
-            for offset in range(0, batch.num_rows, ROWS_PER_ITEM):
-                yield batch.slice(offset, ROWS_PER_ITEM)
-        done += len(batch_objects)
+            for offset in range(0, batch.events.num_rows, ROWS_PER_ITEM):
+                yield batch.events.slice(offset, ROWS_PER_ITEM)
+        done += len(objects)
         if time.monotonic() - last_report >= PROGRESS_EVERY_SECONDS:
             last_report = time.monotonic()
             logger.info("read %d/%d objects, %d rows", done, len(small), stats.rows)
 
 
 def _read_large(
-    fs: AbstractFileSystem, objects: list[SourceObject], stats: IngestStats
-) -> Iterator[pa.Table]:
+    fs: AbstractFileSystem,
+    objects: list[SourceObject],
+    stats: IngestStats,
+    layouts: tuple[Layout, ...],
+    now: datetime,
+) -> Iterator[Any]:
     """Large objects one at a time, each spooled to local disk first and then yielded in
     batches: memory holds one batch whatever the object's size."""
     with tempfile.TemporaryDirectory(prefix="twap-spool-") as spool_dir:
@@ -257,22 +293,55 @@ def _read_large(
             logger.info("streaming large object %s (%s bytes)", obj.key, obj.size_bytes)
             spool = Path(spool_dir) / "object.parquet"
             try:
-                rows = spool_events(fs, obj, spool)
+                summary, rejected = spool_events(fs, obj, spool, layouts, now)
             except BadObjectError as exc:
                 _failed(stats, obj, str(exc))
                 continue
             yield from read_spool(spool)
-            _loaded(stats, obj, rows)
+            yield from _quarantined(rejected)
+            _loaded(stats, obj, summary)
             spool.unlink()
 
 
-def _loaded(stats: IngestStats, obj: SourceObject, rows: int) -> None:
-    stats.entries.append(_entry(obj, LOADED, rows=rows))
-    stats.rows += rows
+def _quarantined(rejected: pa.Table) -> Iterator[Any]:
+    """Rejected rows, for the quarantine table (appended, never merged)."""
+    if rejected.num_rows:
+        yield dlt.mark.with_hints(
+            rejected,
+            dlt.mark.make_hints(table_name=QUARANTINE_TABLE, write_disposition="append"),
+            create_table_variant=True,
+        )
+
+
+def _loaded(stats: IngestStats, obj: SourceObject, summary: ObjectSummary) -> None:
+    entry = LedgerEntry(
+        obj.key,
+        obj.version,
+        obj.size_bytes,
+        obj.modified_at,
+        LOADED,
+        summary.rows,
+        rejected=summary.rejected,
+        repaired=summary.repaired,
+    )
+    stats.entries.append(entry)
+    stats.rows += summary.rows
+    if summary.rejected:
+        logger.warning(
+            "object %s (%s layout): %d rows rejected, e.g. %s",
+            obj.key,
+            summary.layout,
+            summary.rejected,
+            summary.first_rejection,
+        )
+    if summary.repaired:
+        logger.info("object %s: %d times corrected from ms stored as ns", obj.key, summary.repaired)
 
 
 def _failed(stats: IngestStats, obj: SourceObject, error: str) -> None:
-    stats.entries.append(_entry(obj, FAILED, error=error))
+    stats.entries.append(
+        LedgerEntry(obj.key, obj.version, obj.size_bytes, obj.modified_at, FAILED, error=error)
+    )
     logger.warning("object %s failed: %s", obj.key, error)
 
 
@@ -295,7 +364,3 @@ def s3_options(
         "read_timeout": read_timeout,
     }
     return kwargs, config
-
-
-def _entry(obj: SourceObject, status: str, rows: int | None = None, error: str | None = None):
-    return LedgerEntry(obj.key, obj.version, obj.size_bytes, obj.modified_at, status, rows, error)

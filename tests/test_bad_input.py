@@ -105,7 +105,7 @@ def test_bad_objects_fail_alone_and_everything_else_is_published(
     assert result.returncode == EXIT_OBJECTS_FAILED, result.stderr
     assert "Traceback" not in result.stderr
     assert (
-        f"failed object {(source / '2026/07/01/03.parquet').as_uri()}: not a readable parquet file"
+        f"failed object {(source / '2026/07/01/03.parquet').as_uri()}: unknown format"
         in result.stderr
     )
     assert "22 loaded" in result.stderr and "2 failed" in result.stderr

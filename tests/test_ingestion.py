@@ -15,8 +15,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from dlt_pipelines.sample_data import generate
+from tests import vendor_files
 from tests.conftest import S3, Twap
 from tests.s3_proxy import S3Proxy
+from tests.vendor_files import compressed, twaps
 from twap.errors import EXIT_LOCKED, EXIT_OBJECTS_FAILED
 
 # Raw is append-only: the rows that count are those of each object's current load (the ledger's).
@@ -213,7 +215,7 @@ def test_each_kind_of_bad_object_fails_alone_then_is_retried_until_fixed(
     assert status.returncode == EXIT_OBJECTS_FAILED
     assert f"{len(bad)} failed" in status.stdout
     assert (
-        "failed: s3://mixed/hourly/2026/07/01/04.parquet (attempt 1): missing required"
+        "failed: s3://mixed/hourly/2026/07/01/04.parquet (attempt 1): no layout fits: "
         in status.stdout
     )
 
@@ -431,23 +433,32 @@ def test_anonymous_access_sends_no_credentials(
     assert twap.query(RAW_COUNT)[0][0] > 0
 
 
-def test_large_objects_are_streamed_and_fail_whole(twap: Twap, source: Path, sample: Path) -> None:
+def test_large_objects_are_streamed_and_a_bad_row_is_rejected_alone(
+    twap: Twap, source: Path, sample: Path
+) -> None:
     good = pq.read_table(hour(sample, 8))
     pq.write_table(good, source / "good.parquet", row_group_size=7)
-    # A bad amount in the very last row: nothing of the object may reach raw.
+    # A bad amount in the very last row: that row alone is rejected, numbered across batches.
     sizes = good["sz"].to_pylist()
     bad = good.set_column(good.schema.get_field_index("sz"), "sz", pa.array([*sizes[:-1], "1,5"]))
     pq.write_table(bad, source / "bad.parquet", row_group_size=7)
+    # Text formats cannot be streamed batch by batch: read whole, then spooled like the others.
+    (source / "node").write_bytes(compressed(vendor_files.node(twaps(3_100_000)), "gzip"))
     # Every object counts as large here, so every one takes the streaming path.
     twap.env["SOURCES__HYPERLIQUID_TWAP__LARGE_OBJECT_BYTES"] = "1"
 
     result = twap("load", "--source", str(source), check=False)
 
     assert result.returncode == EXIT_OBJECTS_FAILED, result.stderr
-    assert (
-        "bad.parquet failed: column 'sz' cannot be read as sz: not a decimal number: '1,5'"
-        in result.stderr
-    )
+    assert f"rejected 1 rows of {(source / 'bad.parquet').as_uri()}" in result.stderr
     assert twap.query(
-        "select min(object_row), max(object_row), count(*), count(distinct split_part(object_key, '/', -1)) from raw.twap_status_events"
-    ) == [(0, good.num_rows - 1, good.num_rows, 1)]
+        "select split_part(object_key, '/', -1), min(object_row), max(object_row), count(*) "
+        "from raw.twap_status_events group by 1 order by 1"
+    ) == [
+        ("bad.parquet", 0, good.num_rows - 2, good.num_rows - 1),
+        ("good.parquet", 0, good.num_rows - 1, good.num_rows),
+        ("node", 0, 7, 8),
+    ]
+    assert twap.query("select object_row, reason from raw.twap_quarantined_rows") == [
+        (good.num_rows - 1, "sz '1,5' cannot be read")
+    ]

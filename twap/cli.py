@@ -1,9 +1,9 @@
 """`twap`: load, build, publish and serve Hyperliquid TWAP data. Run `twap --help`."""
 
 import argparse
+import dataclasses
 import functools
 import logging
-import os
 import shlex
 import sys
 import warnings
@@ -15,7 +15,7 @@ from twap import steps
 from twap.database import stop_embedded
 from twap.errors import EXIT_ERROR, TwapError, one_line
 from twap.serve import serve
-from twap.settings import SOURCE_FLAG_CONFIG, Settings
+from twap.settings import Settings, source_arguments
 from twap.status import print_status
 
 logger = logging.getLogger("twap")
@@ -74,7 +74,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     """Sample data (made once) -> run -> serve: the whole chain on the embedded defaults."""
     if not settings.source_url:
-        settings = Settings.from_env(home=str(settings.home), source_url=str(settings.sample_dir))
+        settings = dataclasses.replace(settings, source_url=str(settings.sample_dir))
         if not settings.sample_dir.exists():
             write_sample(settings.sample_dir, args.days, args.seed, DEFAULT_START)
     status = steps.locked(settings, "demo", args.wait, steps.run_steps)
@@ -221,11 +221,11 @@ def configure_logging(debug: bool) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.debug)
-    for flag, config_key in SOURCE_FLAG_CONFIG.items():
-        value = getattr(args, flag, None)
-        if value is not None:
-            os.environ[config_key] = str(value)
-    settings = Settings.from_env(home=args.home, source_url=getattr(args, "source", None))
+    settings = Settings.from_env(
+        home=args.home,
+        source_url=getattr(args, "source", None),
+        source_args=source_arguments(vars(args)),
+    )
     try:
         return args.func(args, settings)
     except TwapError as exc:

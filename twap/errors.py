@@ -1,6 +1,6 @@
 """Errors a person can act on, and the exit statuses the command documents."""
 
-from dlt_pipelines.helpers import one_line
+from dlt_pipelines.errors import one_line
 
 __all__ = ["EXIT_ERROR", "EXIT_LOCKED", "EXIT_OBJECTS_FAILED", "TwapError", "one_line"]
 

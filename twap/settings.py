@@ -1,19 +1,34 @@
 """Settings of the `twap` command: environment variables, overridden by command-line flags."""
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 # The repo root: dbt_project.yml, profiles.yml.example and datasette/ (`pip install -e .`).
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
-# The `twap` source flags are shorthands for dlt's own configuration keys of the source.
-SOURCE_FLAG_CONFIG = {
-    "s3_endpoint_url": "SOURCES__HYPERLIQUID_TWAP__CREDENTIALS__ENDPOINT_URL",
-    "s3_region": "SOURCES__HYPERLIQUID_TWAP__CREDENTIALS__REGION_NAME",
-    "requester_pays": "SOURCES__HYPERLIQUID_TWAP__REQUESTER_PAYS",
-    "anonymous": "SOURCES__HYPERLIQUID_TWAP__ANONYMOUS",
+# The `twap` source flags are explicit arguments of the dlt source (flag -> argument path):
+# they override the same keys of dlt's config, whose other keys still apply.
+SOURCE_FLAGS = {
+    "s3_endpoint_url": ("credentials", "endpoint_url"),
+    "s3_region": ("credentials", "region_name"),
+    "requester_pays": ("requester_pays",),
+    "anonymous": ("anonymous",),
 }
+
+
+def source_arguments(flags: dict[str, Any]) -> dict[str, Any]:
+    """The dlt source arguments the given flags set (unset flags are None and set nothing)."""
+    arguments: dict[str, Any] = {}
+    for flag, path in SOURCE_FLAGS.items():
+        if flags.get(flag) is not None:
+            *parents, name = path
+            target = arguments
+            for parent in parents:
+                target = target.setdefault(parent, {})
+            target[name] = flags[flag]
+    return arguments
 
 
 @dataclass(frozen=True)
@@ -24,9 +39,16 @@ class Settings:
     database_url: str | None
     source_url: str | None
     publish_path: Path
+    # Arguments of the dlt source from flags (source_arguments), overriding dlt's config.
+    source_args: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_env(cls, home: str | None = None, source_url: str | None = None) -> "Settings":
+    def from_env(
+        cls,
+        home: str | None = None,
+        source_url: str | None = None,
+        source_args: dict[str, Any] | None = None,
+    ) -> "Settings":
         """Read TWAP_* variables; the arguments, from flags, win over them."""
         home_dir = Path(home or os.environ.get("TWAP_HOME") or ".twap").expanduser().resolve()
         publish = os.environ.get("TWAP_PUBLISH_PATH")
@@ -35,6 +57,7 @@ class Settings:
             database_url=os.environ.get("TWAP_DATABASE_URL") or None,
             source_url=source_url or os.environ.get("TWAP_SOURCE_URL") or None,
             publish_path=Path(publish).resolve() if publish else home_dir / "twap.db",
+            source_args=source_args or {},
         )
 
     @property

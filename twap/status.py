@@ -2,37 +2,47 @@
 
 from contextlib import closing
 
-from dlt_pipelines.settings import DATASET_NAME, LEDGER_TABLE
+from dlt_pipelines.settings import DATASET_NAME, LEDGER_TABLE, QUARANTINE_TABLE
 from twap.database import Database
 from twap.errors import EXIT_OBJECTS_FAILED
 
 LEDGER = f"{DATASET_NAME}.{LEDGER_TABLE}"
+QUARANTINE = f"{DATASET_NAME}.{QUARANTINE_TABLE}"
 
 
 def print_status(database: Database) -> int:
-    """Print the ledger summary and every failed object; 3 when any object is failed, else 0."""
+    """Print the ledger summary, every failed object and every object whose current version has
+    rejected rows (with the first reason); 3 when there is any, else 0."""
     with closing(database.connect()) as conn, conn.cursor() as cursor:
         cursor.execute("select to_regclass(%s) is not null", (LEDGER,))
         if not cursor.fetchone()[0]:
             print(f"nothing loaded yet into {database.display} (run `twap load` or `twap run`)")
             return 0
+        # Read through jsonb: a ledger from before rows were rejected or objects vanished gains
+        # those columns on its next load, and reads as zero until then.
         cursor.execute(
             f"""
             select
                 count(*) filter (where status = 'loaded'),
                 count(*) filter (where status = 'failed'),
-                count(*) filter (where vanished_at is not null),
+                count(*) filter (where to_jsonb(l) ->> 'vanished_at' is not null),
                 coalesce(sum(row_count) filter (where load_id is not null), 0),
+                coalesce(sum((to_jsonb(l) ->> 'rejected_rows')::bigint), 0),
+                coalesce(sum((to_jsonb(l) ->> 'repaired_times')::bigint), 0),
                 max(loaded_at),
                 max(last_attempt_at)
-            from {LEDGER}
+            from {LEDGER} as l
             """
         )
-        loaded, failed, vanished, rows, last_loaded, last_attempt = cursor.fetchone()
+        loaded, failed, vanished, rows, rejected, repaired, last_loaded, last_attempt = (
+            cursor.fetchone()
+        )
         print(f"database:       {database.display}")
         print(f"objects:        {loaded + failed} ({loaded} loaded, {failed} failed)")
         print(f"vanished:       {vanished} (no longer listed by the source)")
         print(f"current rows:   {rows}")
+        print(f"rows rejected:  {rejected}")
+        print(f"times repaired: {repaired} (milliseconds stored as nanoseconds)")
         print(f"last load:      {_time(last_loaded)}")
         print(f"last attempt:   {_time(last_attempt)}")
         cursor.execute(
@@ -48,15 +58,36 @@ def print_status(database: Database) -> int:
             print(f"failed: {key} (attempt {attempts}{note}): {error}")
         cursor.execute(
             f"""
-            select object_key, vanished_at, load_id is not null from {LEDGER}
-            where vanished_at is not null
+            select object_key, (to_jsonb(l) ->> 'vanished_at')::timestamptz, load_id is not null
+            from {LEDGER} as l
+            where to_jsonb(l) ->> 'vanished_at' is not null
             order by object_key
             """
         )
         for key, since, kept in cursor.fetchall():
             rows = "its rows stay" if kept else "its rows were removed"
             print(f"vanished: {key} (missing since {_time(since)}; {rows})")
-    return EXIT_OBJECTS_FAILED if failed else 0
+        for key, count, row, reason in _rejected(cursor):
+            print(f"rejected: {key}: {count} rows, e.g. row {row}: {reason}")
+    return EXIT_OBJECTS_FAILED if failed or rejected else 0
+
+
+def _rejected(cursor) -> list[tuple]:
+    """Each object with rejected rows in the load raw holds from it, and its first reason."""
+    cursor.execute("select to_regclass(%s) is not null", (QUARANTINE,))
+    if not cursor.fetchone()[0]:
+        return []
+    cursor.execute(
+        f"""
+        select distinct on (l.object_key) l.object_key, l.rejected_rows, q.object_row, q.reason
+        from {LEDGER} as l
+        join {QUARANTINE} as q
+            on q.object_key = l.object_key and q._dlt_load_id = l.load_id
+        where l.rejected_rows > 0
+        order by l.object_key, q.object_row
+        """
+    )
+    return cursor.fetchall()
 
 
 def _time(value) -> str:

@@ -3,13 +3,14 @@
 import logging
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 
 from botocore.exceptions import BotoCoreError, EndpointConnectionError
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from dlt_pipelines.pipeline import LoadResult, load, make_pipeline
+from dlt_pipelines.settings import DATASET_NAME, EVENTS_TABLE
 from twap.builds import served_is_current
 from twap.database import Database, embedded_database
 from twap.errors import EXIT_OBJECTS_FAILED, TwapError, one_line
@@ -20,6 +21,7 @@ from twap.settings import Settings
 from twap.transform import run_dbt
 
 logger = logging.getLogger("twap")
+RAW_EVENTS = f"{DATASET_NAME}.{EVENTS_TABLE}"
 
 
 @contextmanager
@@ -49,7 +51,7 @@ def load_step(settings: Settings, database: Database) -> LoadResult:
     with step("load"):
         pipeline = make_pipeline(database.url, settings.dlt_dir)
         try:
-            result = load(pipeline, bucket_url=settings.source_url)
+            result = load(pipeline, bucket_url=settings.source_url, **settings.source_args)
         except TwapError:
             raise
         # Listing happens as the source is made, so its errors come unwrapped by dlt too.
@@ -57,15 +59,19 @@ def load_step(settings: Settings, database: Database) -> LoadResult:
             raise TwapError(_explain_load_error(settings.source_url, exc)) from exc
         stats = result.stats
         logger.info(
-            "load: %d objects listed, %d to read (%d new, %d changed, %d failed before), "
-            "%d loaded (%d rows), %d failed, %d vanished",
+            "load: %d objects listed (%s skipped), %d to read (%d new, %d changed, "
+            "%d failed before), %d loaded (%d rows, %d rejected, %d times corrected), %d failed, "
+            "%d vanished",
             stats.listed,
+            sum(stats.skipped.values()),
             stats.selected,
             stats.new,
             stats.changed,
             stats.retried,
             stats.loaded,
             stats.rows,
+            sum(stats.rejected.values()),
+            stats.repaired,
             len(stats.failed),
             len(stats.vanished),
         )
@@ -91,12 +97,16 @@ def publish_step(settings: Settings, database: Database) -> None:
 
 
 def run_steps(settings: Settings, database: Database) -> int:
-    """load -> build -> publish; exit status 3 when some objects failed but the rest went on.
+    """load -> build -> publish; exit status 3 when some objects failed or rows were rejected
+    but the rest went on. Before anything has ever loaded, says why instead of building.
 
     When the load committed nothing and what is served already comes from a successful build
     of every commit, there is nothing to build or publish.
     """
     result = load_step(settings, database)
+    if not _raw_exists(database):
+        logger.warning("%s", _nothing_loaded(settings.source_url or "", result))
+        return failed_objects_status(result)
     served = Publication(settings.publish_path).current()
     served_build = served.read_publication().get("build") if served else None
     if served_is_current(database, served_build):
@@ -124,11 +134,38 @@ def locked(
 
 
 def failed_objects_status(result: LoadResult) -> int:
-    if not result.stats.failed:
-        return 0
+    """3 when objects failed or rows were rejected in this load (each named), else 0."""
     for key, error in sorted(result.stats.failed.items()):
         logger.error("failed object %s: %s", key, error)
-    return EXIT_OBJECTS_FAILED
+    for key, rows in sorted(result.stats.rejected.items()):
+        logger.error("rejected %d rows of %s (`twap status` shows why)", rows, key)
+    return EXIT_OBJECTS_FAILED if result.stats.failed or result.stats.rejected else 0
+
+
+def _raw_exists(database: Database) -> bool:
+    with closing(database.connect()) as conn, conn.cursor() as cursor:
+        cursor.execute("select to_regclass(%s) is not null", (RAW_EVENTS,))
+        return cursor.fetchone()[0]
+
+
+def _nothing_loaded(source_url: str, result: LoadResult) -> str:
+    """One line on why a first run has nothing to build from."""
+    stats = result.stats
+    if not stats.listed:
+        return (
+            f"nothing to build: no data files under {source_url} (skipped: "
+            f"{stats.skipped_text()}); check --source / TWAP_SOURCE_URL and file_glob"
+        )
+    if stats.failed and not stats.loaded:
+        key, error = sorted(stats.failed.items())[0]
+        return (
+            f"nothing to build: all {len(stats.failed)} objects listed failed, e.g. {key}: "
+            f"{error} (`twap status` lists them all)"
+        )
+    return (
+        f"nothing to build: no event rows loaded yet from the {stats.listed} objects listed "
+        f"({sum(stats.rejected.values())} rows rejected in this run; `twap status` shows why)"
+    )
 
 
 def _explain_load_error(source_url: str, exc: Exception) -> str:
