@@ -186,8 +186,7 @@ def hyperliquid_twap(
     stats.skipped = listing.skipped
     todo = select_objects(listing.objects, known or {}, stats)
     logger.info(
-        "listed %d objects under %s: %d new, %d changed, %d failed before, %d vanished; "
-        "skipped %s",
+        "listed %d objects under %s: %d new, %d changed, %d failed before, %d vanished; skipped %s",
         stats.listed,
         bucket_url,
         stats.new,
@@ -226,8 +225,7 @@ def select_objects(
     stats.vanished = sorted(
         key
         for key, seen in known.items()
-        if key not in keys
-        and (not seen.vanished or (stats.on_vanished == MIRROR and seen.current))
+        if key not in keys and (not seen.vanished or (stats.on_vanished == MIRROR and seen.current))
     )
     return todo
 
