@@ -115,8 +115,11 @@ def prepare(client: SqlClientBase, aborted_loads: Collection[str] = ()) -> None:
         client.execute_sql(f"create schema if not exists {client.fully_qualified_dataset_name()}")
         ledger = _name(client, LEDGER_TABLE)
         client.execute_sql(f"create table if not exists {ledger} ({_LEDGER_COLUMNS})")
+        # Only what is missing: ALTER TABLE locks the ledger against readers even as a no-op.
+        present = _columns(client, LEDGER_TABLE)
         for column in _ADDED_COLUMNS:
-            client.execute_sql(f"alter table {ledger} add column if not exists {column}")
+            if column.split()[0] not in present:
+                client.execute_sql(f"alter table {ledger} add column {column}")
         client.execute_sql(
             f"create table if not exists {_name(client, COMMITS_TABLE)} ({_COMMIT_COLUMNS})"
         )
@@ -327,11 +330,23 @@ def _commit(
 
 
 def _create_raw_indexes(client: SqlClientBase) -> None:
+    """Raw's indexes, built once after the first (bulk) load, when sorting in memory is fast."""
     events = _name(client, EVENTS_TABLE)
+    present = {
+        name
+        for (name,) in client.execute_sql(
+            "select indexname from pg_indexes where schemaname = %s and tablename = %s",
+            client.fully_qualified_dataset_name(quote=False),
+            EVENTS_TABLE,
+        )
+    }
+    # Only what is missing: CREATE INDEX locks raw against writers even when it exists.
+    missing = [c for c in RAW_INDEXES if f"{EVENTS_TABLE}_{'_'.join(c)}_idx" not in present]
+    if not missing:
+        return
     with client.begin_transaction():
-        # Built once, after the first (bulk) load: sorting in memory is several times faster.
         client.execute_sql("set local maintenance_work_mem = '256MB'")
-        for columns in RAW_INDEXES:
+        for columns in missing:
             index = client.escape_column_name(f"{EVENTS_TABLE}_{'_'.join(columns)}_idx")
             quoted = ", ".join(client.escape_column_name(column) for column in columns)
             client.execute_sql(f"create index if not exists {index} on {events} ({quoted})")
@@ -342,6 +357,16 @@ def _rowcount(client: SqlClientBase, delete: str, *args: object) -> int:
     return client.execute_sql(f"with d as ({delete} returning 1) select count(*) from d", *args)[0][
         0
     ]
+
+
+def _columns(client: SqlClientBase, table: str) -> set[str]:
+    rows = client.execute_sql(
+        "select column_name from information_schema.columns "
+        "where table_schema = %s and table_name = %s",
+        client.fully_qualified_dataset_name(quote=False),
+        table,
+    )
+    return {name for (name,) in rows or []}
 
 
 def _table_exists(client: SqlClientBase, table: str) -> bool:
