@@ -97,10 +97,11 @@ def fit_layout(table: pa.Table, layouts: Sequence[Layout]) -> Fitted:
     if layout is None:
         present = flat.column_names
         shown = ", ".join(present[:MAX_COLUMNS_SHOWN]) or "none"
-        more = len(present) - MAX_COLUMNS_SHOWN
+        if len(present) > MAX_COLUMNS_SHOWN:
+            shown += f" and {len(present) - MAX_COLUMNS_SHOWN} more"
         raise BadObjectError(
             f"no layout fits: missing required column(s) {', '.join(missing)} for the closest "
-            f"layout '{closest.name}'; columns present: {shown}{f' and {more} more' if more > 0 else ''} "
+            f"layout '{closest.name}'; columns present: {shown} "
             "(map a new layout under sources.hyperliquid_twap.layouts, README: Reading real data)"
         )
     return Fitted(layout, rows[layout.unnest], views[layout.unnest])
