@@ -41,6 +41,11 @@ NOT_DATA: tuple[tuple[str, tuple[str, ...]], ...] = (
         ("*.crc", "*.md5", "*.sha1", "*.sha256", "*.sha512", "*SUMS", "*.md5sum", "*.sha256sum"),
     ),
 )
+# One regular expression per reason: a year of objects is listed in milliseconds.
+_NOT_DATA_NAMES = tuple(
+    (why, re.compile("|".join(fnmatch.translate(glob) for glob in globs)))
+    for why, globs in NOT_DATA
+)
 
 
 def not_data_reason(relative_path: str) -> str | None:
@@ -53,10 +58,7 @@ def not_data_reason(relative_path: str) -> str | None:
         return "dot-file"
     if "_temporary" in folders:
         return "temporary file of a sync in progress"
-    return next(
-        (why for why, globs in NOT_DATA if any(fnmatch.fnmatchcase(name, g) for g in globs)),
-        None,
-    )
+    return next((why for why, names in _NOT_DATA_NAMES if names.match(name)), None)
 
 
 def decompress(data: bytes) -> tuple[bytes, str | None]:

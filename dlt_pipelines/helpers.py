@@ -55,7 +55,7 @@ def list_objects(fs: AbstractFileSystem, bucket_url: str, file_glob: str) -> Lis
     for path, info in found.items():
         if info["type"] != "file":
             continue
-        why = not_data_reason(posixpath.relpath(path, root))
+        why = not_data_reason(path[len(root) + 1 :] if path.startswith(root) else path)
         if why is None:
             listing.objects.append(_source_object(fs, path, info))
         else:

@@ -28,6 +28,8 @@ from dlt_pipelines.settings import (
 EARLIEST = datetime(2023, 1, 1, tzinfo=UTC)
 LATEST_AHEAD = timedelta(days=1)
 NS_PER = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
+# An error names at most this many of an unknown file's columns (one line, whatever the file).
+MAX_COLUMNS_SHOWN = 20
 
 _UTC_US = pa.timestamp("us", tz="UTC")
 # A decimal number as text: what Postgres' numeric accepts, minus NaN and infinities.
@@ -93,9 +95,13 @@ def fit_layout(table: pa.Table, layouts: Sequence[Layout]) -> Fitted:
 
     layout, closest, missing = choose_layout(layouts, columns_of)
     if layout is None:
+        present = flat.column_names
+        shown = ", ".join(present[:MAX_COLUMNS_SHOWN]) or "none"
+        if len(present) > MAX_COLUMNS_SHOWN:
+            shown += f" and {len(present) - MAX_COLUMNS_SHOWN} more"
         raise BadObjectError(
             f"no layout fits: missing required column(s) {', '.join(missing)} for the closest "
-            f"layout '{closest.name}'; columns present: {', '.join(flat.column_names) or 'none'} "
+            f"layout '{closest.name}'; columns present: {shown} "
             "(map a new layout under sources.hyperliquid_twap.layouts, README: Reading real data)"
         )
     return Fitted(layout, rows[layout.unnest], views[layout.unnest])

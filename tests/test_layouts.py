@@ -243,6 +243,11 @@ def test_a_malformed_user_layout_is_named(config: dict, message: str) -> None:
         (b"PAR1 not really parquet", "not a readable parquet file"),
         (b'{"twap_id": 1, "colour": "red"}\n', "no layout fits: missing required column(s)"),
         (b"", "unknown format"),
+        (
+            json.dumps({f"c{n}": n for n in range(30)}).encode(),
+            "columns present: c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, "
+            "c15, c16, c17, c18, c19 and 10 more (map",
+        ),
     ],
 )
 def test_an_unreadable_object_fails_alone_with_one_line(data: bytes, message: str) -> None:
