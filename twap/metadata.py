@@ -15,7 +15,6 @@ from twap.settings import PROJECT_DIR
 DATASETTE_DIR = PROJECT_DIR / "datasette"
 HAND_WRITTEN = DATASETTE_DIR / "metadata.yml"
 CANNED_QUERIES = DATASETTE_DIR / "queries.yml"
-PLUGIN = "twap"
 
 
 @dataclass(frozen=True)
@@ -55,7 +54,6 @@ def build_metadata(
     database: str,
     tables: dict[str, list[str]],
     relations: dict[str, DbtRelation],
-    pointer: Path,
 ) -> dict[str, Any]:
     """Metadata for the published `tables` (name -> columns); fails if any lacks a description.
 
@@ -86,7 +84,6 @@ def build_metadata(
     for query in queries.values():
         query["params"] = list(query.get("parameters", {}))
     database_metadata["queries"] = queries
-    metadata.setdefault("plugins", {})[PLUGIN] = {"pointer": str(pointer), "database": database}
     return metadata
 
 

@@ -120,7 +120,6 @@ def publish(database: Database, pointer: Path, dbt_target: Path) -> dict[str, in
                 version.database.stem,
                 _columns(sink, counts),
                 {t.name: t.relation for t in PUBLISHED_TABLES if t.relation},
-                pointer,
             )
             publication_facts = {
                 "version": version.name,

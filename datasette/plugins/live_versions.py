@@ -20,6 +20,12 @@ def startup(datasette: Datasette) -> Callable[[], Awaitable[None]]:
 
 
 @hookimpl
+def get_metadata(datasette: Datasette) -> dict[str, Any]:
+    site = live_site(datasette)
+    return site.metadata() if site is not None else {}
+
+
+@hookimpl
 def asgi_wrapper(datasette: Datasette) -> Callable[[Any], Any]:
     def wrap(app: Any) -> Any:
         async def check_version_first(scope: dict, receive: Any, send: Any) -> None:
