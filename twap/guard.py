@@ -45,6 +45,8 @@ EXPENSIVE_WAITING = 4
 REQUEST_SECONDS = 5.0
 STREAM_SECONDS = 60.0
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+# The greatest character, tilde-encoded as Datasette decodes keyset cursors.
+TOP_TEXT = "~F4~8F~BF~BF"
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
@@ -105,10 +107,9 @@ def refusal(path: str, query_string: bytes, pairs: list[tuple[str, str]]) -> Ref
     return None
 
 
-def without_repeated_facets(pairs: list[tuple[str, str]]) -> bytes:
-    """The query string with each facet asked once (Datasette would compute it each time)."""
-    kept = [p for i, p in enumerate(pairs) if not p[0].startswith("_facet") or p not in pairs[:i]]
-    return urllib.parse.urlencode(kept).encode()
+def without_repeated_facets(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The parameters with each facet asked once (Datasette would compute it each time)."""
+    return [p for i, p in enumerate(pairs) if not p[0].startswith("_facet") or p not in pairs[:i]]
 
 
 def is_expensive(pairs: list[tuple[str, str]]) -> bool:
@@ -146,10 +147,14 @@ class Guard:
             return await self.refuse(scope, receive, send, refused, (("allow", "GET, HEAD"),))
         query_string = scope.get("query_string", b"")
         pairs = urllib.parse.parse_qsl(query_string.decode("utf-8", "replace"), True)
+        pairs = without_repeated_facets(pairs)
         refused = refusal(scope["path"], query_string, pairs) or self.canned_refusal(scope, pairs)
         if refused is not None:
             return await self.refuse(scope, receive, send, refused)
-        scope = {**scope, "query_string": without_repeated_facets(pairs)}
+        ordered = await self.first_page_in_key_order(scope["path"], pairs)
+        if isinstance(ordered, Refusal):
+            return await self.refuse(scope, receive, send, ordered)
+        scope = {**scope, "query_string": urllib.parse.urlencode(ordered).encode()}
         budget = STREAM_SECONDS if any(n == "_stream" for n, _ in pairs) else REQUEST_SECONDS
         if not is_expensive(pairs):
             return await self.run(scope, receive, send, budget)
@@ -170,6 +175,41 @@ class Guard:
         finally:
             self.load.running -= 1
             self.slots.release()
+
+    async def first_page_in_key_order(
+        self, path: str, pairs: list[tuple[str, str]]
+    ) -> list[tuple[str, str]] | Refusal:
+        """A sorted table's first page, asked as the page after a cursor before every row.
+
+        Datasette orders a first page by the sort column alone and the next ones by the sort
+        column then the primary key, so rows tied at the end of page one would be repeated or
+        skipped on page two. As a keyset page, the first is in primary-key order too. A CSV
+        stream cannot start from a cursor: it is offered in the orders its index gives."""
+        site = live_site(self.datasette)
+        parts = path.strip("/").split("/")
+        given = dict(pairs)
+        if site is None or site.database is None or len(parts) != 2 or parts[0] != site.route:
+            return pairs
+        table = parts[1].rpartition(".")[0] or parts[1]
+        metadata = self.datasette.table_metadata(site.database.name, table)
+        if "_next" in given or "sortable_columns" not in metadata:
+            return pairs
+        descending = "_sort_desc" in given or ("_sort" not in given and "sort_desc" in metadata)
+        column = given.get("_sort") or given.get("_sort_desc") or metadata.get("sort")
+        column = column or metadata.get("sort_desc")
+        if column not in metadata["sortable_columns"]:
+            return pairs  # Datasette says why
+        keys = await site.database.primary_keys(table)
+        if "_stream" in given:
+            # Each sort column's index runs the table's default way for it, ascending otherwise.
+            index_descending = column == metadata.get("sort_desc")
+            if keys == [column] or descending == index_descending:
+                return pairs
+            way = "descending" if index_descending else "ascending"
+            return Refusal(400, f"a CSV stream by {column} runs {way} only (ties break by key)")
+        # Above every value (text sorts after numbers) / Datasette's token for "from nulls on".
+        before_all = TOP_TEXT if descending else "$null"
+        return [*pairs, ("_next", ",".join([before_all, *["0"] * len(keys)]))]
 
     def canned_refusal(self, scope: Scope, pairs: list[tuple[str, str]]) -> Refusal | None:
         """A canned query's parameters checked, for every renderer (.json, .csv, the page)."""
@@ -292,4 +332,3 @@ def too_large_message() -> str:
         f"the answer is over {MAX_RESPONSE_BYTES // 1024**2} MB: ask for fewer rows or columns "
         "(_size, _col), or page with _next"
     )
-

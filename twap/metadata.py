@@ -5,7 +5,7 @@ sort orders, labels, canned queries)."""
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
@@ -39,6 +39,16 @@ class DbtRelation:
         return f"dbt {self.kind} {self.source_name + '.' if self.source_name else ''}{self.name}"
 
 
+class Sortable(Protocol):
+    """How a published table may be sorted (twap.publish.PublishedTable)."""
+
+    @property
+    def sort_columns(self) -> list[str]: ...
+
+    @property
+    def default_sort(self) -> dict[str, str]: ...
+
+
 def read_manifest(target_dir: Path) -> dict[str, Any]:
     path = target_dir / "manifest.json"
     try:
@@ -54,11 +64,13 @@ def build_metadata(
     database: str,
     tables: dict[str, list[str]],
     relations: dict[str, DbtRelation],
+    orders: dict[str, "Sortable"],
 ) -> dict[str, Any]:
     """Metadata for the published `tables` (name -> columns); fails if any lacks a description.
 
     `relations` names the dbt model or source of each table built by dbt; the descriptions of
-    the others come from `datasette/metadata.yml`.
+    the others come from `datasette/metadata.yml`. `orders` gives each table's default order and
+    the only columns it may be sorted by (those its indexes serve).
     """
     metadata = yaml.safe_load(HAND_WRITTEN.read_text())
     database_metadata = metadata.setdefault("databases", {}).setdefault(database, {})
@@ -79,6 +91,10 @@ def build_metadata(
             **generated.pop("columns"),
         }
         table_metadata.update(generated)
+    for table, order in orders.items():
+        hand_tables.setdefault(table, {}).update(
+            sortable_columns=order.sort_columns, **order.default_sort
+        )
     _check_descriptions(hand_tables, tables)
     queries = yaml.safe_load(CANNED_QUERIES.read_text())
     for query in queries.values():

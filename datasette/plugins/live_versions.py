@@ -5,6 +5,7 @@ from typing import Any
 
 from datasette import hookimpl
 from datasette.app import Datasette
+from datasette.utils.asgi import Response
 
 from twap.live import live_site
 
@@ -37,3 +38,14 @@ def asgi_wrapper(datasette: Datasette) -> Callable[[Any], Any]:
         return check_version_first
 
     return wrap
+
+
+async def metadata_json(datasette: Datasette) -> Response:
+    """The served version's metadata as published (by route, not by version name)."""
+    site = live_site(datasette)
+    return Response.json(site.database.metadata if site and site.database else {})
+
+
+@hookimpl
+def register_routes() -> list[tuple[str, Any]]:
+    return [(r"^/-/metadata(\.json)?$", metadata_json)]
