@@ -45,8 +45,6 @@ EXPENSIVE_WAITING = 4
 REQUEST_SECONDS = 5.0
 STREAM_SECONDS = 60.0
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
-# The greatest character, tilde-encoded as Datasette decodes keyset cursors.
-TOP_TEXT = "~F4~8F~BF~BF"
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
@@ -179,12 +177,15 @@ class Guard:
     async def first_page_in_key_order(
         self, path: str, pairs: list[tuple[str, str]]
     ) -> list[tuple[str, str]] | Refusal:
-        """A sorted table's first page, asked as the page after a cursor before every row.
+        """A table page's parameters, so that its rows and facets are right and quick.
 
         Datasette orders a first page by the sort column alone and the next ones by the sort
-        column then the primary key, so rows tied at the end of page one would be repeated or
-        skipped on page two. As a keyset page, the first is in primary-key order too. A CSV
-        stream cannot start from a cursor: it is offered in the orders its index gives."""
+        column then the key, so rows tied at the end of page one would be repeated or skipped
+        on page two. A descending first page follows its index (twap/publish.py), in key order;
+        an ascending one is asked as the keyset page after nulls, which are none (sort columns
+        are NOT NULL): key order too. A CSV stream cannot start from a cursor, so it runs
+        descending. Facets of later pages would count only the rows after the cursor, slowly:
+        they are on the first page only."""
         site = live_site(self.datasette)
         parts = path.strip("/").split("/")
         given = dict(pairs)
@@ -192,24 +193,19 @@ class Guard:
             return pairs
         table = parts[1].rpartition(".")[0] or parts[1]
         metadata = self.datasette.table_metadata(site.database.name, table)
-        if "_next" in given or "sortable_columns" not in metadata:
+        if "sortable_columns" not in metadata:
             return pairs
-        descending = "_sort_desc" in given or ("_sort" not in given and "sort_desc" in metadata)
-        column = given.get("_sort") or given.get("_sort_desc") or metadata.get("sort")
-        column = column or metadata.get("sort_desc")
-        if column not in metadata["sortable_columns"]:
-            return pairs  # Datasette says why
+        if "_next" in given:
+            return [*pairs, ("_nofacet", "1")] if "_nofacet" not in given else pairs
+        column = given.get("_sort") or given.get("_sort_desc")
+        column = column or metadata.get("sort") or metadata.get("sort_desc")
+        ascending = "_sort" in given or ("_sort_desc" not in given and "sort" in metadata)
         keys = await site.database.primary_keys(table)
+        if not ascending or keys == [column] or column not in metadata["sortable_columns"]:
+            return pairs  # in key order already, unique, or for Datasette to refuse
         if "_stream" in given:
-            # Each sort column's index runs the table's default way for it, ascending otherwise.
-            index_descending = column == metadata.get("sort_desc")
-            if keys == [column] or descending == index_descending:
-                return pairs
-            way = "descending" if index_descending else "ascending"
-            return Refusal(400, f"a CSV stream by {column} runs {way} only (ties break by key)")
-        # Above every value (text sorts after numbers) / Datasette's token for "from nulls on".
-        before_all = TOP_TEXT if descending else "$null"
-        return [*pairs, ("_next", ",".join([before_all, *["0"] * len(keys)]))]
+            return Refusal(400, f"CSV streams by {column} run descending: _sort_desc={column}")
+        return [*pairs, ("_next", ",".join(["$null", *["0"] * len(keys)]))]
 
     def canned_refusal(self, scope: Scope, pairs: list[tuple[str, str]]) -> Refusal | None:
         """A canned query's parameters checked, for every renderer (.json, .csv, the page)."""

@@ -42,7 +42,7 @@ class PublishedTable:
     # The columns people may sort by (Datasette's sortable_columns), the first (`-` for
     # descending) the default order. Each leads an index and is NOT NULL: Datasette's
     # descending keyset page on a nullable column adds `or column is null`, which SQLite
-    # answers by sorting the whole table.
+    # answers by sorting the whole table; and `column is not null` costs nothing.
     sort_keys: tuple[str, ...] = ()
 
     @property
@@ -57,15 +57,14 @@ class PublishedTable:
 
     @property
     def all_indexes(self) -> tuple[tuple[str, ...], ...]:
-        """The indexes, plus one for each sort key no index or primary key starts with. The
-        default order's index runs its way: Datasette's first page orders by the sort column
-        alone, so the index's order (then rowid, i.e. primary key order) breaks its ties."""
-        leading = {index[0] for index in self.indexes} | {self.primary_key[0]}
-        extra = [
-            (f'"{key[1:]}" desc',) if key.startswith("-") else (key,)
-            for key in self.sort_keys
-            if key.removeprefix("-") not in leading
-        ]
+        """The indexes, plus a descending one on each sort column but a single-column key.
+
+        Datasette orders a first page by the sort column alone (later pages add the key), so
+        ties there come in the index's order: key order (rowids follow it) when read forward.
+        A descending first page reads it forward; an ascending one is asked as a keyset page
+        (twap/guard.py), in key order too."""
+        unique = [self.primary_key[0]] if len(self.primary_key) == 1 else []
+        extra = [(f'"{key}" desc',) for key in self.sort_columns if key not in unique]
         return self.indexes + tuple(extra)
 
     @property

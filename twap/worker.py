@@ -25,6 +25,7 @@ def main() -> None:
     parser.add_argument("--index", type=int, default=0, help="this worker's number")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # the warm-up's in-process requests
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT_BYTES, MEMORY_LIMIT_BYTES))
     datasette = make_datasette(args.pointer, cors=args.cors)
     site = live_site(datasette)
