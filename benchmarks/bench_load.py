@@ -4,7 +4,7 @@ concurrencies, then the same with ten slow hostile queries running beside it.
     .venv/bin/python -m benchmarks.bench_load --home DIR [--seconds 20] [--concurrency 8 32 64]
 
 DIR holds a published year (`python -m benchmarks.bench_datasette --home DIR` makes one, and
-calls this at its end). Starts `twap serve` (its default workers) on a free port of 127.0.0.1,
+runs this at its end: that is the figure `make bench` reports). Starts `twap serve` (its default workers) on a free port of 127.0.0.1,
 sends requests from closed-loop clients (each sends its next request when the last answered),
 drawing each from a mix of what people ask (below) with parameters drawn from the data, and
 stops the server. Writes benchmarks/results/load.json and prints a table.

@@ -16,6 +16,7 @@ import pytest
 from datasette.database import Results
 
 from tests.conftest import Twap, make_twap
+from twap.guard import Guard
 from twap.live import REMEMBERED_BYTES, live_site
 from twap.publish import PUBLISHED_TABLES, TEST_RESULTS, PublishedTable
 from twap.serve import make_datasette
@@ -396,3 +397,42 @@ def test_no_file_paths_or_internals_shown(client: Client, site: Twap) -> None:
         assert str(site.home.parent) not in client.get(path).text, path
     for path in ("/-/threads.json", "/-/versions.json", "/_memory.json?sql=select+1"):
         assert client.get(path).status_code == 404, path
+
+
+def test_an_answer_too_large_is_a_413(client: Client) -> None:
+    # 200 rows of 99 kB of text: within SQLite's limits, over the 16 MB an answer may have.
+    big = "select hex(zeroblob(49500)) from fct_twaps limit 200"
+    response = client.get(sql_path(big))
+    assert response.status_code == 413 and "ask for fewer rows" in response.json()["error"]
+
+
+def test_a_request_over_its_budget_is_cut_and_says_so(client: Client) -> None:
+    """A stream of one row per page (thousands of pages) given one second, its client staying."""
+    guard = Guard(client.datasette.app(), client.datasette)
+    scope = {
+        "type": "http",
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/twap/fct_twap_status_events.csv",
+        "raw_path": b"/twap/fct_twap_status_events.csv",
+        "query_string": b"_stream=on&_size=1",
+        "headers": [(b"host", b"localhost")],
+        "client": ("127.0.0.1", 1),
+        "server": ("localhost", 80),
+    }
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        await asyncio.sleep(3600)  # the client stays
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    asyncio.run(guard.run(scope, receive, send, budget=1.0))
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    assert sent[0]["status"] == 200 and not sent[-1].get("more_body")
+    assert body.endswith(b"this request took over its 1 s budget: narrow it down\n")
+    events = client.json("/twap/fct_twap_status_events.json?_size=0")["filtered_table_rows_count"]
+    assert 1 < len(body.splitlines()) < events

@@ -302,24 +302,32 @@ class Client:
 
 
 class ResponseState:
-    """What has been sent so far; an answer declared too large is replaced by a 413."""
+    """What has been sent so far. A whole answer (one body) over MAX_RESPONSE_BYTES is replaced
+    by a 413; a stream is held to max_csv_mb by Datasette itself."""
 
     def __init__(self, send: Send) -> None:
         self._send = send
-        self.started = self.finished = self.dropping = False
+        self._start: Message | None = None
+        self.started = self.finished = False
 
     async def send(self, message: Message) -> None:
-        if self.dropping:
-            return
         if message["type"] == "http.response.start":
+            self._start = message  # sent with the first body, once its size is known
+            return
+        if message["type"] != "http.response.body":
+            return await self._send(message)
+        if self.finished:  # the 413 went instead
+            return None
+        whole = not message.get("more_body", False)
+        if self._start is not None:
+            start, self._start = self._start, None
             self.started = True
-            length = dict(message.get("headers", [])).get(b"content-length", b"0")
-            if int(length) > MAX_RESPONSE_BYTES:
-                self.dropping = self.finished = True
+            if whole and len(message.get("body", b"")) > MAX_RESPONSE_BYTES:
+                self.finished = True
                 too_large = {"ok": False, "status": 413, "error": too_large_message()}
                 return await Response.json(too_large, status=413).asgi_send(self._send)
-        elif message["type"] == "http.response.body" and not message.get("more_body"):
-            self.finished = True
+            await self._send(start)
+        self.finished = whole
         await self._send(message)
 
 
