@@ -16,8 +16,9 @@ import pytest
 from datasette.database import Results
 
 from tests.conftest import Twap, make_twap
-from twap.guard import Guard
+from twap.guard import Guard, guard_of
 from twap.live import REMEMBERED_BYTES, live_site
+from twap.page_cache import MAX_ANSWER_BYTES, MAX_BYTES, PageCache
 from twap.publish import PUBLISHED_TABLES, TEST_RESULTS, PublishedTable
 from twap.serve import make_datasette
 
@@ -436,3 +437,21 @@ def test_a_request_over_its_budget_is_cut_and_says_so(client: Client) -> None:
     assert body.endswith(b"this request took over its 1 s budget: narrow it down\n")
     events = client.json("/twap/fct_twap_status_events.json?_size=0")["filtered_table_rows_count"]
     assert 1 < len(body.splitlines()) < events
+
+
+def test_answers_asked_again_are_replayed_per_version_within_bounds(client: Client) -> None:
+    guard = guard_of(client.datasette)
+    guard.pages = PageCache()
+    path = "/twap/top_wallets.json?_shape=array&page_size=3"
+    first = client.get(path)
+    version = client.json("/-/healthz")["version"]
+    assert (version, "/twap/top_wallets.json", path.split("?")[1]) in guard.pages.answers
+    again = client.get(path)
+    assert again.content == first.content and again.headers["x-frame-options"] == "DENY"
+    kept = len(guard.pages.answers)
+    client.get("/twap/fct_twaps.json?_sort=nope")  # errors and the health report are not kept
+    client.get("/-/healthz")
+    assert len(guard.pages.answers) == kept
+    for number in range(200):
+        guard.pages.put(("v", str(number), ""), {"status": 200}, b"x" * MAX_ANSWER_BYTES)
+    assert guard.pages.bytes <= MAX_BYTES and len(guard.pages.answers) < 200

@@ -5,7 +5,9 @@ bounded; a parameter given twice refused (but for the few Datasette reads as lis
 named twice asked once; canned-query parameters typed (twap/parameters.py), whatever the
 renderer. Around it: one time budget for the whole request, its work cancelled when the client
 leaves, expensive requests (SQL, facets, streams) admitted a few at a time so that the others
-keep answering, answers too large refused, and security headers on every answer.
+keep answering, answers too large refused, answers asked again replayed for a while
+(twap/page_cache.py), and security headers on every answer. It also switches to a newly
+published version first (twap/live.py).
 """
 
 import asyncio
@@ -20,7 +22,8 @@ from typing import Any
 from datasette.app import Datasette
 from datasette.utils.asgi import Request, Response
 
-from twap.live import live_site
+from twap.live import LiveSite, live_site
+from twap.page_cache import PageCache
 from twap.parameters import problem
 
 Scope = dict[str, Any]
@@ -45,6 +48,7 @@ EXPENSIVE_WAITING = 4
 REQUEST_SECONDS = 5.0
 STREAM_SECONDS = 60.0
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+UNCACHED_PATHS = ("/-/healthz",)
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
@@ -79,12 +83,12 @@ class Load:
         return dict(self.__dict__)
 
 
-_loads: "weakref.WeakKeyDictionary[Datasette, Load]" = weakref.WeakKeyDictionary()
+_guards: "weakref.WeakKeyDictionary[Datasette, Guard]" = weakref.WeakKeyDictionary()
 
 
-def load_of(datasette: Datasette) -> Load | None:
-    """The expensive requests of `datasette`'s worker, for /-/healthz."""
-    return _loads.get(datasette)
+def guard_of(datasette: Datasette) -> "Guard | None":
+    """The guard of `datasette`'s requests (its load for /-/healthz, its remembered pages)."""
+    return _guards.get(datasette)
 
 
 def refusal(path: str, query_string: bytes, pairs: list[tuple[str, str]]) -> Refusal | None:
@@ -108,6 +112,16 @@ def refusal(path: str, query_string: bytes, pairs: list[tuple[str, str]]) -> Ref
 def without_repeated_facets(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """The parameters with each facet asked once (Datasette would compute it each time)."""
     return [p for i, p in enumerate(pairs) if not p[0].startswith("_facet") or p not in pairs[:i]]
+
+
+def cache_key(scope: Scope, site: LiveSite | None) -> tuple[str, ...] | None:
+    """What a remembered answer is found by, if this request's may be remembered: the health
+    report is live, a stream long."""
+    if site is None or site.database is None or scope["method"] != "GET":
+        return None
+    if scope["path"] in UNCACHED_PATHS or b"_stream=" in scope["query_string"]:
+        return None
+    return (site.database.version.name, scope["path"], scope["query_string"].decode())
 
 
 def is_expensive(pairs: list[tuple[str, str]]) -> bool:
@@ -134,12 +148,17 @@ class Guard:
         self.app = app
         self.datasette = datasette
         self.slots = asyncio.Semaphore(EXPENSIVE_AT_ONCE)
-        self.load = _loads[datasette] = Load()
+        self.load = Load()
+        self.pages = PageCache()
+        _guards[datasette] = self
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         send = secured(send)
+        site = live_site(self.datasette)
+        if site is not None:
+            await site.refresh()
         if scope["method"] not in METHODS:
             refused = Refusal(405, f"{scope['method']} is not allowed: this site is read-only")
             return await self.refuse(scope, receive, send, refused, (("allow", "GET, HEAD"),))
@@ -153,6 +172,12 @@ class Guard:
         if isinstance(ordered, Refusal):
             return await self.refuse(scope, receive, send, ordered)
         scope = {**scope, "query_string": urllib.parse.urlencode(ordered).encode()}
+        key = cache_key(scope, site)
+        answer = self.pages.get(key) if key else None
+        if answer is not None:
+            return await answer.replay(send)
+        if key:
+            send = self.pages.recorder(key, send)
         budget = STREAM_SECONDS if any(n == "_stream" for n, _ in pairs) else REQUEST_SECONDS
         if not is_expensive(pairs):
             return await self.run(scope, receive, send, budget)

@@ -1,4 +1,5 @@
-"""Serve the version `twap publish` points at; pick up a new one without a restart."""
+"""Serve the version `twap publish` points at; pick up a new one without a restart (checked
+before each request by twap/guard.py)."""
 
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -24,20 +25,6 @@ def startup(datasette: Datasette) -> Callable[[], Awaitable[None]]:
 def get_metadata(datasette: Datasette) -> dict[str, Any]:
     site = live_site(datasette)
     return site.metadata() if site is not None else {}
-
-
-@hookimpl
-def asgi_wrapper(datasette: Datasette) -> Callable[[Any], Any]:
-    def wrap(app: Any) -> Any:
-        async def check_version_first(scope: dict, receive: Any, send: Any) -> None:
-            site = live_site(datasette)
-            if site is not None and scope["type"] == "http":
-                await site.refresh()
-            await app(scope, receive, send)
-
-        return check_version_first
-
-    return wrap
 
 
 async def metadata_json(datasette: Datasette) -> Response:
