@@ -86,6 +86,14 @@ class Load:
 _guards: "weakref.WeakKeyDictionary[Datasette, Guard]" = weakref.WeakKeyDictionary()
 
 
+def guarded(app: App, datasette: Datasette) -> "Guard":
+    """`app` behind a guard (Datasette's asgi_wrapper); the first one made is the one that
+    serves (a worker builds its app once; in-process clients build theirs first)."""
+    guard = Guard(app, datasette)
+    _guards.setdefault(datasette, guard)
+    return guard
+
+
 def guard_of(datasette: Datasette) -> "Guard | None":
     """The guard of `datasette`'s requests (its load for /-/healthz, its remembered pages)."""
     return _guards.get(datasette)
@@ -150,7 +158,6 @@ class Guard:
         self.slots = asyncio.Semaphore(EXPENSIVE_AT_ONCE)
         self.load = Load()
         self.pages = PageCache()
-        _guards[datasette] = self
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

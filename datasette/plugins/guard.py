@@ -11,7 +11,7 @@ from datasette.plugins import pm
 from datasette.utils.asgi import Base400, Request, Response
 from datasette.views.base import DatasetteError
 
-from twap.guard import Guard, too_large_message
+from twap.guard import guarded, too_large_message
 from twap.live import live_site
 
 logger = logging.getLogger("twap.serve")
@@ -23,7 +23,7 @@ if pm.has_plugin("datasette.handle_exception"):
 
 @hookimpl
 def asgi_wrapper(datasette: Datasette) -> Callable[[Any], Any]:
-    return lambda app: Guard(app, datasette)
+    return lambda app: guarded(app, datasette)
 
 
 def status_and_message(exception: Exception) -> tuple[int, str]:
