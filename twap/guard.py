@@ -25,6 +25,7 @@ from datasette.utils.asgi import Request, Response
 from twap.live import LiveSite, live_site
 from twap.page_cache import PageCache
 from twap.parameters import problem
+from twap.slots import Slots, machine_slots
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -41,8 +42,8 @@ LIST_PARAMETERS = {"_facet", "_facet_array", "_facet_date", "_col", "_nocol"}
 # What makes a request expensive: its own SQL, facets or filters beyond the served ones, streams.
 EXPENSIVE_PARAMETERS = {"sql", "_stream", "_where", "_search", "_facet_size"}
 EXPENSIVE_PREFIXES = ("_facet",)
-# Per worker: expensive requests run one at a time (of three SQL threads), a few more wait.
-EXPENSIVE_AT_ONCE = 1
+# Expensive requests run in the machine's slots (twap/slots.py: half its cores); a few more
+# wait in each worker, up to REQUEST_SECONDS.
 EXPENSIVE_WAITING = 4
 # A whole request, however many queries it runs (each is also held to sql_time_limit_ms).
 REQUEST_SECONDS = 5.0
@@ -155,7 +156,7 @@ class Guard:
     def __init__(self, app: App, datasette: Datasette) -> None:
         self.app = app
         self.datasette = datasette
-        self.slots = asyncio.Semaphore(EXPENSIVE_AT_ONCE)
+        self._slots: Slots | None = None
         self.load = Load()
         self.pages = PageCache()
 
@@ -186,7 +187,7 @@ class Guard:
         if key:
             send = self.pages.recorder(key, send)
         budget = STREAM_SECONDS if any(n == "_stream" for n, _ in pairs) else REQUEST_SECONDS
-        if not is_expensive(pairs):
+        if site is None or not is_expensive(pairs):
             return await self.run(scope, receive, send, budget)
         if self.load.waiting >= EXPENSIVE_WAITING:
             return await self.busy(scope, receive, send)
@@ -194,7 +195,7 @@ class Guard:
         self.load.waiting += 1
         try:
             async with asyncio.timeout(REQUEST_SECONDS):
-                await self.slots.acquire()
+                slot = await self.slots(site).acquire()
         except TimeoutError:
             return await self.busy(scope, receive, send)
         finally:
@@ -204,7 +205,7 @@ class Guard:
             await self.run(scope, receive, send, budget - (time.monotonic() - started))
         finally:
             self.load.running -= 1
-            self.slots.release()
+            Slots.release(slot)
 
     async def first_page_in_key_order(
         self, path: str, pairs: list[tuple[str, str]]
@@ -238,6 +239,12 @@ class Guard:
         if "_stream" in given:
             return Refusal(400, f"CSV streams by {column} run descending: _sort_desc={column}")
         return [*pairs, ("_next", ",".join(["$null", *["0"] * len(keys)]))]
+
+    def slots(self, site: LiveSite) -> Slots:
+        """The machine's slots for expensive requests to this site."""
+        if self._slots is None:
+            self._slots = Slots(site.publication.pointer, machine_slots())
+        return self._slots
 
     def canned_refusal(self, scope: Scope, pairs: list[tuple[str, str]]) -> Refusal | None:
         """A canned query's parameters checked, for every renderer (.json, .csv, the page)."""
