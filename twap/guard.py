@@ -22,7 +22,7 @@ from typing import Any
 from datasette.app import Datasette
 from datasette.utils.asgi import Request, Response
 
-from twap.live import LiveSite, live_site
+from twap.live import LiveSite, VersionDatabase, live_site
 from twap.page_cache import PageCache
 from twap.parameters import problem
 from twap.slots import Slots, machine_slots
@@ -40,7 +40,7 @@ MAX_FACETS = 6
 # Parameters Datasette reads as lists; any other one given twice is a mistake or an attack.
 LIST_PARAMETERS = {"_facet", "_facet_array", "_facet_date", "_col", "_nocol"}
 # What makes a request expensive: its own SQL, facets or filters beyond the served ones, streams.
-EXPENSIVE_PARAMETERS = {"sql", "_stream", "_where", "_search", "_facet_size"}
+EXPENSIVE_PARAMETERS = {"sql", "_stream", "_where", "_search"}
 EXPENSIVE_PREFIXES = ("_facet",)
 # Expensive requests run in the machine's slots (twap/slots.py: half its cores); a few more
 # wait in each worker, up to REQUEST_SECONDS.
@@ -68,7 +68,6 @@ SECURITY_HEADERS = [
 class Refusal:
     status: int
     message: str
-    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -219,13 +218,12 @@ class Guard:
         are NOT NULL): key order too. A CSV stream cannot start from a cursor, so it runs
         descending. Facets of later pages would count only the rows after the cursor, slowly:
         they are on the first page only."""
-        site = live_site(self.datasette)
-        parts = path.strip("/").split("/")
-        given = dict(pairs)
-        if site is None or site.database is None or len(parts) != 2 or parts[0] != site.route:
+        page = self.page_of(path)
+        if page is None:
             return pairs
-        table = parts[1].rpartition(".")[0] or parts[1]
-        metadata = self.datasette.table_metadata(site.database.name, table)
+        database, table, _ = page
+        given = dict(pairs)
+        metadata = self.datasette.table_metadata(database.name, table)
         if "sortable_columns" not in metadata:
             return pairs
         if "_next" in given:
@@ -233,12 +231,21 @@ class Guard:
         column = given.get("_sort") or given.get("_sort_desc")
         column = column or metadata.get("sort") or metadata.get("sort_desc")
         ascending = "_sort" in given or ("_sort_desc" not in given and "sort" in metadata)
-        keys = await site.database.primary_keys(table)
+        keys = await database.primary_keys(table)
         if not ascending or keys == [column] or column not in metadata["sortable_columns"]:
             return pairs  # in key order already, unique, or for Datasette to refuse
         if "_stream" in given:
             return Refusal(400, f"CSV streams by {column} run descending: _sort_desc={column}")
         return [*pairs, ("_next", ",".join(["$null", *["0"] * len(keys)]))]
+
+    def page_of(self, path: str) -> tuple[VersionDatabase, str, str] | None:
+        """The served version, and the table or query `/<route>/<name>[.<format>]` names."""
+        site = live_site(self.datasette)
+        parts = path.strip("/").split("/")
+        if site is None or site.database is None or len(parts) != 2 or parts[0] != site.route:
+            return None
+        name, _, extension = parts[1].partition(".")
+        return site.database, name, extension
 
     def slots(self, site: LiveSite) -> Slots:
         """The machine's slots for expensive requests to this site."""
@@ -248,12 +255,11 @@ class Guard:
 
     def canned_refusal(self, scope: Scope, pairs: list[tuple[str, str]]) -> Refusal | None:
         """A canned query's parameters checked, for every renderer (.json, .csv, the page)."""
-        site = live_site(self.datasette)
-        parts = scope["path"].strip("/").split("/")
-        if site is None or site.database is None or len(parts) != 2 or parts[0] != site.route:
+        page = self.page_of(scope["path"])
+        if page is None:
             return None
-        name, _, extension = parts[1].partition(".")
-        queries = self.datasette.metadata("queries", database=site.database.name) or {}
+        database, name, extension = page
+        queries = self.datasette.metadata("queries", database=database.name) or {}
         if name not in queries:
             return None
         given = dict(pairs)

@@ -40,7 +40,7 @@ SWITCHES_PER_WORKER = 200
 
 
 def results_bytes(results: Results) -> int:
-    """A cheap upper-bound-ish size of an answer: its values as text."""
+    """About what an answer holds in memory: its values as text, plus a little per value."""
     return sum(len(str(value)) + 8 for row in results.rows for value in row)
 
 
