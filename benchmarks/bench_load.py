@@ -89,11 +89,13 @@ async def clients(
     count: int,
     seconds: float,
     rng: random.Random,
-) -> tuple[list[float], Counter]:
-    """`count` closed-loop clients for `seconds`: latencies (ms) and statuses."""
+) -> tuple[list[float], Counter, list[str]]:
+    """`count` closed-loop clients for `seconds`: latencies (ms), statuses, the first few
+    requests that got anything but a 200 (with what they got)."""
     weights, makers = zip(*mix, strict=True)
     latencies: list[float] = []
     statuses: Counter = Counter()
+    failed: list[str] = []
     deadline = time.monotonic() + seconds
     limits = httpx.Limits(max_connections=count, max_keepalive_connections=count)
     async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
@@ -104,13 +106,17 @@ async def clients(
                 started = time.perf_counter()
                 try:
                     response = await client.get(path)
-                    statuses[response.status_code] += 1
+                    status: int | str = response.status_code
+                    answer = response.text[:120] if status != 200 else ""
                 except httpx.HTTPError as error:
-                    statuses[type(error).__name__] += 1
+                    status, answer = type(error).__name__, str(error)[:120]
+                statuses[status] += 1
+                if status != 200 and len(failed) < 5:
+                    failed.append(f"{status} {path[:100]}: {answer}")
                 latencies.append((time.perf_counter() - started) * 1000)
 
         await asyncio.gather(*(one_client() for _ in range(count)))
-    return latencies, statuses
+    return latencies, statuses, failed
 
 
 async def level(
@@ -124,7 +130,7 @@ async def level(
     started = time.monotonic()
     results = await asyncio.gather(*runs)
     elapsed = time.monotonic() - started
-    latencies, statuses = results[0]
+    latencies, statuses, failed = results[0]
     quantiles = statistics.quantiles(latencies, n=100)
     figures = {
         "concurrency": count,
@@ -136,6 +142,7 @@ async def level(
         "p99_ms": round(quantiles[98], 1),
         "errors": sum(n for status, n in statuses.items() if status != 200),
         "statuses": {str(k): v for k, v in statuses.items()},
+        "first_errors": failed,
     }
     if hostile:
         figures["hostile_statuses"] = {str(k): v for k, v in results[1][1].items()}
