@@ -83,17 +83,24 @@ def request_mix(pointer: Path, rng: random.Random) -> list[tuple[int, Callable[[
     ]
 
 
+def kind(path: str) -> str:
+    """A request's kind, for latencies by kind: its path, and what makes a table page special."""
+    route, _, query = path.partition("?")
+    special = [word for word in ("_next", "wallet") if f"{word}=" in query and "/fct_" in route]
+    return " ".join([route, *special[:1]])
+
+
 async def clients(
     url: str,
     mix: list[tuple[int, Callable[[], str]]],
     count: int,
     seconds: float,
     rng: random.Random,
-) -> tuple[list[float], Counter, list[str]]:
-    """`count` closed-loop clients for `seconds`: latencies (ms), statuses, the first few
-    requests that got anything but a 200 (with what they got)."""
+) -> tuple[list[tuple[str, float]], Counter, list[str]]:
+    """`count` closed-loop clients for `seconds`: latencies (kind, ms), statuses, the first
+    few requests that got anything but a 200 (with what they got)."""
     weights, makers = zip(*mix, strict=True)
-    latencies: list[float] = []
+    latencies: list[tuple[str, float]] = []
     statuses: Counter = Counter()
     failed: list[str] = []
     deadline = time.monotonic() + seconds
@@ -113,7 +120,7 @@ async def clients(
                 statuses[status] += 1
                 if status != 200 and len(failed) < 5:
                     failed.append(f"{status} {path[:100]}: {answer}")
-                latencies.append((time.perf_counter() - started) * 1000)
+                latencies.append((kind(path), (time.perf_counter() - started) * 1000))
 
         await asyncio.gather(*(one_client() for _ in range(count)))
     return latencies, statuses, failed
@@ -130,8 +137,12 @@ async def level(
     started = time.monotonic()
     results = await asyncio.gather(*runs)
     elapsed = time.monotonic() - started
-    latencies, statuses, failed = results[0]
+    timed, statuses, failed = results[0]
+    latencies = [ms for _, ms in timed]
     quantiles = statistics.quantiles(latencies, n=100)
+    by_kind: dict[str, list[float]] = {}
+    for name, ms in timed:
+        by_kind.setdefault(name, []).append(ms)
     figures = {
         "concurrency": count,
         "hostile_queries": HOSTILE_CLIENTS if hostile else 0,
@@ -143,6 +154,11 @@ async def level(
         "errors": sum(n for status, n in statuses.items() if status != 200),
         "statuses": {str(k): v for k, v in statuses.items()},
         "first_errors": failed,
+        "p95_ms_by_kind": {
+            name: round(statistics.quantiles(values, n=20)[-1], 1)
+            for name, values in sorted(by_kind.items())
+            if len(values) > 1
+        },
     }
     if hostile:
         figures["hostile_statuses"] = {str(k): v for k, v in results[1][1].items()}

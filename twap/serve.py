@@ -1,9 +1,10 @@
 """Serve the published versions with Datasette: read-only, bounded, always the newest version.
 
-`twap serve` is a small supervisor: it listens on the port itself and runs a number of worker
-processes (one per core by default), each Datasette under uvicorn accepting connections from
-that one shared socket (twap/worker.py). The file is immutable, so workers share nothing else;
-a worker that exits is replaced, and SIGTERM stops them all within STOP_SECONDS.
+`twap serve` is a small supervisor: it takes the port and runs a number of worker processes
+(one per core by default), each Datasette under uvicorn listening on that port with
+SO_REUSEPORT, so that the kernel spreads connections evenly among them (twap/worker.py). The
+file is immutable, so workers share nothing else; a worker that exits is replaced, and SIGTERM
+stops them all within STOP_SECONDS.
 """
 
 import logging
@@ -79,33 +80,44 @@ def serve(
     """Run the workers on http://host:port/ until Ctrl-C or SIGTERM."""
     current_version(settings.publish_path)
     try:
-        listener = socket.create_server((host, port), backlog=BACKLOG)
+        # Bound but not listening, so it gets no connections: no other program takes the port
+        # while workers come and go.
+        reserved = reuse_port_socket(host, port)
     except OSError as exc:
         raise TwapError(f"cannot listen on {host}:{port}: {exc} (is the port free?)") from exc
     command = [
         sys.executable, "-m", "twap.worker",
-        "--fd", str(listener.fileno()),
+        "--host", host,
+        "--port", str(port),
         "--pointer", str(settings.publish_path),
         *(["--cors"] if cors else []),
     ]  # fmt: skip
     count = workers or default_workers()
     logger.info("serve: %d Datasette workers on http://%s:%d/ (Ctrl-C to stop)", count, host, port)
-    with listener:
-        Supervisor(command, count, listener.fileno()).run()
+    with reserved:
+        Supervisor(command, count).run()
+
+
+def reuse_port_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket on host:port that other SO_REUSEPORT sockets of this user may share."""
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock
 
 
 class Supervisor:
     """Keeps `count` workers running until a signal says stop, then stops them, bounded."""
 
-    def __init__(self, command: list[str], count: int, fd: int) -> None:
+    def __init__(self, command: list[str], count: int) -> None:
         self.command = command
-        self.fd = fd
         self.workers: dict[int, tuple[subprocess.Popen, float]] = {}
         self.count = count
         self.stopping = False
 
     def start(self, index: int) -> None:
-        process = subprocess.Popen([*self.command, "--index", str(index)], pass_fds=(self.fd,))
+        process = subprocess.Popen([*self.command, "--index", str(index)])
         self.workers[index] = (process, time.monotonic())
 
     def run(self) -> None:

@@ -1,5 +1,5 @@
-"""One `twap serve` worker: the site (twap/serve.py) under uvicorn, accepting connections on the
-listening socket its supervisor opened and passed down."""
+"""One `twap serve` worker: the site (twap/serve.py) under uvicorn, listening on the port with
+SO_REUSEPORT beside the other workers."""
 
 import argparse
 import logging
@@ -9,7 +9,7 @@ from pathlib import Path
 import uvicorn
 
 from twap.live import SWITCHES_PER_WORKER, live_site
-from twap.serve import STOP_SECONDS, make_datasette
+from twap.serve import BACKLOG, STOP_SECONDS, make_datasette, reuse_port_socket
 
 # Address space of one worker: a hostile query fails with "out of memory", the machine does not.
 MEMORY_LIMIT_BYTES = 2 * 1024**3
@@ -19,7 +19,8 @@ MAX_CONNECTIONS = 512
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fd", type=int, required=True, help="the listening socket")
+    parser.add_argument("--host", required=True)
+    parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--pointer", type=Path, required=True, help="the publish path")
     parser.add_argument("--cors", action="store_true")
     parser.add_argument("--index", type=int, default=0, help="this worker's number")
@@ -33,12 +34,13 @@ def main() -> None:
     site.max_switches = SWITCHES_PER_WORKER + 7 * args.index
     config = uvicorn.Config(
         datasette.app(),
-        fd=args.fd,
         log_level="warning",
         timeout_graceful_shutdown=int(STOP_SECONDS) - 1,
         limit_concurrency=MAX_CONNECTIONS,
     )
-    uvicorn.Server(config).run()
+    listener = reuse_port_socket(args.host, args.port)
+    listener.listen(BACKLOG)
+    uvicorn.Server(config).run(sockets=[listener])
 
 
 if __name__ == "__main__":
