@@ -7,8 +7,9 @@ Generates the sample data, then runs the real `twap load`, `twap build` and `twa
 commands (subprocesses) against a fresh embedded PostgreSQL under a temporary TWAP_HOME, and
 sends requests to the published site through Datasette's in-process client with the settings
 and plugins `twap serve` uses (so the time is Datasette's and SQLite's, not the network's).
-Each request varies its parameters (wallets, coins, TWAPs drawn from the data).
-Writes benchmarks/results/datasette.json and prints a table.
+Each request varies its parameters (wallets, coins, TWAPs drawn from the data). Then the load
+figure (benchmarks/bench_load.py) on the same year through a real `twap serve`.
+Writes benchmarks/results/datasette.json and prints the tables.
 """
 
 import argparse
@@ -24,12 +25,17 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from benchmarks.bench_load import bench_load
+from benchmarks.bench_load import print_table as print_load_table
 from benchmarks.common import elapsed, history_start, log, run_in_home, write_results
 from dlt_pipelines.sample_data import generate
+from twap.guard import guard_of
 from twap.live import live_site
+from twap.page_cache import PageCache
 from twap.serve import DATASETTE_SETTINGS, make_datasette
 
 TARGET_P95_MS = 50.0
+LOAD_LEVELS = [8, 32, 64]
 UNCACHED_FACET = "coin_facet_uncached"
 # What the target is about (the rest is shown for what it costs): each canned query, a wallet
 # filter and a coin facet as served.
@@ -52,12 +58,20 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=5, help="sample data seed (default 5)")
     parser.add_argument("--requests", type=int, default=60, help="requests per kind (default 60)")
     parser.add_argument("--home", type=Path, help="keep the state here (default: a temporary dir)")
-    args = parser.parse_args()
-    report = run_in_home(
-        "datasette", args.home, lambda home: bench(home, args.days, args.seed, args.requests)
+    parser.add_argument(
+        "--load-seconds", type=float, default=20.0, help="per load level (default 20)"
     )
+    args = parser.parse_args()
+
+    def both(home: Path) -> dict:
+        report = bench(home, args.days, args.seed, args.requests)
+        # The same published year under load, through `twap serve` (benchmarks/bench_load.py).
+        return {**report, "load": bench_load(home, LOAD_LEVELS, args.load_seconds, args.seed)}
+
+    report = run_in_home("datasette", args.home, both)
     path = write_results("datasette", report)
     print_table(report)
+    print_load_table(report["load"])
     print(f"written to {path}")
 
 
@@ -134,12 +148,14 @@ async def measure(pointer: Path, cases: dict[str, Callable[[], str]], requests: 
     for name, next_url in cases.items():
         # As served, slow answers are remembered; this case times SQLite every time.
         database.remember_slow_queries = name != UNCACHED_FACET
-        database._remembered.clear()
+        database.forget()
         for _ in range(3):  # warm-up: connections, page cache
             await datasette.client.get(next_url())
         timings, timed_out = [], set()
         for _ in range(requests):
             url = next_url()
+            if name == UNCACHED_FACET:  # nor the whole answer replayed (twap/page_cache.py)
+                guard_of(datasette).pages = PageCache()
             started = time.perf_counter()
             response = await datasette.client.get(url)
             timings.append((time.perf_counter() - started) * 1000)

@@ -1,6 +1,7 @@
 """What a person sees, in real headless Chromium (Debian's package) against `twap serve`: the
 home page, a table with a facet, a canned query and the charts, after the browser has parsed
-and laid them out (the DOM it dumps, not the HTML sent)."""
+and laid them out and run their scripts under the site's content security policy (the DOM it
+dumps, not the HTML sent)."""
 
 import os
 import re
@@ -72,6 +73,9 @@ def test_a_person_sees_tables_facets_queries_and_charts(
         "select coin, count(*) from marts.fct_twaps group by 1 order by 2 desc limit 1"
     )[0]
     assert 'data-column="coin"' in table  # the facet's box
+    # Datasette's scripts ran under the site's content security policy: column menus, editor.
+    assert 'class="dropdown-menu-icon"' in table
+    assert "CodeMirror" in page(browser, f"{server.url}/twap", tmp_path)
     assert f"{coin} {count:,}" in text(table)  # its top value with its count
 
     wallet, twap_id = site.query(

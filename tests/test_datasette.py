@@ -2,16 +2,24 @@
 `twap serve`: metadata, filters, pagination, facets, canned queries, health, limits, refusals."""
 
 import asyncio
+import csv
+import io
 import json
 import shutil
+import sqlite3
 import time
 import urllib.parse
 from pathlib import Path
 
 import httpx
 import pytest
+from datasette.database import Results
 
 from tests.conftest import Twap, make_twap
+from twap.guard import Guard, guard_of
+from twap.live import REMEMBERED_BYTES, live_site
+from twap.page_cache import MAX_ANSWER_BYTES, MAX_BYTES, PageCache
+from twap.publish import PUBLISHED_TABLES, TEST_RESULTS, PublishedTable
 from twap.serve import make_datasette
 
 PUBLISHED = {
@@ -244,3 +252,206 @@ def test_charts_render_inline_svg(client: Client, site: Twap) -> None:
     assert 'class="finished"' in page.text
     assert "<script src" not in page.text and "<link" not in page.text.split("</head>")[1]
     assert client.get("/-/charts?coin=<script>").status_code == 400
+
+
+def published_table(name: str) -> PublishedTable:
+    return next(t for t in (*PUBLISHED_TABLES, TEST_RESULTS) if t.name == name)
+
+
+def sortable(client: Client) -> dict[str, list[str]]:
+    tables = client.json("/-/metadata.json")["databases"]["twap"]["tables"]
+    return {name: tables[name]["sortable_columns"] for name in PUBLISHED}
+
+
+def test_every_sort_key_is_indexed_and_not_null(client: Client, site: Twap) -> None:
+    """Datasette's descending keyset page on a nullable column is a sort of the whole table."""
+    database = sqlite3.connect(f"file:{site.home / 'twap.db'}?immutable=1", uri=True)
+    metadata = client.json("/-/metadata.json")["databases"]["twap"]["tables"]
+    for table, keys in sortable(client).items():
+        published = published_table(table)
+        assert keys == published.sort_columns and keys, table
+        assert published.default_sort.items() <= metadata[table].items(), table
+        not_null = {row[1] for row in database.execute(f"pragma table_info({table})") if row[3]}
+        leading = {
+            database.execute(f"pragma index_info('{index[1]}')").fetchone()[2]
+            for index in database.execute(f"pragma index_list({table})")
+        }
+        for key in keys:
+            assert key in leading or key == published.primary_key[0], (table, key)
+            assert key in not_null or key in published.nullable, (table, key)
+
+
+def test_page_two_of_every_sort_of_every_table(client: Client) -> None:
+    """Rows 6-10 by keyset are rows 6-10 of one page of ten, in every order offered, ties
+    (many rows share a twap_count, a flow_date, a last_attempt_at) included."""
+    for table, keys in sortable(client).items():
+        for key in keys:
+            for order in ("_sort", "_sort_desc"):
+                path = f"/twap/{table}.json?{order}={key}&_shape=objects&_nofacet=1"
+                first = client.json(f"{path}&_size=10")["rows"]
+                page = client.json(f"{path}&_size=5")
+                second = client.json(page["next_url"].removeprefix("http://localhost"))
+                assert page["rows"] + second["rows"] == first, (table, key, order)
+
+
+@pytest.mark.parametrize("table", sorted(PUBLISHED))
+def test_csv_streams_every_row_once_in_every_order_they_offer(client: Client, table: str) -> None:
+    count = client.json(f"/twap/{table}.json?_size=0&_nofacet=1")["filtered_table_rows_count"]
+    key_columns = published_table(table).primary_key
+    for key in sortable(client)[table]:
+        streamed = 0
+        for order in ("_sort", "_sort_desc"):
+            response = client.get(f"/twap/{table}.csv?_stream=on&{order}={key}&_size=7")
+            if response.status_code == 400:  # the other way round is offered
+                assert f"CSV streams by {key} run descending" in response.text, response.text
+                continue
+            assert response.status_code == 200, response.text[:300]
+            rows = list(csv.DictReader(io.StringIO(response.text)))
+            keys = {tuple(row[k] for k in key_columns) for row in rows}
+            assert len(rows) == len(keys) == count, (key, order)
+            streamed += 1
+        assert streamed, key
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "error"),
+    [
+        ("GET", "/twap/fct_twaps.json?_sort=nope", 400, "Cannot sort table by nope"),
+        ("GET", "/twap/fct_twaps.json?_sort_desc=wallet", 400, "Cannot sort table by wallet"),
+        ("GET", "/twap/fct_twaps?_sort=nope", 400, "Cannot sort table by nope"),
+        ("GET", "/twap/fct_twaps.json?_through=x", 400, "_through follows a foreign key"),
+        ("POST", "/twap/wallet_twaps", 405, "POST is not allowed"),
+        ("POST", "/twap/wallet_twaps.json", 405, "POST is not allowed"),
+        ("TRACE", "/", 405, "TRACE is not allowed"),
+        ("DELETE", "/twap/fct_twaps/1", 405, "DELETE is not allowed"),
+        ("GET", "/twap/wallet_twaps.csv?wallet=0x12", 400, "wallet='0x12' is not a wallet"),
+        ("GET", "/twap/wallet_twaps.csv", 400, "wallet is required"),
+        ("GET", "/twap/twap_timeline.json?twap_id=1&twap_id=2", 400, "twap_id given more than"),
+        ("GET", "/twap/fct_twaps.json?coin=BTC&coin=ETH", 400, "coin given more than once"),
+        (
+            "GET",
+            "/twap/fct_twaps.json?" + "&".join(f"_facet=c{i}" for i in range(7)),
+            400,
+            "7 facets",
+        ),
+        (
+            "GET",
+            "/twap/fct_twaps.json?" + "&".join(f"p{i}=1" for i in range(41)),
+            400,
+            "41 parameters",
+        ),
+        ("GET", "/twap/fct_twaps.json?coin=" + "A" * 5000, 414, "over 4096 bytes"),
+    ],
+)
+def test_client_errors_are_4xx_in_one_line(
+    client: Client, method: str, path: str, status: int, error: str
+) -> None:
+    response = asyncio.run(client.datasette.client.request(method, path))
+    assert response.status_code == status, response.text[:300]
+    assert error in response.text
+
+
+def test_a_facet_asked_many_times_is_computed_once(client: Client) -> None:
+    page = client.json("/twap/fct_twaps.json?_size=0&" + "&".join(["_facet=wallet"] * 200))
+    assert sorted(page["facet_results"]) == ["coin", "market_type", "side", "status", "wallet"]
+
+
+def test_sqlite_limits_cap_values_and_statements(client: Client) -> None:
+    for sql in ("select zeroblob(100000000)", "select randomblob(1000000000)"):
+        started = time.monotonic()
+        assert "too big" in client.refused(sql_path(sql))
+        assert time.monotonic() - started < 5
+    assert len(client.json(sql_path("select zeroblob(50000) as b"))["rows"]) == 1
+    assert "too large" in client.refused(sql_path("select 1" + "+1" * 150))  # depth over 100
+
+
+def test_remembered_answers_are_bounded_in_bytes(client: Client) -> None:
+    client.get("/")  # the first request serves the current version
+    database = live_site(client.datasette).database
+    row = ("x" * 50_000,)
+    for number in range(2000):
+        database.remember(f"query {number}", Results([row] * 20, False, [("x",)]))
+    assert 0 < database.remembered_bytes <= REMEMBERED_BYTES
+    assert len(database.remembered) < 2000
+    database.forget()
+
+
+def test_security_headers_on_every_answer(client: Client) -> None:
+    for path in ("/", "/twap/fct_twaps", "/twap/fct_twaps.json", "/-/healthz", "/nope"):
+        headers = client.get(path).headers
+        assert headers["x-content-type-options"] == "nosniff", path
+        assert headers["x-frame-options"] == "DENY", path
+        assert "frame-ancestors 'none'" in headers["content-security-policy"], path
+
+
+def test_no_file_paths_or_internals_shown(client: Client, site: Twap) -> None:
+    assert client.json("/-/databases.json") == [
+        {
+            "name": "twap",
+            "route": "twap",
+            "version": client.json("/-/healthz")["version"],
+            "is_mutable": False,
+            "is_memory": False,
+        }
+    ]
+    for path in ("/-/metadata.json", "/-/plugins.json", "/-/settings.json", "/.json", "/twap.json"):
+        assert str(site.home.parent) not in client.get(path).text, path
+    for path in ("/-/threads.json", "/-/versions.json", "/_memory.json?sql=select+1"):
+        assert client.get(path).status_code == 404, path
+
+
+def test_an_answer_too_large_is_a_413(client: Client) -> None:
+    # 200 rows of 99 kB of text: within SQLite's limits, over the 16 MB an answer may have.
+    big = "select hex(zeroblob(49500)) from fct_twaps limit 200"
+    response = client.get(sql_path(big))
+    assert response.status_code == 413 and "ask for fewer rows" in response.json()["error"]
+
+
+def test_a_request_over_its_budget_is_cut_and_says_so(client: Client) -> None:
+    """A stream of one row per page (thousands of pages) given one second, its client staying."""
+    guard = Guard(client.datasette.app(), client.datasette)
+    scope = {
+        "type": "http",
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/twap/fct_twap_status_events.csv",
+        "raw_path": b"/twap/fct_twap_status_events.csv",
+        "query_string": b"_stream=on&_size=1",
+        "headers": [(b"host", b"localhost")],
+        "client": ("127.0.0.1", 1),
+        "server": ("localhost", 80),
+    }
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        await asyncio.sleep(3600)  # the client stays
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    asyncio.run(guard.run(scope, receive, send, budget=1.0))
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    assert sent[0]["status"] == 200 and not sent[-1].get("more_body")
+    assert body.endswith(b"this request took over its 1 s budget: narrow it down\n")
+    events = client.json("/twap/fct_twap_status_events.json?_size=0")["filtered_table_rows_count"]
+    assert 1 < len(body.splitlines()) < events
+
+
+def test_answers_asked_again_are_replayed_per_version_within_bounds(client: Client) -> None:
+    guard = guard_of(client.datasette)
+    guard.pages = PageCache()
+    path = "/twap/top_wallets.json?_shape=array&page_size=3"
+    first = client.get(path)
+    version = client.json("/-/healthz")["version"]
+    assert (version, "/twap/top_wallets.json", path.split("?")[1]) in guard.pages.answers
+    again = client.get(path)
+    assert again.content == first.content and again.headers["x-frame-options"] == "DENY"
+    kept = len(guard.pages.answers)
+    client.get("/twap/fct_twaps.json?_sort=nope")  # errors and the health report are not kept
+    client.get("/-/healthz")
+    assert len(guard.pages.answers) == kept
+    for number in range(200):
+        guard.pages.put(("v", str(number), ""), {"status": 200}, b"x" * MAX_ANSWER_BYTES)
+    assert guard.pages.bytes <= MAX_BYTES and len(guard.pages.answers) < 200

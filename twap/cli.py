@@ -67,7 +67,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    serve(settings, args.host, args.port, args.cors)
+    serve(settings, args.host, args.port, args.cors, args.workers)
     return 0
 
 
@@ -80,7 +80,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     status = steps.locked(settings, "demo", args.wait, steps.run_steps)
     if args.no_serve:
         return status
-    serve(settings, args.host, args.port, args.cors)
+    serve(settings, args.host, args.port, args.cors, args.workers)
     return status
 
 
@@ -162,6 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
             "--cors",
             action="store_true",
             help="send Access-Control-Allow-Origin: * so other sites' pages may call the JSON API",
+        )
+        sub.add_argument(
+            "--workers",
+            type=int,
+            help="Datasette processes sharing the port (default: one per available core)",
         )
 
     sample = command(

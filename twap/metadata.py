@@ -5,7 +5,7 @@ sort orders, labels, canned queries)."""
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
@@ -15,7 +15,6 @@ from twap.settings import PROJECT_DIR
 DATASETTE_DIR = PROJECT_DIR / "datasette"
 HAND_WRITTEN = DATASETTE_DIR / "metadata.yml"
 CANNED_QUERIES = DATASETTE_DIR / "queries.yml"
-PLUGIN = "twap"
 
 
 @dataclass(frozen=True)
@@ -40,6 +39,16 @@ class DbtRelation:
         return f"dbt {self.kind} {self.source_name + '.' if self.source_name else ''}{self.name}"
 
 
+class Sortable(Protocol):
+    """How a published table may be sorted (twap.publish.PublishedTable)."""
+
+    @property
+    def sort_columns(self) -> list[str]: ...
+
+    @property
+    def default_sort(self) -> dict[str, str]: ...
+
+
 def read_manifest(target_dir: Path) -> dict[str, Any]:
     path = target_dir / "manifest.json"
     try:
@@ -55,12 +64,13 @@ def build_metadata(
     database: str,
     tables: dict[str, list[str]],
     relations: dict[str, DbtRelation],
-    pointer: Path,
+    orders: dict[str, "Sortable"],
 ) -> dict[str, Any]:
     """Metadata for the published `tables` (name -> columns); fails if any lacks a description.
 
     `relations` names the dbt model or source of each table built by dbt; the descriptions of
-    the others come from `datasette/metadata.yml`.
+    the others come from `datasette/metadata.yml`. `orders` gives each table's default order and
+    the only columns it may be sorted by (those its indexes serve).
     """
     metadata = yaml.safe_load(HAND_WRITTEN.read_text())
     database_metadata = metadata.setdefault("databases", {}).setdefault(database, {})
@@ -81,12 +91,15 @@ def build_metadata(
             **generated.pop("columns"),
         }
         table_metadata.update(generated)
+    for table, order in orders.items():
+        hand_tables.setdefault(table, {}).update(
+            sortable_columns=order.sort_columns, **order.default_sort
+        )
     _check_descriptions(hand_tables, tables)
     queries = yaml.safe_load(CANNED_QUERIES.read_text())
     for query in queries.values():
         query["params"] = list(query.get("parameters", {}))
     database_metadata["queries"] = queries
-    metadata.setdefault("plugins", {})[PLUGIN] = {"pointer": str(pointer), "database": database}
     return metadata
 
 

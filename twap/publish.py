@@ -40,6 +40,33 @@ class PublishedTable:
     # Each index is a list of columns or expressions; filters, facets, sorts and keysets use them.
     indexes: tuple[tuple[str, ...], ...] = ()
     relation: DbtRelation | None = None
+    # The columns people may sort by (Datasette's sortable_columns), the first (`-` for
+    # descending) the default order. Each leads an index and is NOT NULL: Datasette's
+    # descending keyset page on a nullable column adds `or column is null`, which SQLite
+    # answers by sorting the whole table; and `column is not null` costs nothing.
+    sort_keys: tuple[str, ...] = ()
+
+    @property
+    def sort_columns(self) -> list[str]:
+        return [key.removeprefix("-") for key in self.sort_keys]
+
+    @property
+    def default_sort(self) -> dict[str, str]:
+        """Datasette's `sort` or `sort_desc` metadata for the default order."""
+        first = self.sort_keys[0]
+        return {"sort_desc": first[1:]} if first.startswith("-") else {"sort": first}
+
+    @property
+    def all_indexes(self) -> tuple[tuple[str, ...], ...]:
+        """The indexes, plus a descending one on each sort column but a single-column key.
+
+        Datasette orders a first page by the sort column alone (later pages add the key), so
+        ties there come in the index's order: key order (rowids follow it) when read forward.
+        A descending first page reads it forward; an ascending one is asked as a keyset page
+        (twap/guard.py), in key order too."""
+        unique = [self.primary_key[0]] if len(self.primary_key) == 1 else []
+        extra = [(f'"{key}" desc',) for key in self.sort_columns if key not in unique]
+        return self.indexes + tuple(extra)
 
     @property
     def source(self) -> str:
@@ -48,10 +75,13 @@ class PublishedTable:
 
 
 def _mart(
-    name: str, primary_key: tuple[str, ...], indexes: tuple[tuple[str, ...], ...]
+    name: str,
+    primary_key: tuple[str, ...],
+    indexes: tuple[tuple[str, ...], ...],
+    sort_keys: tuple[str, ...],
 ) -> PublishedTable:
     """A published table that is the dbt model of the same name."""
-    return PublishedTable(name, primary_key, indexes, DbtRelation("model", name))
+    return PublishedTable(name, primary_key, indexes, DbtRelation("model", name), sort_keys)
 
 
 PUBLISHED_TABLES = (
@@ -66,26 +96,30 @@ PUBLISHED_TABLES = (
             ("status",),
             ("side",),
             ("market_type",),
-            ("status_at",),
         ),
+        ("-status_at", "twap_id", "size"),
     ),
     _mart(
         "fct_twap_status_events",
         ("twap_id", "event_number"),
-        (("wallet",), ("coin", "side", "status"), ("status",), ("event_time",)),
+        (("wallet",), ("coin", "side", "status"), ("status",)),
+        ("-event_time", "twap_id"),
     ),
     _mart(
         "dim_wallets",
         ("wallet",),
         (("executed_notional_bought + executed_notional_sold", "wallet"),),
+        ("-twap_count", "last_twap_at", "wallet"),
     ),
-    _mart("fct_coin_daily_flows", ("coin", "flow_date"), (("flow_date",),)),
-    _mart("fct_active_twaps", ("twap_id",), (("coin", "twap_id"),)),
+    _mart("fct_coin_daily_flows", ("coin", "flow_date"), (), ("-flow_date", "coin")),
+    # Newest first, as the active_twaps query (the remaining notional may be unknown: null).
+    _mart("fct_active_twaps", ("twap_id",), (("coin", "twap_id"),), ("-twap_id", "coin")),
     PublishedTable(
         "ingest_objects",
         ("object_key",),
         (("status",), ("loaded_at",)),
         DbtRelation("source", LEDGER_TABLE, "hyperliquid"),
+        ("-last_attempt_at", "object_key"),
     ),
 )
 # PostgreSQL types that arrive as arrow types SQLite takes as they are.
@@ -103,7 +137,9 @@ select column_name, data_type from information_schema.columns
 where table_schema = $1 and table_name = $2 order by ordinal_position
 """
 FETCH_THREADS = 2
-TEST_RESULTS = PublishedTable("dbt_test_results", ("test_id",), (("status",), ("model",)))
+TEST_RESULTS = PublishedTable(
+    "dbt_test_results", ("test_id",), (("status",), ("model",)), sort_keys=("status", "test_id")
+)
 
 
 def publish(database: Database, pointer: Path, dbt_target: Path) -> dict[str, int]:
@@ -122,7 +158,7 @@ def publish(database: Database, pointer: Path, dbt_target: Path) -> dict[str, in
                 version.database.stem,
                 _columns(sink, counts),
                 {t.name: t.relation for t in PUBLISHED_TABLES if t.relation},
-                pointer,
+                {t.name: t for t in (*PUBLISHED_TABLES, TEST_RESULTS)},
             )
             publication_facts = {
                 "version": version.name,
@@ -162,7 +198,9 @@ def _write_database(database: Database, version: Version, tests: pa.Table) -> di
                     counts[table.name],
                     time.monotonic() - started,
                 )
-            counts[TEST_RESULTS.name] = _write_table(sink, TEST_RESULTS, tests.to_reader())
+            # In key order, as the marts: ties of a sort column then come in key order too.
+            ordered = tests.sort_by([(key, "ascending") for key in TEST_RESULTS.primary_key])
+            counts[TEST_RESULTS.name] = _write_table(sink, TEST_RESULTS, ordered.to_reader())
             with sink.cursor() as cursor:
                 # Statistics, so SQLite picks the right index per filter; sampled, so quick.
                 cursor.execute("pragma analysis_limit = 1000")
@@ -209,12 +247,16 @@ def _write_table(
     sink: adbc_sqlite.Connection, table: PublishedTable, reader: pa.RecordBatchReader
 ) -> int:
     """Create `table` with its primary key, bulk-insert the batches (in C), then index it."""
-    columns = [f'"{field.name}" {_sqlite_type(field.type)}' for field in reader.schema]
+    not_null = set(table.sort_columns)
+    columns = [
+        f'"{field.name}" {_sqlite_type(field.type)}{" not null" if field.name in not_null else ""}'
+        for field in reader.schema
+    ]
     key = f"primary key ({', '.join(table.primary_key)})"
     with sink.cursor() as cursor:
         cursor.execute(f'create table "{table.name}" ({", ".join([*columns, key])})')
         rows = cursor.adbc_ingest(table.name, reader, mode="append")
-        for number, index in enumerate(table.indexes):
+        for number, index in enumerate(table.all_indexes):
             columns_sql = ", ".join(index)
             cursor.execute(
                 f'create index "idx_{table.name}_{number}" on "{table.name}" ({columns_sql})'

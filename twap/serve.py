@@ -1,13 +1,24 @@
-"""Serve the published versions with Datasette: read-only, bounded, always the newest version."""
+"""Serve the published versions with Datasette: read-only, bounded, always the newest version.
+
+`twap serve` is a small supervisor: it takes the port and runs a number of worker processes
+(one per core by default), each Datasette under uvicorn listening on that port with
+SO_REUSEPORT, so that the kernel spreads connections evenly among them (twap/worker.py). The
+file is immutable, so workers share nothing else; a worker that exits is replaced, and SIGTERM
+stops them all within STOP_SECONDS.
+"""
 
 import logging
+import os
 import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from twap.errors import TwapError
+from twap.live import attach
 from twap.metadata import DATASETTE_DIR
 from twap.publication import Publication, Version
 from twap.settings import Settings
@@ -17,7 +28,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Bounds on every request: SQL time, rows per page and per query, facet time; no file download.
+# Bounds on every query: SQL time, rows per page and per query, facet time; no file download.
 DATASETTE_SETTINGS: dict[str, int | bool] = {
     "sql_time_limit_ms": 1000,
     "max_returned_rows": 1000,
@@ -26,7 +37,13 @@ DATASETTE_SETTINGS: dict[str, int | bool] = {
     "suggest_facets": False,
     "allow_download": False,
     "max_csv_mb": 50,
+    "num_sql_threads": 3,
 }
+# A worker still busy this long after SIGTERM (a stream to a slow client) is killed.
+STOP_SECONDS = 4.0
+# A worker dying this soon after its start is a configuration problem, not bad luck.
+START_SECONDS = 5.0
+BACKLOG = 1024
 
 
 def current_version(pointer: Path) -> Version:
@@ -36,60 +53,107 @@ def current_version(pointer: Path) -> Version:
     return version
 
 
-def datasette_args(settings: Settings, host: str, port: int, cors: bool = False) -> list[str]:
-    """The `datasette serve` command line; the plugins switch to newer versions by themselves."""
-    version = current_version(settings.publish_path)
-    options = [
-        ("--setting", name, ("on" if value else "off") if isinstance(value, bool) else str(value))
-        for name, value in DATASETTE_SETTINGS.items()
-    ]
-    return [
-        sys.executable, "-m", "datasette", "serve",
-        "--immutable", str(version.database),
-        "--metadata", str(version.metadata_path),
-        "--plugins-dir", str(DATASETTE_DIR / "plugins"),
-        "--template-dir", str(DATASETTE_DIR / "templates"),
-        "--host", host,
-        "--port", str(port),
-        *(["--cors"] if cors else []),
-        *[part for option in options for part in option],
-    ]  # fmt: skip
-
-
 def make_datasette(pointer: Path, cors: bool = False) -> "Datasette":
-    """The same site in-process (tests, benchmarks): the current version behind `pointer`."""
-    version = current_version(pointer)
+    """The site: Datasette with the plugins, templates and bounds of `twap serve`, serving the
+    versions behind `pointer` (the same object in tests, benchmarks and each worker)."""
+    current_version(pointer)
     # Imported here: Datasette takes a third of a second to import, and `twap load` needs none of it.
     from datasette.app import Datasette
 
-    return Datasette(
-        immutables=[str(version.database)],
-        metadata=version.read_metadata(),
+    datasette = Datasette(
         plugins_dir=str(DATASETTE_DIR / "plugins"),
         template_dir=str(DATASETTE_DIR / "templates"),
         settings=DATASETTE_SETTINGS,
         cors=cors,
     )
+    attach(datasette, pointer)
+    return datasette
 
 
-def serve(settings: Settings, host: str, port: int, cors: bool = False) -> None:
-    """Run Datasette on http://host:port/ until it stops, Ctrl-C or SIGTERM."""
-    args = datasette_args(settings, host, port, cors)
-    logger.info("serve: Datasette on http://%s:%d/ (Ctrl-C to stop)", host, port)
-    datasette = subprocess.Popen(args)
-    stopping = False
+def default_workers() -> int:
+    return len(os.sched_getaffinity(0))
 
-    def stop(signum: int, frame: object) -> None:
-        # A service manager stops `twap serve` with SIGTERM: Datasette must not outlive it.
-        nonlocal stopping
-        stopping = True
-        datasette.terminate()
 
-    signal.signal(signal.SIGTERM, stop)
+def serve(
+    settings: Settings, host: str, port: int, cors: bool = False, workers: int | None = None
+) -> None:
+    """Run the workers on http://host:port/ until Ctrl-C or SIGTERM."""
+    current_version(settings.publish_path)
     try:
-        status = datasette.wait()
-    except KeyboardInterrupt:  # Ctrl-C reaches Datasette too; it stops by itself
-        datasette.wait()
-        return
-    if status != 0 and not stopping:
-        raise TwapError(f"Datasette exited with status {status} (is port {port} free?)")
+        # Bound but not listening, so it gets no connections: no other program takes the port
+        # while workers come and go.
+        reserved = reuse_port_socket(host, port)
+    except OSError as exc:
+        raise TwapError(f"cannot listen on {host}:{port}: {exc} (is the port free?)") from exc
+    command = [
+        sys.executable, "-m", "twap.worker",
+        "--host", host,
+        "--port", str(port),
+        "--pointer", str(settings.publish_path),
+        *(["--cors"] if cors else []),
+    ]  # fmt: skip
+    count = workers or default_workers()
+    logger.info("serve: %d Datasette workers on http://%s:%d/ (Ctrl-C to stop)", count, host, port)
+    with reserved:
+        Supervisor(command, count).run()
+
+
+def reuse_port_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket on host:port that other SO_REUSEPORT sockets of this user may share."""
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock
+
+
+class Supervisor:
+    """Keeps `count` workers running until a signal says stop, then stops them, bounded."""
+
+    def __init__(self, command: list[str], count: int) -> None:
+        self.command = command
+        self.workers: dict[int, tuple[subprocess.Popen, float]] = {}
+        self.count = count
+        self.stopping = False
+
+    def start(self, index: int) -> None:
+        process = subprocess.Popen([*self.command, "--index", str(index)])
+        self.workers[index] = (process, time.monotonic())
+
+    def run(self) -> None:
+        def stop(signum: int, frame: object) -> None:
+            self.stopping = True
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        for index in range(self.count):
+            self.start(index)
+        try:
+            while not self.stopping:
+                self.replace_exited()
+                time.sleep(0.2)
+        finally:
+            self.stop_all()
+
+    def replace_exited(self) -> None:
+        for index, (process, started) in list(self.workers.items()):
+            status = process.poll()
+            if status is None:
+                continue
+            if status != 0 and time.monotonic() - started < START_SECONDS:
+                raise TwapError(f"a Datasette worker exited with status {status} at start")
+            logger.info("serve: worker %d exited (status %d), starting another", index, status)
+            self.start(index)
+
+    def stop_all(self) -> None:
+        processes = [process for process, _ in self.workers.values()]
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+        deadline = time.monotonic() + STOP_SECONDS
+        for process in processes:
+            try:
+                process.wait(timeout=max(deadline - time.monotonic(), 0.01))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

@@ -6,6 +6,7 @@ from datasette import hookimpl
 from datasette.app import Datasette
 from datasette.utils.asgi import Response
 
+from twap.guard import guard_of
 from twap.health import banner, health
 from twap.live import live_site
 
@@ -21,7 +22,10 @@ async def healthz(datasette: Datasette) -> Response:
     report = _report(datasette)
     if report is None:
         return Response.json({"status": "down", "problems": ["nothing published"]}, status=503)
-    return Response.json(report)
+    guard = guard_of(datasette)
+    # This worker's expensive requests (SQL, facets, streams): running, queued, refused.
+    load = guard.load.as_dict() if guard else None
+    return Response.json({**report, "expensive_requests": load})
 
 
 async def robots_txt() -> Response:

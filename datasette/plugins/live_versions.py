@@ -1,10 +1,12 @@
-"""Serve the version `twap publish` points at; pick up a new one without a restart."""
+"""Serve the version `twap publish` points at; pick up a new one without a restart (checked
+before each request by twap/guard.py)."""
 
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from datasette import hookimpl
 from datasette.app import Datasette
+from datasette.utils.asgi import Response
 
 from twap.live import live_site
 
@@ -20,14 +22,17 @@ def startup(datasette: Datasette) -> Callable[[], Awaitable[None]]:
 
 
 @hookimpl
-def asgi_wrapper(datasette: Datasette) -> Callable[[Any], Any]:
-    def wrap(app: Any) -> Any:
-        async def check_version_first(scope: dict, receive: Any, send: Any) -> None:
-            site = live_site(datasette)
-            if site is not None and scope["type"] == "http":
-                await site.refresh()
-            await app(scope, receive, send)
+def get_metadata(datasette: Datasette) -> dict[str, Any]:
+    site = live_site(datasette)
+    return site.metadata() if site is not None else {}
 
-        return check_version_first
 
-    return wrap
+async def metadata_json(datasette: Datasette) -> Response:
+    """The served version's metadata as published (by route, not by version name)."""
+    site = live_site(datasette)
+    return Response.json(site.database.metadata if site and site.database else {})
+
+
+@hookimpl
+def register_routes() -> list[tuple[str, Any]]:
+    return [(r"^/-/metadata(\.json)?$", metadata_json)]

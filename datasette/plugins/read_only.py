@@ -1,4 +1,5 @@
-"""No write path: SQLite itself refuses writes, ATTACH and the like on the published file."""
+"""No write path: SQLite itself refuses writes, ATTACH and the like on the published file; and
+SQLite's own limits keep one value, one statement and one row small, whatever the SQL asks."""
 
 import sqlite3
 
@@ -26,6 +27,20 @@ ALLOWED_PRAGMAS = {
     "foreign_key_list",
     "function_list",
 }
+# The longest value a published column holds is a few kB (an error message): 100 kB is plenty,
+# and `zeroblob(1e9)` fails at once instead of filling memory.
+LIMITS = {
+    sqlite3.SQLITE_LIMIT_LENGTH: 100_000,
+    sqlite3.SQLITE_LIMIT_SQL_LENGTH: 20_000,
+    sqlite3.SQLITE_LIMIT_COLUMN: 100,
+    sqlite3.SQLITE_LIMIT_EXPR_DEPTH: 100,
+    sqlite3.SQLITE_LIMIT_COMPOUND_SELECT: 20,
+    sqlite3.SQLITE_LIMIT_FUNCTION_ARG: 20,
+    sqlite3.SQLITE_LIMIT_ATTACHED: 0,
+    sqlite3.SQLITE_LIMIT_LIKE_PATTERN_LENGTH: 1000,
+    sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER: 100,
+    sqlite3.SQLITE_LIMIT_TRIGGER_DEPTH: 0,
+}
 
 
 def authorize(action: int, arg1: str | None, *_: object) -> int:
@@ -40,5 +55,7 @@ def authorize(action: int, arg1: str | None, *_: object) -> int:
 @hookimpl
 def prepare_connection(conn: sqlite3.Connection, database: str, datasette: Datasette) -> None:
     site = live_site(datasette)
-    if site is not None and database == site.name:
+    if site is not None and site.owns(database):
         conn.set_authorizer(authorize)
+        for limit, value in LIMITS.items():
+            conn.setlimit(limit, value)
