@@ -24,7 +24,8 @@ twaps as (
         side,
         status,
         executed_notional,
-        started_at
+        -- A source without start times: the TWAP's first event stands in for its start.
+        coalesce(started_at, first_seen_at) as started_at
 
     from {{ ref('fct_twaps') }}
     where {{ is_changed('wallet') }}
