@@ -140,5 +140,5 @@ def test_bad_rows_fail_named_tests_and_nothing_is_published(twap: Twap, tmp_path
         "raw_event_status_is_known (1 failing row",
         "raw_event_size_is_not_negative (1 failing row",
     )
-    assert "publish: started" not in result.stderr, line
+    assert "publish in" not in result.stderr, line
     assert not (twap.home / "twap.db").exists()

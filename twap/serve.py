@@ -2,6 +2,7 @@
 
 import logging
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -72,9 +73,25 @@ def make_datasette(pointer: Path, cors: bool = False) -> "Datasette":
     )
 
 
+def check_port(host: str, port: int) -> None:
+    """Fail in one line, before anything announces the URL, when host:port cannot be listened on."""
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind) as probe:
+            # As uvicorn binds: a port left in TIME_WAIT by a stopped server is free.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        raise TwapError(
+            f"cannot serve on {host}:{port}: {exc.strerror or exc} "
+            "(another server there? pass --port N or stop it)"
+        ) from None
+
+
 def serve(settings: Settings, host: str, port: int, cors: bool = False) -> None:
     """Run Datasette on http://host:port/ until it stops, Ctrl-C or SIGTERM."""
     args = datasette_args(settings, host, port, cors)
+    check_port(host, port)
     logger.info("serve: Datasette on http://%s:%d/ (Ctrl-C to stop)", host, port)
     datasette = subprocess.Popen(args)
     stopping = False

@@ -4,27 +4,44 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from dlt_pipelines.pipeline import LoadResult, load, make_pipeline
-from twap.database import Database, embedded_database
+from twap.database import (
+    Database,
+    embedded_database,
+    embedded_exists,
+    embedded_running,
+    stop_embedded,
+)
 from twap.errors import EXIT_OBJECTS_FAILED, TwapError, one_line
 from twap.lock import run_lock
 from twap.publish import publish
-from twap.settings import Settings
+from twap.settings import Settings, check_source_url
+from twap.status import current_raw_rows
 from twap.transform import run_dbt
 
 logger = logging.getLogger("twap")
 
 
+@dataclass
+class Step:
+    """What a step did, in a few words; printed with its duration as the step's one line."""
+
+    summary: str = "done"
+
+
 @contextmanager
-def step(name: str) -> Iterator[None]:
-    logger.info("%s: started", name)
+def step(name: str) -> Iterator[Step]:
+    """One line per step once it succeeds: `name in 1.2s: summary`; a failure says its own."""
+    logger.debug("%s: started", name)
     started = time.monotonic()
-    yield
-    logger.info("%s: done in %.1fs", name, time.monotonic() - started)
+    done = Step()
+    yield done
+    logger.info("%s in %.1fs: %s", name, time.monotonic() - started, done.summary)
 
 
 def connect(settings: Settings) -> Database:
@@ -38,48 +55,66 @@ def connect(settings: Settings) -> Database:
     return database
 
 
-def load_step(settings: Settings, database: Database) -> LoadResult:
+@contextmanager
+def reading(settings: Settings) -> Iterator[Database | None]:
+    """The database for a command that only reads: None when the embedded one was never made,
+    and an embedded server that was stopped is stopped again afterwards."""
+    if settings.database_url:
+        yield connect(settings)
+        return
+    if not embedded_exists(settings.home):
+        yield None
+        return
+    was_running = embedded_running(settings.home)
+    try:
+        yield connect(settings)
+    finally:
+        if not was_running:
+            stop_embedded(settings.home)
+
+
+def check_source(settings: Settings) -> None:
+    """Before anything starts: a source is configured, and its URL can mean something."""
     if not settings.source_url:
         raise TwapError(
             "no source: set TWAP_SOURCE_URL or pass --source (s3://…, file://… or a path)"
         )
-    with step("load"):
+    check_source_url(settings.source_url)
+
+
+def load_step(settings: Settings, database: Database) -> LoadResult:
+    with step("load") as done:
         pipeline = make_pipeline(database.url, settings.dlt_dir)
         try:
             result = load(pipeline, bucket_url=settings.source_url)
         except (PipelineStepFailed, ConfigFieldMissingException) as exc:
             raise TwapError(_explain_load_error(settings.source_url, exc)) from exc
         stats = result.stats
-        logger.info(
-            "load: %d objects listed, %d to read (%d new, %d changed, %d failed before), "
-            "%d loaded (%d rows), %d failed",
-            stats.listed,
-            stats.selected,
-            stats.new,
-            stats.changed,
-            stats.retried,
-            stats.loaded,
-            stats.rows,
-            len(stats.failed),
+        done.summary = (
+            f"{stats.listed} objects listed, {stats.selected} to read ({stats.new} new, "
+            f"{stats.changed} changed, {stats.retried} failed before), {stats.loaded} loaded "
+            f"({stats.rows} rows), {len(stats.failed)} failed"
         )
     return result
 
 
 def build_step(settings: Settings, database: Database, full_refresh: bool = False) -> None:
-    with step("build"):
-        statuses = run_dbt(
+    with step("build") as done:
+        outcome = run_dbt(
             settings, database, "build", *(["--full-refresh"] if full_refresh else [])
         )
-        logger.info("build: %s", ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())))
+        done.summary = f"dbt build: {outcome.summary()}; dbt's output in {outcome.log}"
 
 
 def publish_step(settings: Settings, database: Database) -> None:
-    with step("publish"):
+    with step("publish") as done:
         counts = publish(database, settings.publish_path, settings.dbt_dir / "target")
-        logger.info(
-            "publish: %s -> %s",
-            ", ".join(f"{name} {rows} rows" for name, rows in counts.items()),
-            settings.publish_path,
+        events = counts["fct_twap_status_events"]
+        rows = current_raw_rows(database)
+        why = f" ({rows} rows loaded, {rows - events} duplicates merged)" if rows > events else ""
+        done.summary = (
+            f"{counts['fct_twaps']} TWAPs, {events} events{why}, {counts['dim_wallets']} wallets "
+            f"-> {settings.publish_path}"
         )
 
 

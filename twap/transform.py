@@ -1,11 +1,14 @@
 """Run dbt in-process on the project at the repo root, against the pipeline's database."""
 
+import logging
 import os
 import shutil
 import sys
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from twap.database import Database
@@ -16,11 +19,38 @@ if TYPE_CHECKING:
     from dbt.artifacts.schemas.run import RunResult
     from dbt.cli.main import dbtRunnerResult
 
+# dbt prints its progress live when this module logs at INFO (`twap -v`); its log file has it all.
+logger = logging.getLogger(__name__)
 FAILED_STATUSES = {"error", "fail"}
 
 
-def run_dbt(settings: Settings, database: Database, command: str, *args: str) -> Counter:
-    """Run `dbt <command>` with the example profile; returns node counts by status.
+@dataclass(frozen=True)
+class DbtOutcome:
+    """How many nodes of each kind ended in each status, and where dbt's full output is."""
+
+    counts: Counter  # (resource type, status) -> nodes
+    log: Path
+
+    def summary(self) -> str:
+        """`7 models built, 84 tests passed`, and any other outcome: `2 tests warned`, ..."""
+        outcomes: Counter = Counter()
+        for (kind, status), n in self.counts.items():
+            if status != "no-op":  # an exposure: nothing was run
+                noun = "test" if kind == "unit_test" else kind
+                outcomes[noun, {"success": "built", "pass": "passed"}.get(status, status)] += n
+        return (
+            ", ".join(
+                f"{n} {noun}{'' if n == 1 else 's'} {verb}"
+                for (noun, verb), n in sorted(
+                    outcomes.items(), key=lambda item: item[0] != ("model", "built")
+                )
+            )
+            or "nothing to do"
+        )
+
+
+def run_dbt(settings: Settings, database: Database, command: str, *args: str) -> DbtOutcome:
+    """Run `dbt <command>` with the example profile; returns what it did, by kind and status.
 
     The profile reads the libpq variables, which are set here from the database settings.
     """
@@ -31,15 +61,15 @@ def run_dbt(settings: Settings, database: Database, command: str, *args: str) ->
     if result.exception is not None:
         raise TwapError(f"dbt {command} could not run: {one_line(result.exception, 500)}")
     nodes = list(result.result or [])
-    statuses = Counter(str(node.status) for node in nodes)
+    log = settings.dbt_dir / "logs" / "dbt.log"
     failed = [_describe_failure(node) for node in nodes if str(node.status) in FAILED_STATUSES]
     if failed:
         shown = "; ".join(failed[:5]) + (f"; and {len(failed) - 5} more" if len(failed) > 5 else "")
         raise TwapError(
             f"dbt {command} failed: {len(failed)} of {len(nodes)} nodes failed ({shown}); "
-            f"see the dbt output above or {settings.dbt_dir / 'logs' / 'dbt.log'}"
+            f"dbt's output is in {log} (`twap -v` shows it live)"
         )
-    return statuses
+    return DbtOutcome(Counter((str(n.node.resource_type), str(n.status)) for n in nodes), log)
 
 
 def _describe_failure(result: "RunResult") -> str:
@@ -64,6 +94,9 @@ def _invoke(settings: Settings, command: str, args: tuple[str, ...]) -> "dbtRunn
             "--target-path", str(settings.dbt_dir / "target"),
             "--log-path", str(settings.dbt_dir / "logs"),
             *([] if sys.stdout.isatty() else ["--no-use-colors"]),
+            # dbt's log file keeps its default level even when its console is silent.
+            "--log-level-file", "debug",
+            *([] if logger.isEnabledFor(logging.INFO) else ["--log-level", "none"]),
             *args,
         ]
     )  # fmt: skip
