@@ -102,6 +102,7 @@ class Parser(argparse.ArgumentParser):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.flags: list[str] = [f for p in kwargs.get("parents", []) for f in p.flags]
+        self.commands: dict[str, Parser] = {}
         super().__init__(*args, **kwargs)
 
     def add_argument(self, *names: Any, **kwargs: Any) -> argparse.Action:
@@ -147,6 +148,7 @@ def build_parser() -> Parser:
     def command(name: str, func, help: str) -> Parser:
         sub = commands.add_parser(name, help=help, description=help, parents=[common])
         sub.set_defaults(func=func, parser=sub)
+        parser.commands[name] = sub
         return sub
 
     def source_flags(sub: argparse.ArgumentParser) -> None:

@@ -74,19 +74,18 @@ def reading(settings: Settings) -> Iterator[Database | None]:
 
 
 def check_source(settings: Settings) -> None:
-    """Before anything starts: a source is configured, and its URL can mean something."""
-    if not settings.source_url:
-        raise TwapError(
-            "no source: set TWAP_SOURCE_URL or pass --source (s3://…, file://… or a path)"
-        )
-    check_source_url(settings.source_url)
+    """Before anything starts: a source URL given as a flag or variable can mean something."""
+    if settings.source_url:
+        check_source_url(settings.source_url)
 
 
 def load_step(settings: Settings, database: Database) -> LoadResult:
     with step("load") as done:
         pipeline = make_pipeline(database.url, settings.dlt_dir)
         try:
-            result = load(pipeline, bucket_url=settings.source_url)
+            # Without --source or TWAP_SOURCE_URL, dlt's configuration names it (bucket_url).
+            source = {"bucket_url": settings.source_url} if settings.source_url else {}
+            result = load(pipeline, **source)
         except (PipelineStepFailed, ConfigFieldMissingException) as exc:
             raise TwapError(_explain_load_error(settings.source_url, exc)) from exc
         stats = result.stats
@@ -150,7 +149,7 @@ def failed_objects_status(result: LoadResult) -> int:
     return EXIT_OBJECTS_FAILED
 
 
-def _explain_load_error(source_url: str, exc: Exception) -> str:
+def _explain_load_error(source_url: str | None, exc: Exception) -> str:
     """One line naming what failed and what to check, from the causes of `exc`."""
     chain = list(_causes(exc))
     if any(isinstance(cause, FileNotFoundError) for cause in chain):
@@ -168,6 +167,11 @@ def _explain_load_error(source_url: str, exc: Exception) -> str:
             "(check the endpoint URL and the network)"
         )
     missing = next((c for c in chain if isinstance(c, ConfigFieldMissingException)), None)
+    if missing is not None and "bucket_url" in missing.fields:
+        return (
+            "no source: set TWAP_SOURCE_URL, pass --source (s3://…, file://… or a path) or set "
+            "bucket_url under [sources.hyperliquid_twap] in .dlt/config.toml"
+        )
     if missing is not None:
         return (
             f"missing configuration for {source_url}: {', '.join(missing.fields)} (for S3 set "
