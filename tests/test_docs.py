@@ -156,11 +156,19 @@ def test_make_demo_and_make_test_run_what_the_readme_says() -> None:
     assert any("sqlfluff lint" in line for line in dry_run("test"))
 
 
-def test_the_demo_fits_on_one_screen_and_serves_where_the_readme_says(demo: Demo) -> None:
-    assert len(demo.output) <= SCREEN_LINES, "".join(demo.output)
-    assert not [line for line in demo.output if "warn" in line.lower()], "".join(demo.output)
-    assert f"Datasette on {demo.url}/" in "".join(demo.output)
-    assert f"{DEMO_URL}/" in README and "twap demo" in README
+def test_the_demo_prints_one_line_per_step_on_one_screen(demo: Demo) -> None:
+    output = "".join(demo.output)
+    assert len(demo.output) <= SCREEN_LINES, output
+    assert "warn" not in output.lower(), output
+    steps = [line.split()[1] for line in demo.output if re.match(r"\d\d:\d\d:\d\d ", line)]
+    assert steps == ["sample-data", "database:", "load", "build", "publish", "serve:"], output
+    # The sample repeats a few events in the next hour's object: the publish line says so.
+    loaded = int(re.search(r" load in .* loaded \((\d+) rows\)", output).group(1))
+    events = int(re.search(r" publish in .* (\d+) events", output).group(1))
+    assert loaded > events
+    assert f"{events} events ({loaded} rows loaded, {loaded - events} duplicates merged)" in output
+    assert f"Datasette on {demo.url}/ (Ctrl-C to stop)" in output
+    assert f"{DEMO_URL}/ (Ctrl-C to stop)" in README
 
 
 def test_every_curl_example_answers_with_rows_from_the_demo(demo: Demo) -> None:
