@@ -18,7 +18,7 @@ from twap.database import stop_embedded
 from twap.demo import DEMO_DAYS, DEMO_SEED, demo_sample, write_sample
 from twap.errors import EXIT_ERROR, TwapError, one_line
 from twap.serve import check_port, serve
-from twap.settings import SOURCE_FLAG_CONFIG, Settings
+from twap.settings import SOURCE_FLAG_CONFIG, Settings, check_source_url
 from twap.status import nothing_loaded, print_status
 
 logger = logging.getLogger("twap")
@@ -34,7 +34,7 @@ def cmd_sample_data(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
-    steps.check_source(settings)
+    check_source_url(settings.source_url)
     return steps.locked(settings, "load", args.wait, steps.load_only)
 
 
@@ -52,7 +52,7 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    steps.check_source(settings)
+    check_source_url(settings.source_url)
     return steps.locked(settings, "run", args.wait, steps.run_steps)
 
 
@@ -70,7 +70,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    """Sample data (made once) -> run -> serve: the whole chain on the embedded defaults."""
+    """Sample data (made again for other --days or --seed) -> run -> serve, on the defaults."""
     if not args.no_serve:
         check_port(args.host, args.port)  # before minutes of work, not after
     if not settings.source_url:

@@ -55,10 +55,11 @@ class Settings:
         return self.home / "dbt"
 
 
-def check_source_url(url: str) -> None:
+def check_source_url(url: str | None) -> None:
     """One line naming a source URL that cannot mean anything: `s3:/bucket` (one slash),
-    `s3://` (no bucket), `s4://…` (no such scheme). Plain paths pass as they are."""
-    scheme = urlsplit(url).scheme
+    `s3://` (no bucket), `s4://…` (no such scheme). Plain paths, and none (dlt's configuration
+    then names the source), pass."""
+    scheme = urlsplit(url or "").scheme
     if len(scheme) <= 1:  # no scheme, or a Windows drive letter: a path
         return
     if scheme not in fsspec.available_protocols():

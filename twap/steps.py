@@ -20,7 +20,7 @@ from twap.database import (
 from twap.errors import EXIT_OBJECTS_FAILED, TwapError, one_line
 from twap.lock import run_lock
 from twap.publish import publish
-from twap.settings import Settings, check_source_url
+from twap.settings import Settings
 from twap.status import current_raw_rows
 from twap.transform import run_dbt
 
@@ -71,12 +71,6 @@ def reading(settings: Settings) -> Iterator[Database | None]:
     finally:
         if not was_running:
             stop_embedded(settings.home)
-
-
-def check_source(settings: Settings) -> None:
-    """Before anything starts: a source URL given as a flag or variable can mean something."""
-    if settings.source_url:
-        check_source_url(settings.source_url)
 
 
 def load_step(settings: Settings, database: Database) -> LoadResult:

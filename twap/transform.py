@@ -26,24 +26,18 @@ FAILED_STATUSES = {"error", "fail"}
 
 @dataclass(frozen=True)
 class DbtOutcome:
-    """How many nodes of each kind ended in each status, and where dbt's full output is."""
+    """How many nodes of each kind ended how, and where dbt's full output is."""
 
-    counts: Counter  # (resource type, status) -> nodes
+    counts: Counter  # (kind, outcome) -> nodes, e.g. ("model", "built") -> 7
     log: Path
 
     def summary(self) -> str:
         """`7 models built, 84 tests passed`, and any other outcome: `2 tests warned`, ..."""
-        outcomes: Counter = Counter()
-        for (kind, status), n in self.counts.items():
-            if status != "no-op":  # an exposure: nothing was run
-                noun = "test" if kind == "unit_test" else kind
-                outcomes[noun, {"success": "built", "pass": "passed"}.get(status, status)] += n
+        models_first = sorted(self.counts.items(), key=lambda item: item[0][0] != "model")
         return (
             ", ".join(
-                f"{n} {noun}{'' if n == 1 else 's'} {verb}"
-                for (noun, verb), n in sorted(
-                    outcomes.items(), key=lambda item: item[0] != ("model", "built")
-                )
+                f"{n} {kind}{'' if n == 1 else 's'} {outcome}"
+                for (kind, outcome), n in models_first
             )
             or "nothing to do"
         )
@@ -69,7 +63,18 @@ def run_dbt(settings: Settings, database: Database, command: str, *args: str) ->
             f"dbt {command} failed: {len(failed)} of {len(nodes)} nodes failed ({shown}); "
             f"dbt's output is in {log} (`twap -v` shows it live)"
         )
-    return DbtOutcome(Counter((str(n.node.resource_type), str(n.status)) for n in nodes), log)
+    # An exposure is a no-op: nothing was run for it.
+    done = [_outcome(node) for node in nodes if str(node.status) != "no-op"]
+    return DbtOutcome(Counter(done), log)
+
+
+def _outcome(result: "RunResult") -> tuple[str, str]:
+    kind = str(result.node.resource_type)
+    status = str(result.status)
+    return (
+        "test" if kind == "unit_test" else kind,
+        {"success": "built", "pass": "passed"}.get(status, status),
+    )
 
 
 def _describe_failure(result: "RunResult") -> str:
