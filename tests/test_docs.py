@@ -8,6 +8,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -72,7 +73,11 @@ def demo(postgres: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     root = tmp_path_factory.mktemp("demo")
     port = free_port()
     with new_database(postgres) as database, (root / "demo.log").open("w+") as log:
-        env = {**os.environ, "TWAP_HOME": str(root / "home"), "TWAP_DATABASE_URL": database.url}
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("TWAP_")},
+            "TWAP_HOME": str(root / "home"),
+            "TWAP_DATABASE_URL": database.url,
+        }
         process = subprocess.Popen(
             [Path(sys.executable).with_name("twap"), "demo", "--port", str(port)],
             env=env,
@@ -88,10 +93,11 @@ def demo(postgres: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             process.wait(timeout=30)
 
 
-@pytest.fixture(scope="module")
-def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture
+def checkout(tmp_path: Path) -> Path:
     """A directory laid out as a checkout after `make install`: the dbt project and `.venv`."""
-    root = tmp_path_factory.mktemp("checkout")
+    root = tmp_path / "checkout"
+    root.mkdir()
     for name in ("dbt_project.yml", "profiles.yml.example"):
         shutil.copy(PROJECT_DIR / name, root / name)
     for name in ("models", "dbt_project"):
@@ -208,7 +214,7 @@ def test_the_real_dataset_commands_and_config_run_against_a_local_s3(
     command = next(c for c in sh_commands() if "--requester-pays" in c)
     source = re.search(r"--source s3://([^/]+)/(\S+?)/? ", command)
     bucket, prefix = source.group(1), source.group(2)
-    generate(tmp_path / "sample", days=1, seed=4, twaps_per_day=100)
+    generate(tmp_path / "sample", days=1, seed=4, twaps_per_day=100)  # 24 hourly objects
     s3.create_bucket(bucket)
     s3.upload_dir(tmp_path / "sample", bucket, prefix)
     block = next(block for block in fenced("sh") if "--requester-pays" in block)
