@@ -151,7 +151,13 @@ def test_every_command_of_the_readme_is_run_here() -> None:
 def test_make_demo_and_make_test_run_what_the_readme_says() -> None:
     def dry_run(target: str) -> list[str]:
         result = subprocess.run(
-            ["make", "-n", target], cwd=PROJECT_DIR, capture_output=True, text=True, check=True
+            ["make", "--dry-run", "--no-print-directory", target],
+            cwd=PROJECT_DIR,
+            # Under `make test` the outer make's flags would reach this one.
+            env={k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL")},
+            capture_output=True,
+            text=True,
+            check=True,
         )
         return result.stdout.splitlines()
 
