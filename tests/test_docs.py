@@ -179,6 +179,8 @@ def test_the_demo_prints_one_line_per_step_on_one_screen(demo: Demo) -> None:
     events = int(re.search(r" publish in .* (\d+) events", output).group(1))
     assert loaded > events
     assert f"{events} events ({loaded} rows loaded, {loaded - events} duplicates merged)" in output
+    log = demo.home / "dbt" / "logs" / "dbt.log"
+    assert f"dbt's output in {log}\n" in output and "Completed successfully" in log.read_text()
     assert f"Datasette on {demo.url}/ (Ctrl-C to stop)" in output
     assert f"{DEMO_URL}/ (Ctrl-C to stop)" in README
 
@@ -239,7 +241,7 @@ def test_the_real_dataset_commands_and_config_run_against_a_local_s3(
         (checkout / ".dlt").mkdir()
         for block in fenced("toml"):
             (checkout / block.split()[1]).write_text(block)  # the file its first line names
-        again = bash("export AWS_PROFILE=my-account\n.venv/bin/twap run", checkout, env)
+        again = bash("export AWS_PROFILE=my-account\n.venv/bin/twap load", checkout, env)
         assert "24 objects listed, 0 to read" in again.stderr, again.stderr
 
 
