@@ -26,8 +26,9 @@ $(BIN)/twap: pyproject.toml requirements.lock
 demo: install
 	$(BIN)/twap demo
 
+# One worker per core, each test file on one worker (its fixtures are made once).
 test: install lint
-	$(BIN)/pytest
+	$(BIN)/pytest --numprocesses auto --dist loadfile
 
 # sqlfluff's dbt templater compiles the models, and is_incremental() asks the database: it gets
 # TWAP_DATABASE_URL's, or an embedded server of its own under target/ (stopped afterwards).

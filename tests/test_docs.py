@@ -163,7 +163,7 @@ def test_make_demo_and_make_test_run_what_the_readme_says() -> None:
 
     assert "make demo" in sh_commands() and "make test" in sh_commands()
     assert dry_run("demo")[-1] == ".venv/bin/twap demo"  # the `demo` fixture runs just that
-    assert dry_run("test")[-1] == ".venv/bin/pytest"
+    assert dry_run("test")[-1].startswith(".venv/bin/pytest")
     assert any("ruff check" in line for line in dry_run("test"))
     assert any("sqlfluff lint" in line for line in dry_run("test"))
 
