@@ -7,17 +7,28 @@ BIN := $(VENV)/bin
 
 install: $(BIN)/twap
 
+# uv installs the lock in seconds; where it cannot be installed, pip installs the same lock, slower.
+UV_PIN := $(shell grep -m1 '^uv==' requirements.lock)
+QUIET_PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+
 $(BIN)/twap: pyproject.toml requirements.lock
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
-	touch $@
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@if $(QUIET_PIP) $(UV_PIN) 2>/dev/null \
+		&& $(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock \
+		&& $(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .; then \
+		echo "installed requirements.lock into $(VENV) with $(UV_PIN)"; \
+	else \
+		echo "uv unavailable: installing requirements.lock with pip (about a minute)"; \
+		$(QUIET_PIP) -r requirements.lock && $(QUIET_PIP) --no-deps -e .; \
+	fi
+	@touch $@
 
 demo: install
 	$(BIN)/twap demo
 
+# One worker per core, each test file on one worker (its fixtures are made once).
 test: install lint
-	$(BIN)/pytest
+	$(BIN)/pytest --numprocesses auto --dist loadfile
 
 # sqlfluff's dbt templater compiles the models, and is_incremental() asks the database: it gets
 # TWAP_DATABASE_URL's, or an embedded server of its own under target/ (stopped afterwards).

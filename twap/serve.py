@@ -74,11 +74,27 @@ def default_workers() -> int:
     return len(os.sched_getaffinity(0))
 
 
+def check_port(host: str, port: int) -> None:
+    """Fail in one line, before anything announces the URL, when host:port cannot be listened on."""
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind) as probe:
+            # As uvicorn binds: a port left in TIME_WAIT by a stopped server is free.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        raise TwapError(
+            f"cannot serve on {host}:{port}: {exc.strerror or exc} "
+            "(another server there? pass --port N or stop it)"
+        ) from None
+
+
 def serve(
     settings: Settings, host: str, port: int, cors: bool = False, workers: int | None = None
 ) -> None:
     """Run the workers on http://host:port/ until Ctrl-C or SIGTERM."""
     current_version(settings.publish_path)
+    check_port(host, port)
     try:
         # Bound but not listening, so it gets no connections: no other program takes the port
         # while workers come and go.

@@ -4,6 +4,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+import fsspec
+
+from twap.errors import TwapError
 
 # The repo root: dbt_project.yml, profiles.yml.example and datasette/ (`pip install -e .`).
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -71,3 +76,22 @@ class Settings:
     @property
     def dbt_dir(self) -> Path:
         return self.home / "dbt"
+
+
+def check_source_url(url: str | None) -> None:
+    """One line naming a source URL that cannot mean anything: `s3:/bucket` (one slash),
+    `s3://` (no bucket), `s4://…` (no such scheme). Plain paths, and none (dlt's configuration
+    then names the source), pass."""
+    scheme = urlsplit(url or "").scheme
+    if len(scheme) <= 1:  # no scheme, or a Windows drive letter: a path
+        return
+    if scheme not in fsspec.available_protocols():
+        raise TwapError(
+            f"malformed source URL {url}: unknown scheme {scheme}:// "
+            "(use s3://bucket/prefix, file:///path or a plain path)"
+        )
+    if scheme != "file" and not urlsplit(url).netloc:
+        raise TwapError(
+            f"malformed source URL {url}: expected {scheme}://bucket/prefix "
+            "(two slashes, then the bucket name)"
+        )

@@ -10,32 +10,37 @@ LEDGER = f"{DATASET_NAME}.{LEDGER_TABLE}"
 QUARANTINE = f"{DATASET_NAME}.{QUARANTINE_TABLE}"
 
 
+# Read through jsonb: a ledger from before rows were rejected or objects vanished gains those
+# columns on its next load, and reads as zero until then.
+SUMMARY = f"""
+    select
+        count(*) filter (where status = 'loaded'),
+        count(*) filter (where status = 'failed'),
+        count(*) filter (where to_jsonb(l) ->> 'vanished_at' is not null),
+        coalesce(sum(row_count) filter (where load_id is not null), 0),
+        coalesce(sum((to_jsonb(l) ->> 'rejected_rows')::bigint), 0),
+        coalesce(sum((to_jsonb(l) ->> 'repaired_times')::bigint), 0),
+        max(loaded_at),
+        max(last_attempt_at)
+    from {LEDGER} as l
+"""
+
+
+def current_raw_rows(database: Database) -> int:
+    """How many rows raw holds for the current versions of the loaded objects (0 before any)."""
+    with closing(database.connect()) as conn, conn.cursor() as cursor:
+        return _summary(cursor)[3] if _ledger_exists(cursor) else 0
+
+
 def print_status(database: Database) -> int:
     """Print the ledger summary, every failed object and every object whose current version has
     rejected rows (with the first reason); 3 when there is any, else 0."""
     with closing(database.connect()) as conn, conn.cursor() as cursor:
-        cursor.execute("select to_regclass(%s) is not null", (LEDGER,))
-        if not cursor.fetchone()[0]:
-            print(f"nothing loaded yet into {database.display} (run `twap load` or `twap run`)")
+        if not _ledger_exists(cursor):
+            print(nothing_loaded(database.display))
             return 0
-        # Read through jsonb: a ledger from before rows were rejected or objects vanished gains
-        # those columns on its next load, and reads as zero until then.
-        cursor.execute(
-            f"""
-            select
-                count(*) filter (where status = 'loaded'),
-                count(*) filter (where status = 'failed'),
-                count(*) filter (where to_jsonb(l) ->> 'vanished_at' is not null),
-                coalesce(sum(row_count) filter (where load_id is not null), 0),
-                coalesce(sum((to_jsonb(l) ->> 'rejected_rows')::bigint), 0),
-                coalesce(sum((to_jsonb(l) ->> 'repaired_times')::bigint), 0),
-                max(loaded_at),
-                max(last_attempt_at)
-            from {LEDGER} as l
-            """
-        )
-        loaded, failed, vanished, rows, rejected, repaired, last_loaded, last_attempt = (
-            cursor.fetchone()
+        loaded, failed, vanished, rows, rejected, repaired, last_loaded, last_attempt = _summary(
+            cursor
         )
         print(f"database:       {database.display}")
         print(f"objects:        {loaded + failed} ({loaded} loaded, {failed} failed)")
@@ -88,6 +93,20 @@ def _rejected(cursor) -> list[tuple]:
         """
     )
     return cursor.fetchall()
+
+
+def nothing_loaded(where: str) -> str:
+    return f"nothing loaded yet into {where} (run `twap load` or `twap run`)"
+
+
+def _ledger_exists(cursor) -> bool:
+    cursor.execute("select to_regclass(%s) is not null", (LEDGER,))
+    return cursor.fetchone()[0]
+
+
+def _summary(cursor) -> tuple:
+    cursor.execute(SUMMARY)
+    return cursor.fetchone()
 
 
 def _time(value) -> str:

@@ -4,6 +4,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
+from dataclasses import dataclass
 
 from botocore.exceptions import BotoCoreError, EndpointConnectionError
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
@@ -12,24 +13,40 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 from dlt_pipelines.pipeline import LoadResult, load, make_pipeline
 from dlt_pipelines.settings import DATASET_NAME, EVENTS_TABLE
 from twap.builds import served_is_current
-from twap.database import Database, embedded_database
+from twap.database import (
+    Database,
+    embedded_database,
+    embedded_exists,
+    embedded_running,
+    stop_embedded,
+)
 from twap.errors import EXIT_OBJECTS_FAILED, TwapError, one_line
 from twap.lock import run_lock
 from twap.publication import Publication
 from twap.publish import publish
 from twap.settings import Settings
+from twap.status import current_raw_rows
 from twap.transform import run_dbt
 
 logger = logging.getLogger("twap")
 RAW_EVENTS = f"{DATASET_NAME}.{EVENTS_TABLE}"
 
 
+@dataclass
+class Step:
+    """What a step did, in a few words; printed with its duration as the step's one line."""
+
+    summary: str = "done"
+
+
 @contextmanager
-def step(name: str) -> Iterator[None]:
-    logger.info("%s: started", name)
+def step(name: str) -> Iterator[Step]:
+    """One line per step once it succeeds: `name in 1.2s: summary`; a failure says its own."""
+    logger.debug("%s: started", name)
     started = time.monotonic()
-    yield
-    logger.info("%s: done in %.1fs", name, time.monotonic() - started)
+    done = Step()
+    yield done
+    logger.info("%s in %.1fs: %s", name, time.monotonic() - started, done.summary)
 
 
 def connect(settings: Settings) -> Database:
@@ -43,56 +60,65 @@ def connect(settings: Settings) -> Database:
     return database
 
 
+@contextmanager
+def reading(settings: Settings) -> Iterator[Database | None]:
+    """The database for a command that only reads: None when the embedded one was never made,
+    and an embedded server that was stopped is stopped again afterwards."""
+    if settings.database_url:
+        yield connect(settings)
+        return
+    if not embedded_exists(settings.home):
+        yield None
+        return
+    was_running = embedded_running(settings.home)
+    try:
+        yield connect(settings)
+    finally:
+        if not was_running:
+            stop_embedded(settings.home)
+
+
 def load_step(settings: Settings, database: Database) -> LoadResult:
-    if not settings.source_url:
-        raise TwapError(
-            "no source: set TWAP_SOURCE_URL or pass --source (s3://…, file://… or a path)"
-        )
-    with step("load"):
+    with step("load") as done:
         pipeline = make_pipeline(database.url, settings.dlt_dir)
         try:
-            result = load(pipeline, bucket_url=settings.source_url, **settings.source_args)
+            # Without --source or TWAP_SOURCE_URL, dlt's configuration names it (bucket_url).
+            source = {"bucket_url": settings.source_url} if settings.source_url else {}
+            result = load(pipeline, **source, **settings.source_args)
         except TwapError:
             raise
         # Listing happens as the source is made, so its errors come unwrapped by dlt too.
         except (PipelineStepFailed, ConfigFieldMissingException, OSError, BotoCoreError) as exc:
             raise TwapError(_explain_load_error(settings.source_url, exc)) from exc
         stats = result.stats
-        logger.info(
-            "load: %d objects listed (%s skipped), %d to read (%d new, %d changed, "
-            "%d failed before), %d loaded (%d rows, %d rejected, %d times corrected), %d failed, "
-            "%d vanished",
-            stats.listed,
-            sum(stats.skipped.values()),
-            stats.selected,
-            stats.new,
-            stats.changed,
-            stats.retried,
-            stats.loaded,
-            stats.rows,
-            sum(stats.rejected.values()),
-            stats.repaired,
-            len(stats.failed),
-            len(stats.vanished),
+        rejected = sum(stats.rejected.values())
+        done.summary = (
+            f"{stats.listed} objects listed ({sum(stats.skipped.values())} skipped), "
+            f"{stats.selected} to read ({stats.new} new, {stats.changed} changed, "
+            f"{stats.retried} failed before), {stats.loaded} loaded ({stats.rows} rows, "
+            f"{rejected} rejected, {stats.repaired} times corrected), {len(stats.failed)} failed, "
+            f"{len(stats.vanished)} vanished"
         )
     return result
 
 
 def build_step(settings: Settings, database: Database, full_refresh: bool = False) -> None:
-    with step("build"):
-        statuses = run_dbt(
+    with step("build") as done:
+        outcome = run_dbt(
             settings, database, "build", *(["--full-refresh"] if full_refresh else [])
         )
-        logger.info("build: %s", ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())))
+        done.summary = f"dbt build: {outcome.summary()}; dbt's output in {outcome.log}"
 
 
 def publish_step(settings: Settings, database: Database) -> None:
-    with step("publish"):
+    with step("publish") as done:
         counts = publish(database, settings.publish_path, settings.dbt_dir / "target")
-        logger.info(
-            "publish: %s -> %s",
-            ", ".join(f"{name} {rows} rows" for name, rows in counts.items()),
-            settings.publish_path,
+        events = counts["fct_twap_status_events"]
+        rows = current_raw_rows(database)
+        why = f" ({rows} rows loaded, {rows - events} duplicates merged)" if rows > events else ""
+        done.summary = (
+            f"{counts['fct_twaps']} TWAPs, {events} events{why}, {counts['dim_wallets']} wallets "
+            f"-> {settings.publish_path}"
         )
 
 
@@ -168,7 +194,7 @@ def _nothing_loaded(source_url: str, result: LoadResult) -> str:
     )
 
 
-def _explain_load_error(source_url: str, exc: Exception) -> str:
+def _explain_load_error(source_url: str | None, exc: Exception) -> str:
     """One line naming what failed and what to check, from the causes of `exc`."""
     chain = list(_causes(exc))
     if any(isinstance(cause, FileNotFoundError) for cause in chain):
@@ -188,6 +214,11 @@ def _explain_load_error(source_url: str, exc: Exception) -> str:
             "(check the endpoint URL and the network)"
         )
     missing = next((c for c in chain if isinstance(c, ConfigFieldMissingException)), None)
+    if missing is not None and "bucket_url" in missing.fields:
+        return (
+            "no source: set TWAP_SOURCE_URL, pass --source (s3://…, file://… or a path) or set "
+            "bucket_url under [sources.hyperliquid_twap] in .dlt/config.toml"
+        )
     if missing is not None:
         return (
             f"missing configuration for {source_url}: {', '.join(missing.fields)} (for S3 set "

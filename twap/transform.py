@@ -1,11 +1,14 @@
 """Run dbt in-process on the project at the repo root, against the pipeline's database."""
 
+import logging
 import os
 import shutil
 import sys
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from twap.database import Database
@@ -16,11 +19,32 @@ if TYPE_CHECKING:
     from dbt.artifacts.schemas.run import RunResult
     from dbt.cli.main import dbtRunnerResult
 
+# dbt prints its progress live when this module logs at INFO (`twap -v`); its log file has it all.
+logger = logging.getLogger(__name__)
 FAILED_STATUSES = {"error", "fail"}
 
 
-def run_dbt(settings: Settings, database: Database, command: str, *args: str) -> Counter:
-    """Run `dbt <command>` with the example profile; returns node counts by status.
+@dataclass(frozen=True)
+class DbtOutcome:
+    """How many nodes of each kind ended how, and where dbt's full output is."""
+
+    counts: Counter  # (kind, outcome) -> nodes, e.g. ("model", "built") -> 7
+    log: Path
+
+    def summary(self) -> str:
+        """`7 models built, 84 tests passed`, and any other outcome: `2 tests warned`, ..."""
+        models_first = sorted(self.counts.items(), key=lambda item: item[0][0] != "model")
+        return (
+            ", ".join(
+                f"{n} {kind}{'' if n == 1 else 's'} {outcome}"
+                for (kind, outcome), n in models_first
+            )
+            or "nothing to do"
+        )
+
+
+def run_dbt(settings: Settings, database: Database, command: str, *args: str) -> DbtOutcome:
+    """Run `dbt <command>` with the example profile; returns what it did, by kind and status.
 
     The profile reads the libpq variables, which are set here from the database settings.
     """
@@ -31,15 +55,26 @@ def run_dbt(settings: Settings, database: Database, command: str, *args: str) ->
     if result.exception is not None:
         raise TwapError(f"dbt {command} could not run: {one_line(result.exception, 500)}")
     nodes = list(result.result or [])
-    statuses = Counter(str(node.status) for node in nodes)
+    log = settings.dbt_dir / "logs" / "dbt.log"
     failed = [_describe_failure(node) for node in nodes if str(node.status) in FAILED_STATUSES]
     if failed:
         shown = "; ".join(failed[:5]) + (f"; and {len(failed) - 5} more" if len(failed) > 5 else "")
         raise TwapError(
             f"dbt {command} failed: {len(failed)} of {len(nodes)} nodes failed ({shown}); "
-            f"see the dbt output above or {settings.dbt_dir / 'logs' / 'dbt.log'}"
+            f"dbt's output is in {log} (`twap -v` shows it live)"
         )
-    return statuses
+    # An exposure is a no-op: nothing was run for it.
+    done = [_outcome(node) for node in nodes if str(node.status) != "no-op"]
+    return DbtOutcome(Counter(done), log)
+
+
+def _outcome(result: "RunResult") -> tuple[str, str]:
+    kind = str(result.node.resource_type)
+    status = str(result.status)
+    return (
+        "test" if kind == "unit_test" else kind,
+        {"success": "built", "pass": "passed"}.get(status, status),
+    )
 
 
 def _describe_failure(result: "RunResult") -> str:
@@ -64,6 +99,9 @@ def _invoke(settings: Settings, command: str, args: tuple[str, ...]) -> "dbtRunn
             "--target-path", str(settings.dbt_dir / "target"),
             "--log-path", str(settings.dbt_dir / "logs"),
             *([] if sys.stdout.isatty() else ["--no-use-colors"]),
+            # dbt's log file keeps its default level even when its console is silent.
+            "--log-level-file", "debug",
+            *([] if logger.isEnabledFor(logging.INFO) else ["--log-level", "none"]),
             *args,
         ]
     )  # fmt: skip

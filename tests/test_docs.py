@@ -1,0 +1,302 @@
+"""README.md is exactly right: every fenced command runs here as written (against the demo's own
+data, a local S3 server standing in for the real bucket), every URL answers, and the commands,
+flags and limits it quotes are the code's."""
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from dlt_pipelines.sample_data import generate
+from tests.conftest import S3, free_port, new_database, wait_for
+from twap.cli import build_parser
+from twap.database import Database
+from twap.parameters import MAX_PAGE_SIZE
+from twap.serve import DATASETTE_SETTINGS
+from twap.settings import PROJECT_DIR
+
+README = (PROJECT_DIR / "README.md").read_text()
+DEMO_URL = "http://127.0.0.1:8001"
+# What `make demo` prints before Datasette answers must fit on one terminal screen.
+SCREEN_LINES = 24
+
+
+def blocks() -> list[tuple[str, str]]:
+    """Every fenced block of the README: (language, text)."""
+    found, language, lines = [], None, []
+    for line in README.splitlines(keepends=True):
+        if line.startswith("```") and language is None:
+            language, lines = line[3:].strip(), []
+        elif line.startswith("```"):
+            found.append((language, "".join(lines)))
+            language = None
+        elif language is not None:
+            lines.append(line)
+    return found
+
+
+def fenced(language: str) -> list[str]:
+    return [text for kind, text in blocks() if kind == language]
+
+
+def commands(block: str) -> list[str]:
+    """The block's commands: continuation lines joined, comments and blank lines dropped."""
+    joined = re.sub(r"\\\n\s*", "", block)
+    lines = (re.sub(r"(^|\s+)#\s.*$", "", line).strip() for line in joined.splitlines())
+    return [line for line in lines if line]
+
+
+def sh_commands() -> list[str]:
+    return [command for block in fenced("sh") for command in commands(block)]
+
+
+@dataclass
+class Demo:
+    url: str
+    home: Path
+    database: Database
+    output: list[str]
+
+
+@pytest.fixture(scope="module")
+def demo(postgres: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    """What `make demo` runs once installed (`make -n demo` says so below), on a free port."""
+    root = tmp_path_factory.mktemp("demo")
+    port = free_port()
+    with new_database(postgres) as database, (root / "demo.log").open("w+") as log:
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("TWAP_")},
+            "TWAP_HOME": str(root / "home"),
+            "TWAP_DATABASE_URL": database.url,
+        }
+        process = subprocess.Popen(
+            [Path(sys.executable).with_name("twap"), "demo", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_for(f"http://127.0.0.1:{port}/-/healthz", timeout=300)
+            log.seek(0)
+            yield Demo(f"http://127.0.0.1:{port}", root / "home", database, log.readlines())
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+@pytest.fixture
+def checkout(tmp_path: Path) -> Path:
+    """A directory laid out as a checkout after `make install`: the dbt project and `.venv`."""
+    root = tmp_path / "checkout"
+    root.mkdir()
+    for name in ("dbt_project.yml", "profiles.yml.example"):
+        shutil.copy(PROJECT_DIR / name, root / name)
+    for name in ("models", "dbt_project"):
+        shutil.copytree(PROJECT_DIR / name, root / name)
+    (root / ".venv").symlink_to(Path(sys.executable).parent.parent)
+    (root / ".twap").mkdir()  # as `make demo` leaves it
+    # The README's AWS profile, with the local S3 server's test keys.
+    (root / ".aws").mkdir()
+    (root / ".aws" / "credentials").write_text(
+        "[my-account]\naws_access_key_id = testing\naws_secret_access_key = testing\n"
+    )
+    return root
+
+
+def bash(script: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, f"{script}\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def test_every_command_of_the_readme_is_run_here() -> None:
+    handled = (
+        r"make (demo|test)",
+        r"curl -s '[^']+'",
+        r"export AWS_PROFILE=my-account",
+        r"\.venv/bin/twap run --source s3://\S+ --requester-pays --s3-region us-east-1",
+        r"cp profiles\.yml\.example profiles\.yml",
+        r'eval "\$\(\.venv/bin/twap env\)"',
+        r"\.venv/bin/dbt build",
+    )
+    unrun = [c for c in sh_commands() if not any(re.fullmatch(p, c) for p in handled)]
+    assert not unrun, f"README commands no test runs: {unrun}"
+    assert {language for language, _ in blocks()} == {"", "sh", "toml", "cron", "ini"}
+
+
+def test_make_demo_and_make_test_run_what_the_readme_says() -> None:
+    def dry_run(target: str) -> list[str]:
+        result = subprocess.run(
+            ["make", "--dry-run", "--no-print-directory", target],
+            cwd=PROJECT_DIR,
+            # Under `make test` the outer make's flags would reach this one.
+            env={k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL")},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return result.stdout.splitlines()
+
+    assert "make demo" in sh_commands() and "make test" in sh_commands()
+    assert dry_run("demo")[-1] == ".venv/bin/twap demo"  # the `demo` fixture runs just that
+    assert dry_run("test")[-1].startswith(".venv/bin/pytest")
+    assert any("ruff check" in line for line in dry_run("test"))
+    assert any("sqlfluff lint" in line for line in dry_run("test"))
+
+
+def test_the_demo_prints_one_line_per_step_on_one_screen(demo: Demo) -> None:
+    output = "".join(demo.output)
+    assert len(demo.output) <= SCREEN_LINES, output
+    assert "warn" not in output.lower(), output
+    steps = [line.split()[1] for line in demo.output if re.match(r"\d\d:\d\d:\d\d ", line)]
+    assert steps == ["sample-data", "database:", "load", "build", "publish", "serve:"], output
+    # The sample repeats a few events in the next hour's object: the publish line says so.
+    loaded = int(re.search(r" load in .* loaded \((\d+) rows\)", output).group(1))
+    events = int(re.search(r" publish in .* (\d+) events", output).group(1))
+    assert loaded > events
+    assert f"{events} events ({loaded} rows loaded, {loaded - events} duplicates merged)" in output
+    log = demo.home / "dbt" / "logs" / "dbt.log"
+    assert f"dbt's output in {log}\n" in output and "Completed successfully" in log.read_text()
+    assert f"Datasette on {demo.url}/ (Ctrl-C to stop)" in output
+    assert f"{DEMO_URL}/ (Ctrl-C to stop)" in README
+
+
+def test_every_curl_example_answers_with_rows_from_the_demo(demo: Demo) -> None:
+    curls = [c for c in sh_commands() if c.startswith("curl ")]
+    assert len(curls) >= 8
+    for command in curls:
+        url = shlex.split(command)[-1].replace(DEMO_URL, demo.url)
+        status, body = get(url)
+        assert status == 200, f"{command}: {status} {body[:300]!r}"
+        assert body.strip() not in (b"[]", b"{}"), f"{command}: no rows"
+
+
+def test_every_url_and_path_of_the_site_in_the_readme_answers(demo: Demo) -> None:
+    prose = README
+    for block in fenced("sh"):  # the curl commands: the test above
+        prose = prose.replace(block, "")
+    urls = set(re.findall(rf"{re.escape(DEMO_URL)}/[\w/.-]*", prose))
+    paths = set(re.findall(r"`(/(?:-/[\w-]+|robots\.txt))`", prose))
+    assert f"{DEMO_URL}/" in urls and "/-/charts" in paths
+    for url in sorted(urls) + [DEMO_URL + path for path in sorted(paths)]:
+        status, _ = get(url.replace(DEMO_URL, demo.url))
+        assert status == 200, url
+
+
+def test_the_published_files_are_where_the_readme_says(demo: Demo) -> None:
+    listing = next(block for block in fenced("") if "twap.db.versions" in block)
+    assert (demo.home / "twap.db").is_symlink()
+    version = (demo.home / "twap.db").resolve().parent
+    for name in re.findall(r"<version>/(\S+)", listing):
+        assert (version / name).is_file(), name
+
+
+def test_the_real_dataset_commands_and_config_run_against_a_local_s3(
+    s3: S3, postgres: Database, checkout: Path, tmp_path: Path
+) -> None:
+    """The requester-pays bucket of the README, stood in for by the local S3 server."""
+    command = next(c for c in sh_commands() if "--requester-pays" in c)
+    source = re.search(r"--source s3://([^/]+)/(\S+?)/? ", command)
+    bucket, prefix = source.group(1), source.group(2)
+    generate(tmp_path / "sample", days=1, seed=4, twaps_per_day=100)  # 24 hourly objects
+    s3.create_bucket(bucket)
+    s3.upload_dir(tmp_path / "sample", bucket, prefix)
+    block = next(block for block in fenced("sh") if "--requester-pays" in block)
+    with new_database(postgres) as database:
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TWAP_"))},
+            "HOME": str(checkout),  # ~/.aws/credentials has the README's profile
+            "SOURCES__HYPERLIQUID_TWAP__CREDENTIALS__ENDPOINT_URL": s3.endpoint_url,
+            "TWAP_HOME": str(tmp_path / "home"),
+            "TWAP_DATABASE_URL": database.url,
+        }
+        first = bash(block, checkout, env)
+        assert "24 objects listed, 24 to read (24 new" in first.stderr, first.stderr
+
+        # The same source from `.dlt/config.toml` instead of flags: nothing new to read.
+        (checkout / ".dlt").mkdir()
+        for block in fenced("toml"):
+            (checkout / block.split()[1]).write_text(block)  # the file its first line names
+        again = bash("export AWS_PROFILE=my-account\n.venv/bin/twap load", checkout, env)
+        assert "24 objects listed, 0 to read" in again.stderr, again.stderr
+
+
+def test_dbt_and_cron_lines_run_as_written(demo: Demo, checkout: Path) -> None:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("TWAP_")},
+        "TWAP_DATABASE_URL": demo.database.url,
+        "TWAP_SOURCE_URL": str(demo.home / "sample"),
+    }
+    dbt = next(block for block in fenced("sh") if "dbt build" in block)
+    assert "Completed successfully" in bash(dbt, checkout, env).stdout
+
+    (cron,) = commands(fenced("cron")[0])
+    schedule, command = cron.split(None, 5)[:5], cron.split(None, 5)[5]
+    assert len(schedule) == 5 and command.startswith("cd /srv/twap && ")
+    bash(command.replace("/srv/twap", str(checkout)), checkout, env)
+    assert "0 to read" in (checkout / ".twap" / "run.log").read_text()
+
+
+def test_the_systemd_unit_runs_a_valid_twap_command() -> None:
+    (unit,) = fenced("ini")
+    (exec_start,) = re.findall(r"^ExecStart=(.*)$", unit, re.MULTILINE)
+    program, *args = shlex.split(exec_start)
+    assert program == "/srv/twap/.venv/bin/twap"
+    assert build_parser().parse_args(args).command == "run"
+    assert "OnCalendar=hourly" in unit and "WorkingDirectory=/srv/twap" in unit
+
+
+def test_the_command_table_lists_every_command_with_real_flags() -> None:
+    rows = re.findall(r"^\| `twap ([\w-]+)([^`]*)` \|", README, re.MULTILINE)
+    commands = build_parser().commands
+    assert {name for name, _ in rows} == set(commands)
+    for name, synopsis in rows:
+        for flag in re.findall(r"--[\w-]+", synopsis):
+            assert flag in commands[name].flags, f"twap {name} has no {flag}"
+    s3_flags = re.findall(r"`(--[\w-]+)", README.split("S3 flags (shorthands")[1][:200])
+    assert len(s3_flags) == 4
+    for flag in s3_flags:
+        assert flag in commands["run"].flags and flag in commands["load"].flags
+
+
+def test_the_limits_quoted_are_the_codes() -> None:
+    def seconds(ms: int) -> str:
+        return f"{ms // 1000} s" if ms % 1000 == 0 else f"{ms} ms"
+
+    assert f"SQL limited to {seconds(DATASETTE_SETTINGS['sql_time_limit_ms'])}" in README
+    assert f"facets to {seconds(DATASETTE_SETTINGS['facet_time_limit_ms'])}" in README
+    assert f"{DATASETTE_SETTINGS['max_returned_rows']:,} rows" in README
+    assert f"`page_size` 1\N{EN DASH}{MAX_PAGE_SIZE})" in README
+
+
+def test_the_data_notes_linked_are_in_the_repository() -> None:
+    links = re.findall(r"\]\(([^)#\s]+)\)", README) + re.findall(r"`([\w./-]+\.md)`", README)
+    assert "docs/DATA.md" in links
+    for link in links:
+        if "://" not in link:
+            assert (PROJECT_DIR / link).is_file(), link
+            assert not link.startswith(".."), f"{link} is outside the repository"
