@@ -7,17 +7,13 @@
     )
 }}
 
+-- Raw's events are named in each CTE that reads them: Postgres materializes a CTE used twice
+-- in full, which would hide raw's indexes from the lookups below.
 with
 
 commits as (
 
     select * from {{ ref('stg_hyperliquid__ingest_commits') }}
-
-),
-
-events as (
-
-    select * from {{ ref('stg_hyperliquid__twap_status_events') }}
 
 ),
 
@@ -72,14 +68,19 @@ changed_loads as (
 
 ),
 
+-- One index range scan of raw per changed load, in a lateral subquery: the planner cannot
+-- tell that the changed loads are few and would otherwise scan all of raw.
 changed_twaps as (
 
-    select distinct events.twap_id
-    from events
-    inner join changed_loads
-        on
+    select distinct load_rows.twap_id
+    from changed_loads
+    cross join lateral (
+        select events.twap_id
+        from {{ ref('stg_hyperliquid__twap_status_events') }} as events
+        where
             events.object_key = changed_loads.object_key
             and events.load_id = changed_loads.load_id
+    ) as load_rows
 
 ),
 
@@ -94,7 +95,7 @@ changed_keys as (
         {{ utc_date('events.event_time') }} as event_date,
         {{ utc_date('events.started_at') }} as start_date
 
-    from events
+    from {{ ref('stg_hyperliquid__twap_status_events') }} as events
     where {{ keys_in('events.twap_id', 'select changed_twaps.twap_id from changed_twaps') }}
 
 )
