@@ -145,7 +145,10 @@ def test_every_command_of_the_readme_is_run_here() -> None:
     )
     unrun = [c for c in sh_commands() if not any(re.fullmatch(p, c) for p in handled)]
     assert not unrun, f"README commands no test runs: {unrun}"
-    assert {language for language, _ in blocks()} == {"", "sh", "toml", "cron", "ini"}
+    assert {language for language, _ in blocks()} == {"", "sh", "toml", "cron", "ini", "nginx"}
+    # The load balancer's configuration runs elsewhere: it must point at `twap serve`'s port.
+    (nginx,) = fenced("nginx")
+    assert all(port == "8001" for port in re.findall(r"server [\d.]+:(\d+);", nginx)), nginx
 
 
 def test_make_demo_and_make_test_run_what_the_readme_says() -> None:
@@ -175,13 +178,13 @@ def test_the_demo_prints_one_line_per_step_on_one_screen(demo: Demo) -> None:
     steps = [line.split()[1] for line in demo.output if re.match(r"\d\d:\d\d:\d\d ", line)]
     assert steps == ["sample-data", "database:", "load", "build", "publish", "serve:"], output
     # The sample repeats a few events in the next hour's object: the publish line says so.
-    loaded = int(re.search(r" load in .* loaded \((\d+) rows\)", output).group(1))
+    loaded = int(re.search(r" load in .* loaded \((\d+) rows", output).group(1))
     events = int(re.search(r" publish in .* (\d+) events", output).group(1))
     assert loaded > events
     assert f"{events} events ({loaded} rows loaded, {loaded - events} duplicates merged)" in output
     log = demo.home / "dbt" / "logs" / "dbt.log"
     assert f"dbt's output in {log}\n" in output and "Completed successfully" in log.read_text()
-    assert f"Datasette on {demo.url}/ (Ctrl-C to stop)" in output
+    assert f"Datasette workers on {demo.url}/ (Ctrl-C to stop)" in output
     assert f"{DEMO_URL}/ (Ctrl-C to stop)" in README
 
 
@@ -235,14 +238,14 @@ def test_the_real_dataset_commands_and_config_run_against_a_local_s3(
             "TWAP_DATABASE_URL": database.url,
         }
         first = bash(block, checkout, env)
-        assert "24 objects listed, 24 to read (24 new" in first.stderr, first.stderr
+        assert "24 objects listed (0 skipped), 24 to read (24 new" in first.stderr, first.stderr
 
         # The same source from `.dlt/config.toml` instead of flags: nothing new to read.
         (checkout / ".dlt").mkdir()
         for block in fenced("toml"):
             (checkout / block.split()[1]).write_text(block)  # the file its first line names
         again = bash("export AWS_PROFILE=my-account\n.venv/bin/twap load", checkout, env)
-        assert "24 objects listed, 0 to read" in again.stderr, again.stderr
+        assert "24 objects listed (0 skipped), 0 to read" in again.stderr, again.stderr
 
 
 def test_dbt_and_cron_lines_run_as_written(demo: Demo, checkout: Path) -> None:
