@@ -25,7 +25,7 @@ import pytest
 from dlt_pipelines.sample_data import generate
 from tests.conftest import Twap, make_twap, new_database
 from tests.test_models import MARTS
-from twap.database import Database
+from twap.database import Database, embedded_database, stop_embedded
 from twap.errors import EXIT_OBJECTS_FAILED
 
 CURRENT_ROWS = """
@@ -154,13 +154,11 @@ def kill_at(twap: Twap, table: str, *args: str) -> None:
 
 def restart_at(twap: Twap, postgres: Database, table: str, *args: str) -> None:
     """Restart the database server while `twap args` waits to write `table`."""
-    # The embedded server's own home, stopped and started as `twap stop` and `twap env` do.
-    server = [sys.executable, "-m", "twap.cli", "--home", str(Path(postgres.host).parent)]
-    env = {k: v for k, v in twap.env.items() if k != "TWAP_DATABASE_URL"}
+    home = Path(postgres.host).parent
     with holding(twap, table):
         process, _ = start_and_block(twap, table, *args)
-        subprocess.run([*server, "stop"], env=env, check=True, capture_output=True)
-    subprocess.run([*server, "env"], env=env, check=True, capture_output=True)
+        stop_embedded(home)
+    embedded_database(home)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode != 0, stderr
     assert "Traceback" not in stderr

