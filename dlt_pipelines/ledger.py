@@ -202,6 +202,8 @@ def record(
     whatever was current. `attempts` counts tries at the current version. Objects missing from
     the listing are marked vanished; with `on_vanished="mirror"` their rows stop being current.
     """
+    if not (entries or vanished or reappeared):
+        return  # a run that read nothing and saw no object come or go
     ledger, commits = _name(client, LEDGER_TABLE), _name(client, COMMITS_TABLE)
     if _table_exists(client, EVENTS_TABLE):
         _create_raw_indexes(client)

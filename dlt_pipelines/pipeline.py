@@ -68,7 +68,7 @@ def load(pipeline: dlt.Pipeline, **source_args: Any) -> LoadResult:
     started_at = datetime.now(UTC)
     source = hyperliquid_twap(**source_args, known=known, stats=stats)
     # Nothing to read: no dlt run at all (no load package, no state sync).
-    info = pipeline.run(source, loader_file_format="parquet") if stats.needs_load else None
+    info = pipeline.run(source, loader_file_format="parquet") if stats.selected else None
     with pipeline.sql_client() as client:
         ledger.record(
             client,

@@ -112,11 +112,6 @@ class IngestStats:
         return self.new + self.changed + self.retried
 
     @property
-    def needs_load(self) -> bool:
-        """Whether there is anything to read (else the run loads nothing and changes nothing)."""
-        return self.selected > 0
-
-    @property
     def loaded(self) -> int:
         return sum(entry.status == LOADED for entry in self.entries)
 
