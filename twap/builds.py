@@ -14,11 +14,14 @@ from twap.database import Database
 from twap.errors import TwapError
 
 BUILD_LOG = f"{BUILD_LOG_SCHEMA}.{BUILD_LOG_TABLE}"
+# The keys each successful incremental build rebuilt (dbt_project/macros/build_log.sql).
+BUILD_KEYS = f"{BUILD_LOG_SCHEMA}.dbt_build_keys"
 COMMITS = f"{DATASET_NAME}.{COMMITS_TABLE}"
 
 
 @dataclass(frozen=True)
 class Build:
+    build_id: int
     invocation_id: str
     status: str
     started_at: datetime
@@ -36,7 +39,7 @@ def finished_build(database: Database) -> Build:
         # The newest build by the log's own sequence, not by anyone's clock.
         cursor.execute(
             f"""
-            select invocation_id, status, started_at from {BUILD_LOG}
+            select build_id, invocation_id, status, started_at from {BUILD_LOG}
             order by build_id desc limit 1
             """
         )
@@ -79,3 +82,34 @@ def served_is_current(database: Database, served_build: str | None) -> bool:
         )
         row = cursor.fetchone()
     return bool(row and row[0])
+
+
+def builds_since(database: Database, served_build: str | None, build: Build) -> list[int] | None:
+    """The successful builds after `served_build` up to `build`, when each recorded the keys
+    it rebuilt; None when the served build is unknown or a build between rebuilt everything
+    (a first build, a full refresh) or its keys are gone: then only a full publish will do."""
+    with closing(database.connect()) as conn, conn.cursor() as cursor:
+        cursor.execute("select to_regclass(%s) is not null", (BUILD_KEYS,))
+        if served_build is None or not cursor.fetchone()[0]:
+            return None
+        cursor.execute(
+            f"""
+            select build_id, keys_recorded from {BUILD_LOG}
+            where
+                status = 'success'
+                and build_id > (select build_id from {BUILD_LOG} where invocation_id = %s)
+                and build_id <= %s
+            """,
+            (served_build, build.build_id),
+        )
+        builds = cursor.fetchall()
+    served_known = builds or served_build == build.invocation_id
+    if not served_known or not all(recorded for _, recorded in builds):
+        return None
+    return [build_id for build_id, _ in builds]
+
+
+def forget_keys(database: Database, build: Build) -> None:
+    """Drop the rebuilt keys of `build` and earlier ones once it is published."""
+    with closing(database.connect()) as conn, conn, conn.cursor() as cursor:
+        cursor.execute(f"delete from {BUILD_KEYS} where build_id <= %s", (build.build_id,))

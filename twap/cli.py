@@ -43,17 +43,23 @@ def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
         settings,
         "build",
         args.wait,
-        functools.partial(steps.build_step, full_refresh=args.full_refresh),
+        functools.partial(
+            steps.build_step, full_refresh=args.full_refresh, full_tests=args.full_tests
+        ),
     )
 
 
 def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
-    return steps.locked(settings, "publish", args.wait, steps.publish_step)
+    return steps.locked(
+        settings, "publish", args.wait, functools.partial(steps.publish_step, full=args.full)
+    )
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     check_source_url(settings.source_url)
-    return steps.locked(settings, "run", args.wait, steps.run_steps)
+    return steps.locked(
+        settings, "run", args.wait, functools.partial(steps.run_steps, full_tests=args.full_tests)
+    )
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
@@ -151,7 +157,7 @@ def build_parser() -> Parser:
         parser.commands[name] = sub
         return sub
 
-    def source_flags(sub: argparse.ArgumentParser) -> None:
+    def source_flags(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
         sub.add_argument(
             "--source",
             help="source URL: s3://bucket/prefix, file://… or a path (default $TWAP_SOURCE_URL)",
@@ -172,6 +178,7 @@ def build_parser() -> Parser:
             default=None,
             help="read a public bucket without credentials",
         )
+        return sub
 
     def wait_flag(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
         sub.add_argument(
@@ -182,6 +189,13 @@ def build_parser() -> Parser:
             help="wait this long for another run on the same database (default: exit at once)",
         )
         return sub
+
+    def full_tests_flag(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--full-tests",
+            action="store_true",
+            help="run every data test on every row (an incremental build tests the changed keys)",
+        )
 
     def serve_flags(sub: argparse.ArgumentParser) -> None:
         sub.add_argument(
@@ -221,10 +235,16 @@ def build_parser() -> Parser:
         action="store_true",
         help="rebuild the incremental models from all of raw instead of the new loads only",
     )
-    wait_flag(
+    full_tests_flag(build)
+    publish = wait_flag(
         command("publish", cmd_publish, "export the marts to the SQLite file Datasette serves")
     )
-    source_flags(wait_flag(command("run", cmd_run, "load, build and publish")))
+    publish.add_argument(
+        "--full",
+        action="store_true",
+        help="write every row anew instead of applying the changed keys to the served version",
+    )
+    full_tests_flag(source_flags(wait_flag(command("run", cmd_run, "load, build and publish"))))
     command("status", cmd_status, "summarise the ingest ledger and list every failed object")
     serve_flags(command("serve", cmd_serve, "serve the published file with Datasette (read-only)"))
     demo = command("demo", cmd_demo, "sample data, run, then serve: the whole chain locally")

@@ -5,14 +5,22 @@ PostgreSQL converts the columns to what SQLite stores (see _sqlite_ready), ADBC 
 arrow tables (two at a time, while SQLite writes the previous one) and ADBC's SQLite driver
 bulk-inserts them: no Python object per value. The version is complete (data, indexes,
 metadata, health figures) before the publish path is switched to it in one rename.
+
+An hourly publish is a delta: the new version is a copy of the served one in which the rows of
+the keys rebuilt since (the build log's `dbt_build_keys`) are replaced, in one transaction, and
+the small tables are written anew. A full publish writes everything: the first one, after a
+full refresh, when the tables' layout changed, or with `twap publish --full`.
 """
 
+import hashlib
+import json
 import logging
+import shutil
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +31,7 @@ import adbc_driver_sqlite.dbapi as adbc_sqlite
 import pyarrow as pa
 
 from dlt_pipelines.settings import DATASET_NAME, LEDGER_TABLE
-from twap.builds import finished_build
+from twap.builds import BUILD_KEYS, builds_since, finished_build, forget_keys
 from twap.database import Database
 from twap.dbt_results import read_test_results
 from twap.errors import TwapError, one_line
@@ -45,6 +53,9 @@ class PublishedTable:
     # descending keyset page on a nullable column adds `or column is null`, which SQLite
     # answers by sorting the whole table; and `column is not null` costs nothing.
     sort_keys: tuple[str, ...] = ()
+    # The kind of rebuilt key (`twap_id`, `wallet` or `coin_day`) that selects the rows a delta
+    # replaces; None for a table written whole every time.
+    changed_by: str | None = None
 
     @property
     def sort_columns(self) -> list[str]:
@@ -79,9 +90,12 @@ def _mart(
     primary_key: tuple[str, ...],
     indexes: tuple[tuple[str, ...], ...],
     sort_keys: tuple[str, ...],
+    changed_by: str | None = None,
 ) -> PublishedTable:
     """A published table that is the dbt model of the same name."""
-    return PublishedTable(name, primary_key, indexes, DbtRelation("model", name), sort_keys)
+    return PublishedTable(
+        name, primary_key, indexes, DbtRelation("model", name), sort_keys, changed_by
+    )
 
 
 PUBLISHED_TABLES = (
@@ -98,20 +112,23 @@ PUBLISHED_TABLES = (
             ("market_type",),
         ),
         ("-status_at", "twap_id", "size"),
+        "twap_id",
     ),
     _mart(
         "fct_twap_status_events",
         ("twap_id", "event_number"),
         (("wallet",), ("coin", "side", "status"), ("status",)),
         ("-event_time", "twap_id"),
+        "twap_id",
     ),
     _mart(
         "dim_wallets",
         ("wallet",),
         (("executed_notional_bought + executed_notional_sold", "wallet"),),
         ("-twap_count", "last_twap_at", "wallet"),
+        "wallet",
     ),
-    _mart("fct_coin_daily_flows", ("coin", "flow_date"), (), ("-flow_date", "coin")),
+    _mart("fct_coin_daily_flows", ("coin", "flow_date"), (), ("-flow_date", "coin"), "coin_day"),
     # Newest first, as the active_twaps query (the remaining notional may be unknown: null).
     _mart("fct_active_twaps", ("twap_id",), (("coin", "twap_id"),), ("-twap_id", "coin")),
     PublishedTable(
@@ -142,16 +159,28 @@ TEST_RESULTS = PublishedTable(
 )
 
 
-def publish(database: Database, pointer: Path, dbt_target: Path) -> dict[str, int]:
-    """Publish a new version behind `pointer`; returns the row count of each table."""
+def publish(
+    database: Database, pointer: Path, dbt_target: Path, full: bool = False
+) -> dict[str, int]:
+    """Publish a new version behind `pointer`: the served one plus the keys rebuilt since, or
+    every row anew when `full` or a delta cannot be; returns the row count of each table."""
     build = finished_build(database)
     publication = Publication(pointer)
     manifest = read_manifest(dbt_target)
     test_results = read_test_results(dbt_target, manifest, build.invocation_id)
     started = time.monotonic()
+    layout = _layout(database)
+    served = publication.current()
+    served_facts = served.read_publication() if served else {}
+    builds = None
+    if not full and served_facts.get("layout") == layout:
+        builds = builds_since(database, served_facts.get("build"), build)
     version = publication.new_version()
     try:
-        counts = _write_database(database, version, test_results)
+        if builds is None:
+            counts, written = _write_database(database, version, test_results), None
+        else:
+            counts, written = _write_delta(database, served, version, test_results, builds)
         with closing(sqlite3.connect(version.database)) as sink:
             metadata = build_metadata(
                 manifest,
@@ -166,6 +195,9 @@ def publish(database: Database, pointer: Path, dbt_target: Path) -> dict[str, in
                 "build": build.invocation_id,
                 "published_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "publish_seconds": round(time.monotonic() - started, 2),
+                # A delta names the rows it wrote per table; a full publish wrote them all.
+                "delta": written,
+                "layout": layout,
                 "tables": counts,
                 **summarise(sink),
             }
@@ -174,55 +206,145 @@ def publish(database: Database, pointer: Path, dbt_target: Path) -> dict[str, in
     except BaseException:
         publication.discard(version)
         raise
+    forget_keys(database, build)
     removed = publication.clean()
     if removed:
         logger.info("publish: removed %d old versions", len(removed))
     return counts
 
 
+def _layout(database: Database) -> str:
+    """A digest of every published table's definition and columns: a delta applies only to a
+    served version of the same layout."""
+    sources = [table.source.split(".") for table in PUBLISHED_TABLES]
+    with closing(database.connect()) as conn, conn.cursor() as cursor:
+        cursor.execute(
+            """
+            select table_schema, table_name, column_name, data_type
+            from information_schema.columns
+            where (table_schema, table_name) in %s
+            order by table_schema, table_name, ordinal_position
+            """,
+            (tuple(map(tuple, sources)),),
+        )
+        columns = cursor.fetchall()
+    definitions = [repr(table) for table in (*PUBLISHED_TABLES, TEST_RESULTS)]
+    return hashlib.sha256(json.dumps([definitions, columns]).encode()).hexdigest()[:16]
+
+
 def _write_database(database: Database, version: Version, tests: pa.Table) -> dict[str, int]:
     counts = {}
+    with _writing(database, version) as (pool, sink):
+        # PostgreSQL reads and converts the next tables while SQLite writes and indexes one.
+        fetched = [pool.submit(_fetch, database.url, table) for table in PUBLISHED_TABLES]
+        for table, data in zip(PUBLISHED_TABLES, fetched, strict=True):
+            started = time.monotonic()
+            counts[table.name] = _write_table(sink, table, data.result().to_reader())
+            logger.info(
+                "published %s: %d rows in %.1fs",
+                table.name,
+                counts[table.name],
+                time.monotonic() - started,
+            )
+        counts[TEST_RESULTS.name] = _write_table(sink, TEST_RESULTS, _ordered(tests).to_reader())
+        with sink.cursor() as cursor:
+            # Statistics, so SQLite picks the right index per filter; sampled, so quick.
+            cursor.execute("pragma analysis_limit = 1000")
+            cursor.execute("analyze")
+    return counts
+
+
+def _write_delta(
+    database: Database, served: Version, version: Version, tests: pa.Table, builds: list[int]
+) -> tuple[dict[str, int], dict[str, int]]:
+    """A copy of `served` with the rows of the keys `builds` rebuilt replaced, and the tables
+    without such keys written anew; returns the row count and the rows written of each."""
+    shutil.copyfile(served.database, version.database)
+    counts = dict(served.read_publication()["tables"])
+    written = {}
+    keys = f"(select * from {BUILD_KEYS} where build_id = any('{{{','.join(map(str, builds))}}}'))"
+    with _writing(database, version) as (pool, sink), sink.cursor() as cursor:
+        changed = pool.submit(_fetch_keys, database.url, keys)
+        fetched = [
+            pool.submit(
+                _fetch, database.url, table, _rows_of(table.changed_by, f"{keys} as keys", True)
+            )
+            for table in PUBLISHED_TABLES
+        ]
+        cursor.adbc_ingest("changed_keys", changed.result(), mode="create", temporary=True)
+        replaced = [
+            (table, data.result) for table, data in zip(PUBLISHED_TABLES, fetched, strict=True)
+        ]
+        for table, data in [*replaced, (TEST_RESULTS, lambda: _ordered(tests))]:
+            where = _rows_of(table.changed_by, "temp.changed_keys", False)
+            cursor.execute(f'delete from "{table.name}" where {where}')
+            cursor.execute("select changes()")
+            deleted = cursor.fetchone()[0]
+            written[table.name] = cursor.adbc_ingest(table.name, data().to_reader(), mode="append")
+            counts[table.name] += written[table.name] - deleted
+    logger.info("published the changed keys of %d builds: %s", len(builds), written)
+    return counts, written
+
+
+@contextmanager
+def _writing(
+    database: Database, version: Version
+) -> Iterator[tuple[ThreadPoolExecutor, adbc_sqlite.Connection]]:
+    """Fetch threads and the new version's SQLite connection, committed at the end."""
     try:
         with (
             ThreadPoolExecutor(FETCH_THREADS) as pool,
             adbc_sqlite.connect(str(version.database)) as sink,
         ):
-            # PostgreSQL reads and converts the next tables while SQLite writes and indexes one.
-            fetched = [pool.submit(_fetch, database.url, table) for table in PUBLISHED_TABLES]
-            for table, data in zip(PUBLISHED_TABLES, fetched, strict=True):
-                started = time.monotonic()
-                counts[table.name] = _write_table(sink, table, data.result().to_reader())
-                logger.info(
-                    "published %s: %d rows in %.1fs",
-                    table.name,
-                    counts[table.name],
-                    time.monotonic() - started,
-                )
-            # In key order, as the marts: ties of a sort column then come in key order too.
-            ordered = tests.sort_by([(key, "ascending") for key in TEST_RESULTS.primary_key])
-            counts[TEST_RESULTS.name] = _write_table(sink, TEST_RESULTS, ordered.to_reader())
-            with sink.cursor() as cursor:
-                # Statistics, so SQLite picks the right index per filter; sampled, so quick.
-                cursor.execute("pragma analysis_limit = 1000")
-                cursor.execute("analyze")
+            yield pool, sink
             sink.commit()
     except adbc.Error as exc:  # both drivers' errors: reading the marts, writing the file
         raise TwapError(
             f"cannot publish from {database.display} to {version.database}: {one_line(exc)} "
             "(did `twap build` run? is the disk full?)"
         ) from exc
-    return counts
 
 
-def _fetch(url: str, table: PublishedTable) -> pa.Table:
-    """The whole table, converted for SQLite (a year of the biggest mart is ~300 MB of arrow)."""
+def _ordered(tests: pa.Table) -> pa.Table:
+    """In key order, as the marts: ties of a sort column then come in key order too."""
+    return tests.sort_by([(key, "ascending") for key in TEST_RESULTS.primary_key])
+
+
+def _rows_of(kind: str | None, keys: str, postgres: bool) -> str:
+    """A filter on the rows of the changed keys of `kind` in the relation `keys`; every row
+    for a table without such keys. Postgres probes its index through an array of keys."""
+    if kind is None:
+        return "true"
+    if kind == "coin_day":
+        return (
+            f"(coin, flow_date) in (select coin, event_date from {keys} "
+            f"union select coin, start_date from {keys})"
+        )
+    if postgres:
+        return f"{kind} = any(array(select {kind} from {keys}))"
+    return f"{kind} in (select {kind} from {keys})"
+
+
+def _fetch_keys(url: str, keys: str) -> pa.RecordBatchReader:
+    """The rebuilt keys, with days as the text SQLite stores them."""
+    with adbc.connect(url) as source, source.cursor() as cursor:
+        cursor.execute(
+            "select distinct twap_id, wallet, coin, event_date::text as event_date, "
+            f"start_date::text as start_date from {keys} as keys"
+        )
+        return cursor.fetch_arrow_table().to_reader()
+
+
+def _fetch(url: str, table: PublishedTable, where: str = "true") -> pa.Table:
+    """The table's rows `where` says (a year of the biggest mart is ~300 MB of arrow),
+    converted for SQLite."""
     schema, name = table.source.split(".")
     with adbc.connect(url) as source, source.cursor() as cursor:
         cursor.execute(COLUMNS_SQL, (schema, name))
         select = ", ".join(_sqlite_ready(column, kind) for column, kind in cursor.fetchall())
         # In primary-key order: SQLite appends to its b-trees instead of inserting at random.
         order = ", ".join(table.primary_key)
-        cursor.execute(f"select {select} from {table.source} order by {order}")
+        cursor.execute(f"select {select} from {table.source} where {where} order by {order}")
         return cursor.fetch_arrow_table()
 
 
@@ -254,7 +376,9 @@ def _write_table(
     ]
     key = f"primary key ({', '.join(table.primary_key)})"
     with sink.cursor() as cursor:
-        cursor.execute(f'create table "{table.name}" ({", ".join([*columns, key])})')
+        # Clustered on the key: an index then breaks ties in key order, whatever order a
+        # delta wrote the rows in.
+        cursor.execute(f'create table "{table.name}" ({", ".join([*columns, key])}) without rowid')
         rows = cursor.adbc_ingest(table.name, reader, mode="append")
         for number, index in enumerate(table.all_indexes):
             columns_sql = ", ".join(index)

@@ -102,17 +102,23 @@ def load_step(settings: Settings, database: Database) -> LoadResult:
     return result
 
 
-def build_step(settings: Settings, database: Database, full_refresh: bool = False) -> None:
+def build_step(
+    settings: Settings, database: Database, full_refresh: bool = False, full_tests: bool = False
+) -> None:
+    """`dbt build`: an incremental build tests the keys it changed, and leaves the unit tests
+    (which test the SQL, not the data) to `full_tests`, a full refresh and CI."""
+    if full_tests or full_refresh:
+        scope = ["--vars", "{full_tests: true}", *(["--full-refresh"] if full_refresh else [])]
+    else:
+        scope = ["--exclude-resource-type", "unit_test"]
     with step("build") as done:
-        outcome = run_dbt(
-            settings, database, "build", *(["--full-refresh"] if full_refresh else [])
-        )
+        outcome = run_dbt(settings, database, "build", *scope)
         done.summary = f"dbt build: {outcome.summary()}; dbt's output in {outcome.log}"
 
 
-def publish_step(settings: Settings, database: Database) -> None:
+def publish_step(settings: Settings, database: Database, full: bool = False) -> None:
     with step("publish") as done:
-        counts = publish(database, settings.publish_path, settings.dbt_dir / "target")
+        counts = publish(database, settings.publish_path, settings.dbt_dir / "target", full)
         events = counts["fct_twap_status_events"]
         rows = current_raw_rows(database)
         why = f" ({rows} rows loaded, {rows - events} duplicates merged)" if rows > events else ""
@@ -122,12 +128,13 @@ def publish_step(settings: Settings, database: Database) -> None:
         )
 
 
-def run_steps(settings: Settings, database: Database) -> int:
+def run_steps(settings: Settings, database: Database, full_tests: bool = False) -> int:
     """load -> build -> publish; exit status 3 when some objects failed or rows were rejected
     but the rest went on. Before anything has ever loaded, says why instead of building.
 
     When the load committed nothing and what is served already comes from a successful build
-    of every commit, there is nothing to build or publish.
+    of every commit, there is nothing to build or publish (unless `full_tests` asks for a
+    build that tests every row).
     """
     result = load_step(settings, database)
     if not _raw_exists(database):
@@ -135,10 +142,10 @@ def run_steps(settings: Settings, database: Database) -> int:
         return failed_objects_status(result)
     served = Publication(settings.publish_path).current()
     served_build = served.read_publication().get("build") if served else None
-    if served_is_current(database, served_build):
+    if not full_tests and served_is_current(database, served_build):
         logger.info("run: nothing new; the served version is up to date (no build, no publish)")
     else:
-        build_step(settings, database)
+        build_step(settings, database, full_tests=full_tests)
         publish_step(settings, database)
     return failed_objects_status(result)
 

@@ -63,8 +63,12 @@ def run_dbt(settings: Settings, database: Database, command: str, *args: str) ->
             f"dbt {command} failed: {len(failed)} of {len(nodes)} nodes failed ({shown}); "
             f"dbt's output is in {log} (`twap -v` shows it live)"
         )
-    # An exposure is a no-op: nothing was run for it.
-    done = [_outcome(node) for node in nodes if str(node.status) != "no-op"]
+    # An exposure is a no-op (nothing was run for it); the build log's hooks are operations.
+    done = [
+        _outcome(node)
+        for node in nodes
+        if str(node.status) != "no-op" and str(node.node.resource_type) != "operation"
+    ]
     return DbtOutcome(Counter(done), log)
 
 

@@ -3,12 +3,24 @@
     failed; it then records the ingest commit (`raw.twap_ingest_commits.seq`) it took in, and
     the next build recomputes the keys of later commits. A killed or failed build leaves the
     mark where it was, so the next one repairs the marts; `twap publish` refuses anything but
-    a successful build. See doc `incremental_builds`. -#}
+    a successful build. See doc `incremental_builds`.
 
-{% macro build_log_relation() -%}
+    A successful incremental build also keeps the keys it rebuilt (`int_twaps__changed`) in
+    `dbt_build_keys`, and says so in `keys_recorded`: `twap publish` applies the keys of the
+    builds since the served one to a copy of it instead of writing every row anew. The keys of
+    a build are dropped once a later build was published, or after `build_keys_days`. -#}
+
+{% macro build_log_relation(identifier='dbt_build_log') -%}
     {{ return(api.Relation.create(
-        database=target.database, schema=var('build_log_schema'), identifier='dbt_build_log'
+        database=target.database, schema=var('build_log_schema'), identifier=identifier
     )) }}
+{%- endmacro %}
+
+
+{#- `int_twaps__changed`, for a test or a hook, which cannot ref() what they do not depend on. -#}
+{% macro changed_keys_relation() -%}
+    {%- set node = graph.nodes['model.' ~ project_name ~ '.int_twaps__changed'] -%}
+    {{ return(api.Relation.create(database=node.database, schema=node.schema, identifier=node.alias)) }}
 {%- endmacro %}
 
 
@@ -22,6 +34,7 @@
     {%- if is_logged_command() -%}
         {%- set commits = source('hyperliquid', 'twap_ingest_commits') -%}
         {%- set log = build_log_relation() -%}
+        {%- set keys = build_log_relation('dbt_build_keys') -%}
         create schema if not exists {{ log.schema }};
         create table if not exists {{ log }} (
             build_id bigint generated always as identity primary key,
@@ -30,8 +43,29 @@
             status text not null,
             built_through_seq bigint not null,
             started_at timestamptz not null default now(),
-            finished_at timestamptz
+            finished_at timestamptz,
+            keys_recorded boolean not null default false
         );
+        {%- if 'keys_recorded' not in adapter.get_columns_in_relation(log) | map(attribute='name') | list %}
+        alter table {{ log }} add column if not exists keys_recorded boolean not null default false;
+        {%- endif %}
+        {%- if not adapter.get_relation(keys.database, keys.schema, keys.identifier) %}
+        create table {{ keys }} (
+            build_id bigint not null,
+            twap_id bigint,
+            wallet text,
+            coin text,
+            event_date date,
+            start_date date
+        );
+        create index on {{ keys }} (build_id);
+        {%- endif %}
+        with expired as (
+            update {{ log }} set keys_recorded = false
+            where keys_recorded and finished_at < now() - interval '{{ var("build_keys_days") }} days'
+            returning build_id
+        )
+        delete from {{ keys }} where build_id in (select build_id from expired);
         insert into {{ log }} (invocation_id, command, status, built_through_seq)
         select
             '{{ invocation_id }}',
@@ -61,8 +95,16 @@
         {%- else -%}
             {%- set status = 'success' -%}
         {%- endif -%}
-        update {{ build_log_relation() }}
-        set status = '{{ status }}', finished_at = now()
+        {%- set log = build_log_relation() -%}
+        {%- set keys_recorded = status == 'success' and not flags.FULL_REFRESH and finished_build_exists() -%}
+        {%- if keys_recorded %}
+        insert into {{ build_log_relation('dbt_build_keys') }}
+        select log.build_id, changed.twap_id, changed.wallet, changed.coin, changed.event_date, changed.start_date
+        from {{ changed_keys_relation() }} as changed
+        cross join (select build_id from {{ log }} where invocation_id = '{{ invocation_id }}') as log;
+        {%- endif %}
+        update {{ log }}
+        set status = '{{ status }}', finished_at = now(), keys_recorded = {{ keys_recorded }}
         where invocation_id = '{{ invocation_id }}';
         commit;
     {%- endif -%}

@@ -5,9 +5,10 @@
     transaction) and appends what they are now, read from its upstream filtered to the same
     keys. A key with nothing left is simply not appended again. -#}
 
-{#- The changed keys of one kind: `twap_id`, `wallet` or `coin_day` (coin, flow_date). -#}
-{% macro changed_keys(kind) -%}
-    {%- set changed = ref('int_twaps__changed') -%}
+{#- The changed keys of one kind: `twap_id`, `wallet` or `coin_day` (coin, flow_date), read from
+    `changed`: a model refs `int_twaps__changed`, a test finds it in the graph. -#}
+{% macro changed_keys(kind, changed=none) -%}
+    {%- set changed = changed or ref('int_twaps__changed') -%}
     {%- if kind == 'coin_day' -%}
         select coin, event_date as flow_date from {{ changed }}
         union
@@ -18,14 +19,22 @@
 {%- endmacro %}
 
 
+{#- `columns` (the key of `kind` unless given) among the changed keys of `kind`. -#}
+{% macro key_filter(kind, columns=none, changed=none) -%}
+    {%- if kind == 'coin_day' -%}
+        ({{ columns or 'coin, flow_date' }}) in ({{ changed_keys(kind, changed) }})
+    {%- else -%}
+        {{ keys_in(columns or kind, changed_keys(kind, changed)) }}
+    {%- endif -%}
+{%- endmacro %}
+
+
 {#- A filter on the rows of changed keys of `kind`: true on a first or full build (all keys). -#}
 {% macro is_changed(kind) -%}
     {%- if not (is_incremental() and finished_build_exists()) -%}
         true
-    {%- elif kind == 'coin_day' -%}
-        (coin, flow_date) in ({{ changed_keys(kind) }})
     {%- else -%}
-        {{ keys_in(kind, changed_keys(kind)) }}
+        {{ key_filter(kind) }}
     {%- endif -%}
 {%- endmacro %}
 

@@ -1,4 +1,5 @@
--- dim_wallets and fct_coin_daily_flows count every TWAP once and its executed notional once.
+-- dim_wallets and fct_coin_daily_flows count every TWAP once and its executed notional once
+-- (over the wallets and coin days the build changed, on an hourly build: see macro tested_rows).
 with
 
 twaps as (
@@ -10,33 +11,57 @@ twaps as (
 wallets as (
 
     select * from {{ ref('dim_wallets') }}
+    where {{ tested_rows('wallet') }}
 
 ),
 
 flows as (
 
     select * from {{ ref('fct_coin_daily_flows') }}
+    where {{ tested_rows('coin_day') }}
 
 ),
 
-from_twaps as (
+wallet_twaps as (
 
     select
         count(*) as twaps,
-        -- A TWAP whose start the source does not give counts on no day's starts.
-        count(started_at) as started,
-        sum(case when status <> 'activated' then 1 else 0 end) as ended,
-        sum(case when status <> 'activated' then executed_notional else 0 end) as ended_notional
+        sum(case when status <> 'activated' then 1 else 0 end) as ended
 
     from twaps
+    where {{ tested_rows('wallet') }}
+
+),
+
+-- A TWAP whose start the source does not give counts on no day's starts.
+started_twaps as (
+
+    select count(*) as twaps
+    from twaps
+    where
+        started_at is not null
+        and {{ tested_rows('coin_day', 'coin, ' ~ utc_date('started_at')) }}
+
+),
+
+ended_twaps as (
+
+    select
+        count(*) as twaps,
+        sum(executed_notional) as notional
+
+    from twaps
+    where
+        status <> 'activated'
+        and {{ tested_rows('coin_day', 'coin, ' ~ utc_date('status_at')) }}
 
 ),
 
 from_wallets as (
 
     select
-        sum(twap_count) as twaps,
-        sum(twap_count - active_count) as ended
+        coalesce(sum(twap_count), 0) as twaps,
+        coalesce(sum(twap_count - active_count), 0) as ended
 
     from wallets
 
@@ -45,31 +70,34 @@ from_wallets as (
 from_flows as (
 
     select
-        sum(twaps_started) as twaps,
-        sum(twaps_finished + twaps_terminated + twaps_errored) as ended,
-        sum(executed_notional_bought + executed_notional_sold) as ended_notional
+        coalesce(sum(twaps_started), 0) as started,
+        coalesce(sum(twaps_finished + twaps_terminated + twaps_errored), 0) as ended,
+        coalesce(sum(executed_notional_bought + executed_notional_sold), 0) as ended_notional
 
     from flows
 
 )
 
 select
-    from_twaps.twaps,
+    wallet_twaps.twaps,
     from_wallets.twaps as wallet_twaps,
-    from_twaps.started,
-    from_flows.twaps as flow_started,
-    from_twaps.ended,
+    wallet_twaps.ended,
     from_wallets.ended as wallet_ended,
+    started_twaps.twaps as started,
+    from_flows.started as flow_started,
+    ended_twaps.twaps as ended_anywhere,
     from_flows.ended as flow_ended,
-    from_twaps.ended_notional,
+    ended_twaps.notional as ended_notional,
     from_flows.ended_notional as flow_ended_notional
 
-from from_twaps
+from wallet_twaps
+cross join started_twaps
+cross join ended_twaps
 cross join from_wallets
 cross join from_flows
 where
-    from_wallets.twaps <> from_twaps.twaps
-    or from_flows.twaps <> from_twaps.started
-    or from_wallets.ended <> from_twaps.ended
-    or from_flows.ended <> from_twaps.ended
-    or from_flows.ended_notional <> from_twaps.ended_notional
+    from_wallets.twaps <> wallet_twaps.twaps
+    or from_wallets.ended <> coalesce(wallet_twaps.ended, 0)
+    or from_flows.started <> started_twaps.twaps
+    or from_flows.ended <> ended_twaps.twaps
+    or from_flows.ended_notional <> coalesce(ended_twaps.notional, 0)

@@ -1,15 +1,18 @@
--- fct_twaps agrees with the event history: its status is the latest event's, its count theirs.
+-- fct_twaps agrees with the event history: its status is the latest event's, its count theirs
+-- (of the TWAPs the build changed, on an hourly build: see macro tested_rows).
 with
 
 twaps as (
 
     select * from {{ ref('fct_twaps') }}
+    where {{ tested_rows('twap_id') }}
 
 ),
 
 events as (
 
     select * from {{ ref('fct_twap_status_events') }}
+    where {{ tested_rows('twap_id') }}
 
 ),
 

@@ -1,9 +1,11 @@
--- Every TWAP in the event history has exactly one latest event, numbered last, without gaps.
+-- Every TWAP in the event history has exactly one latest event, numbered last, without gaps
+-- (every TWAP the build changed, on an hourly build: see macro tested_rows).
 with
 
 events as (
 
     select * from {{ ref('fct_twap_status_events') }}
+    where {{ tested_rows('twap_id') }}
 
 ),
 
