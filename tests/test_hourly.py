@@ -1,0 +1,81 @@
+"""An hourly run costs what the hour brought: its build tests the keys it rebuilt, and its
+publish applies those keys to a copy of the served version, which then equals a full publish."""
+
+import json
+import os
+import shutil
+import sqlite3
+from pathlib import Path
+
+from dlt_pipelines.sample_data import generate
+from tests.conftest import Twap
+
+# What a publish writes that is not data: when the tests ran, and how long they took.
+VOLATILE = {"dbt_test_results"}
+
+
+def served(twap: Twap) -> tuple[Path, dict]:
+    database = Path(os.path.realpath(twap.home / "twap.db"))
+    return database, json.loads((database.parent / "publication.json").read_text())
+
+
+def rows(database: Path) -> dict[str, list[tuple]]:
+    """Every row of every published table, in a fixed order."""
+    with sqlite3.connect(database) as db:
+        tables = [
+            name
+            for (name,) in db.execute("select name from sqlite_master where type = 'table'")
+            if name not in VOLATILE and not name.startswith("sqlite_")
+        ]
+        return {t: sorted(db.execute(f'select * from "{t}"'), key=repr) for t in tables}
+
+
+def test_hourly_publish_writes_the_changed_keys_and_equals_a_full_one(
+    twap: Twap, tmp_path: Path
+) -> None:
+    days, source = tmp_path / "days", tmp_path / "source"
+    generate(days, days=2, seed=5, twaps_per_day=300)
+    first_day, second_day = sorted(days.glob("*/*/*"))
+    shutil.copytree(first_day, source / first_day.relative_to(days))
+    twap("run", "--source", str(source))
+    _, first = served(twap)
+    assert first["delta"] is None  # the first publish writes everything
+
+    # The next hour arrives.
+    newest = sorted(second_day.iterdir())[0]
+    (source / second_day.relative_to(days)).mkdir(parents=True)
+    shutil.copy(newest, source / second_day.relative_to(days) / newest.name)
+    twap("run", "--source", str(source))
+    delta_file, delta = served(twap)
+    changed = twap.query("select count(distinct twap_id) from intermediate.int_twaps__changed")[0][
+        0
+    ]
+    total = twap.query("select count(*) from marts.fct_twaps")[0][0]
+    assert 0 < delta["delta"]["fct_twaps"] <= changed < total
+    assert delta["tables"]["fct_twaps"] == total
+    assert delta["delta"]["ingest_objects"] == delta["tables"]["ingest_objects"]
+
+    twap("publish", "--full")
+    full_file, full = served(twap)
+    assert full["delta"] is None
+    assert full["tables"] == delta["tables"]
+    assert rows(delta_file) == rows(full_file)
+
+
+def test_hourly_build_tests_the_changed_keys_and_full_tests_test_all(
+    twap: Twap, tmp_path: Path
+) -> None:
+    generate(tmp_path / "sample", days=1, seed=6, twaps_per_day=200)
+    twap("run", "--source", str(tmp_path / "sample"))
+    # A row no ingest commit changed goes bad behind dbt's back: an hourly build has no reason
+    # to look at it, a full test run finds it.
+    twap.query(
+        "update marts.fct_twaps set executed_size = size * 2 "
+        "where twap_id = (select min(twap_id) from marts.fct_twaps) returning twap_id"
+    )
+    hourly = twap("build")
+    assert "tests passed" in hourly.stderr and "failed" not in hourly.stderr
+
+    full = twap("build", "--full-tests", check=False)
+    assert full.returncode != 0
+    assert "fct_twaps_executed_size_within_ordered_size (1 failing row" in full.stderr
