@@ -2,6 +2,7 @@
 data, a local S3 server standing in for the real bucket), every URL answers, and the commands,
 flags and limits it quotes are the code's."""
 
+import json
 import os
 import re
 import shlex
@@ -257,11 +258,16 @@ def test_dbt_and_cron_lines_run_as_written(demo: Demo, checkout: Path) -> None:
     dbt = next(block for block in fenced("sh") if "dbt build" in block)
     assert "Completed successfully" in bash(dbt, checkout, env).stdout
 
-    (cron,) = commands(fenced("cron")[0])
-    schedule, command = cron.split(None, 5)[:5], cron.split(None, 5)[5]
-    assert len(schedule) == 5 and command.startswith("cd /srv/twap && ")
-    bash(command.replace("/srv/twap", str(checkout)), checkout, env)
-    assert "0 to read" in (checkout / ".twap" / "run.log").read_text()
+    hourly, daily = commands(fenced("cron")[0])
+    for line in (hourly, daily):
+        schedule, command = line.split(None, 5)[:5], line.split(None, 5)[5]
+        assert len(schedule) == 5 and command.startswith("cd /srv/twap && ")
+        bash(command.replace("/srv/twap", str(checkout)), checkout, env)
+    # The hourly line finds nothing new; the daily one builds anyway, with the unit tests.
+    log = (checkout / ".twap" / "run.log").read_text()
+    assert log.count("0 to read") == 2 and "nothing new" in log and log.count("build in") == 1
+    results = json.loads((checkout / ".twap" / "dbt" / "target" / "run_results.json").read_text())
+    assert any(result["unique_id"].startswith("unit_test.") for result in results["results"])
 
 
 def test_the_systemd_unit_runs_a_valid_twap_command() -> None:

@@ -159,11 +159,17 @@ TEST_RESULTS = PublishedTable(
 )
 
 
-def publish(
-    database: Database, pointer: Path, dbt_target: Path, full: bool = False
-) -> dict[str, int]:
+@dataclass(frozen=True)
+class Published:
+    """The row count of each published table, and the rows a delta wrote (None: all of them)."""
+
+    counts: dict[str, int]
+    written: dict[str, int] | None
+
+
+def publish(database: Database, pointer: Path, dbt_target: Path, full: bool = False) -> Published:
     """Publish a new version behind `pointer`: the served one plus the keys rebuilt since, or
-    every row anew when `full` or a delta cannot be; returns the row count of each table."""
+    every row anew when `full` or a delta cannot be."""
     build = finished_build(database)
     publication = Publication(pointer)
     manifest = read_manifest(dbt_target)
@@ -210,7 +216,7 @@ def publish(
     removed = publication.clean()
     if removed:
         logger.info("publish: removed %d old versions", len(removed))
-    return counts
+    return Published(counts, written)
 
 
 def _layout(database: Database) -> str:

@@ -118,13 +118,19 @@ def build_step(
 
 def publish_step(settings: Settings, database: Database, full: bool = False) -> None:
     with step("publish") as done:
-        counts = publish(database, settings.publish_path, settings.dbt_dir / "target", full)
+        published = publish(database, settings.publish_path, settings.dbt_dir / "target", full)
+        counts, written = published.counts, published.written
         events = counts["fct_twap_status_events"]
         rows = current_raw_rows(database)
         why = f" ({rows} rows loaded, {rows - events} duplicates merged)" if rows > events else ""
+        how = (
+            "written whole"
+            if written is None
+            else f"{written['fct_twaps']} TWAPs and {written['dim_wallets']} wallets rewritten"
+        )
         done.summary = (
             f"{counts['fct_twaps']} TWAPs, {events} events{why}, {counts['dim_wallets']} wallets "
-            f"-> {settings.publish_path}"
+            f"({how}) -> {settings.publish_path}"
         )
 
 
