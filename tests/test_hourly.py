@@ -38,28 +38,39 @@ def test_hourly_publish_writes_the_changed_keys_and_equals_a_full_one(
     first_day, second_day = sorted(days.glob("*/*/*"))
     shutil.copytree(first_day, source / first_day.relative_to(days))
     twap("run", "--source", str(source))
-    _, first = served(twap)
+    first_file, first = served(twap)
     assert first["delta"] is None  # the first publish writes everything
-
-    # The next hour arrives.
-    newest = sorted(second_day.iterdir())[0]
+    hours = iter(sorted(second_day.iterdir()))
     (source / second_day.relative_to(days)).mkdir(parents=True)
-    shutil.copy(newest, source / second_day.relative_to(days) / newest.name)
-    twap("run", "--source", str(source))
-    delta_file, delta = served(twap)
-    changed = twap.query("select count(distinct twap_id) from intermediate.int_twaps__changed")[0][
-        0
-    ]
+
+    def next_hour() -> tuple[Path, dict]:
+        hour = next(hours)
+        shutil.copy(hour, source / second_day.relative_to(days) / hour.name)
+        twap("run", "--source", str(source))
+        return served(twap)
+
+    # Right after a publish, the served file is still read: the next one updates a copy.
+    second_file, second = next_hour()
+    changed = twap.query("select count(distinct twap_id) from intermediate.int_twaps__changed")
     total = twap.query("select count(*) from marts.fct_twaps")[0][0]
-    assert 0 < delta["delta"]["fct_twaps"] <= changed < total
-    assert delta["tables"]["fct_twaps"] == total
-    assert delta["delta"]["ingest_objects"] == delta["tables"]["ingest_objects"]
+    assert 0 < second["delta"]["fct_twaps"] <= changed[0][0] < total
+    assert second["tables"]["fct_twaps"] == total
+    assert second["delta"]["ingest_objects"] == second["tables"]["ingest_objects"]
+    assert first_file.exists()
+
+    # An hour later, no request reads the first version: the next one takes its file over and
+    # applies the keys of both builds since.
+    for mark in (twap.home / "twap.db.versions").glob("*/retired"):
+        os.utime(mark, (mark.stat().st_mtime - 3600,) * 2)
+    third_file, third = next_hour()
+    assert not first_file.exists() and second_file.exists()
+    assert third["delta"]["fct_twaps"] > 0
 
     twap("publish", "--full")
     full_file, full = served(twap)
     assert full["delta"] is None
-    assert full["tables"] == delta["tables"]
-    assert rows(delta_file) == rows(full_file)
+    assert full["tables"] == third["tables"]
+    assert rows(third_file) == rows(full_file)
 
 
 def test_hourly_build_tests_the_changed_keys_and_full_tests_test_all(

@@ -109,7 +109,16 @@ def builds_since(database: Database, served_build: str | None, build: Build) -> 
     return [build_id for build_id, _ in builds]
 
 
-def forget_keys(database: Database, build: Build) -> None:
-    """Drop the rebuilt keys of `build` and earlier ones once it is published."""
+def forget_keys(database: Database, kept_builds: list[str | None]) -> None:
+    """Drop the rebuilt keys no version on disk will need: those of the builds up to the
+    oldest build a kept version (`kept_builds`, invocation ids) was published from."""
     with closing(database.connect()) as conn, conn, conn.cursor() as cursor:
-        cursor.execute(f"delete from {BUILD_KEYS} where build_id <= %s", (build.build_id,))
+        cursor.execute(
+            f"""
+            delete from {BUILD_KEYS}
+            where build_id <= (
+                select min(build_id) from {BUILD_LOG} where invocation_id = any(%s)
+            )
+            """,
+            ([build for build in kept_builds if build],),
+        )

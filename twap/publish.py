@@ -31,7 +31,7 @@ import adbc_driver_sqlite.dbapi as adbc_sqlite
 import pyarrow as pa
 
 from dlt_pipelines.settings import DATASET_NAME, LEDGER_TABLE
-from twap.builds import BUILD_KEYS, builds_since, finished_build, forget_keys
+from twap.builds import BUILD_KEYS, Build, builds_since, finished_build, forget_keys
 from twap.database import Database
 from twap.dbt_results import read_test_results
 from twap.errors import TwapError, one_line
@@ -154,6 +154,8 @@ select column_name, data_type from information_schema.columns
 where table_schema = $1 and table_name = $2 order by ordinal_position
 """
 FETCH_THREADS = 2
+# Reusable versions tried as the base of a delta, newest first (each costs a query).
+REUSE_TRIED = 2
 TEST_RESULTS = PublishedTable(
     "dbt_test_results", ("test_id",), (("status",), ("model",)), sort_keys=("status", "test_id")
 )
@@ -168,25 +170,26 @@ class Published:
 
 
 def publish(database: Database, pointer: Path, dbt_target: Path, full: bool = False) -> Published:
-    """Publish a new version behind `pointer`: the served one plus the keys rebuilt since, or
-    every row anew when `full` or a delta cannot be."""
+    """Publish a new version behind `pointer`: an earlier version's file with the keys rebuilt
+    since replaced, or every row anew when `full` or no earlier version will do."""
     build = finished_build(database)
     publication = Publication(pointer)
     manifest = read_manifest(dbt_target)
     test_results = read_test_results(dbt_target, manifest, build.invocation_id)
     started = time.monotonic()
     layout = _layout(database)
-    served = publication.current()
-    served_facts = served.read_publication() if served else {}
-    builds = None
-    if not full and served_facts.get("layout") == layout:
-        builds = builds_since(database, served_facts.get("build"), build)
+    base, builds = (None, None) if full else _delta_base(database, publication, build, layout)
     version = publication.new_version()
     try:
-        if builds is None:
+        if base is None or builds is None:
             counts, written = _write_database(database, version, test_results), None
         else:
-            counts, written = _write_delta(database, served, version, test_results, builds)
+            base_counts = base.read_publication()["tables"]
+            if base == publication.current():
+                shutil.copyfile(base.database, version.database)
+            else:
+                publication.take_over(base, version)
+            counts, written = _write_delta(database, version, test_results, builds, base_counts)
         with closing(sqlite3.connect(version.database)) as sink:
             metadata = build_metadata(
                 manifest,
@@ -212,11 +215,30 @@ def publish(database: Database, pointer: Path, dbt_target: Path, full: bool = Fa
     except BaseException:
         publication.discard(version)
         raise
-    forget_keys(database, build)
     removed = publication.clean()
     if removed:
         logger.info("publish: removed %d old versions", len(removed))
+    forget_keys(database, [v.read_publication().get("build") for v in publication.versions()])
     return Published(counts, written)
+
+
+def _delta_base(
+    database: Database, publication: Publication, build: Build, layout: str
+) -> tuple[Version | None, list[int] | None]:
+    """The version to update and the builds whose keys to apply: a version no reader uses any
+    more (its file is taken over), else the served one (copied), else none (a full publish).
+    Either must have the same `layout` (tables and columns), and every build since must have
+    kept its keys."""
+    served = publication.current()
+    candidates = [*publication.reusable()[:REUSE_TRIED], *([served] if served else [])]
+    for candidate in candidates:
+        facts = candidate.read_publication()
+        if facts.get("layout") != layout:
+            continue
+        builds = builds_since(database, facts.get("build"), build)
+        if builds is not None:
+            return candidate, builds
+    return None, None
 
 
 def _layout(database: Database) -> str:
@@ -261,13 +283,16 @@ def _write_database(database: Database, version: Version, tests: pa.Table) -> di
 
 
 def _write_delta(
-    database: Database, served: Version, version: Version, tests: pa.Table, builds: list[int]
+    database: Database,
+    version: Version,
+    tests: pa.Table,
+    builds: list[int],
+    base_counts: dict[str, int],
 ) -> tuple[dict[str, int], dict[str, int]]:
-    """A copy of `served` with the rows of the keys `builds` rebuilt replaced, and the tables
-    without such keys written anew; returns the row count and the rows written of each."""
-    shutil.copyfile(served.database, version.database)
-    counts = dict(served.read_publication()["tables"])
-    written = {}
+    """Replace, in the file of `version` (an earlier version's, of `base_counts` rows), the
+    rows of the keys `builds` rebuilt, and write the tables without such keys anew; returns the
+    row count and the rows written of each table."""
+    counts, written = dict(base_counts), {}
     keys = f"(select * from {BUILD_KEYS} where build_id = any('{{{','.join(map(str, builds))}}}'))"
     with _writing(database, version) as (pool, sink), sink.cursor() as cursor:
         changed = pool.submit(_fetch_keys, database.url, keys)

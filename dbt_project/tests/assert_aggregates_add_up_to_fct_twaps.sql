@@ -40,7 +40,7 @@ started_twaps as (
     from twaps
     where
         started_at is not null
-        and {{ tested_rows('coin_day', 'coin, ' ~ utc_date('started_at')) }}
+        and {{ tested_days('started_at') }}
 
 ),
 
@@ -53,7 +53,7 @@ ended_twaps as (
     from twaps
     where
         status <> 'activated'
-        and {{ tested_rows('coin_day', 'coin, ' ~ utc_date('status_at')) }}
+        and {{ tested_days('status_at') }}
 
 ),
 
