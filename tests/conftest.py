@@ -4,6 +4,7 @@
 import itertools
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -145,12 +146,18 @@ def twap(tmp_path: Path, database: Database) -> Twap:
 
 @pytest.fixture(scope="session")
 def site(postgres: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twap]:
-    """Two days of sample data loaded, built and published once for every test that reads it."""
+    """Two days of sample data loaded, built and published for every test that reads it: the
+    first day in full, the second as an hour later's delta (twap/publish.py)."""
     root = tmp_path_factory.mktemp("site")
-    generate(root / "sample", days=2, seed=3, twaps_per_day=400)
+    generate(root / "days", days=2, seed=3, twaps_per_day=400)
+    source = root / "sample"
     with new_database(postgres) as database:
         published = make_twap(root / "home", database)
-        published("run", "--source", str(root / "sample"))
+        for day in sorted((root / "days").glob("*/*/*")):  # YYYY/MM/DD folders
+            for mark in (published.home / "twap.db.versions").glob("*/retired"):
+                os.utime(mark, (mark.stat().st_mtime - 3600,) * 2)
+            shutil.copytree(day, source / day.relative_to(root / "days"))
+            published("run", "--source", str(source))
         yield published
 
 

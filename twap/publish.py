@@ -69,15 +69,23 @@ class PublishedTable:
 
     @property
     def all_indexes(self) -> tuple[tuple[str, ...], ...]:
-        """The indexes, plus a descending one on each sort column but a single-column key.
+        """The indexes, plus one per sort column but a single-column key: the column
+        descending, then the key.
 
         Datasette orders a first page by the sort column alone (later pages add the key), so
-        ties there come in the index's order: key order (rowids follow it) when read forward.
-        A descending first page reads it forward; an ascending one is asked as a keyset page
-        (twap/guard.py), in key order too."""
+        ties there come in the index's order: key order, whatever order a delta wrote the rows
+        in. A descending first page reads it forward; an ascending one is asked as a keyset
+        page (twap/guard.py), in key order too."""
         unique = [self.primary_key[0]] if len(self.primary_key) == 1 else []
-        extra = [(f'"{key}" desc',) for key in self.sort_columns if key not in unique]
-        return self.indexes + tuple(extra)
+        sorted_by = [key for key in self.sort_columns if key not in unique]
+        # A plain index on a sort column could be read backwards for a descending page, ties
+        # in reverse key order: the sort index serves its filters instead.
+        kept = tuple(index for index in self.indexes if index not in {(k,) for k in sorted_by})
+        extra = [
+            (f'"{key}" desc', *[f'"{pk}"' for pk in self.primary_key if pk != key])
+            for key in sorted_by
+        ]
+        return kept + tuple(extra)
 
     @property
     def source(self) -> str:
@@ -407,9 +415,7 @@ def _write_table(
     ]
     key = f"primary key ({', '.join(table.primary_key)})"
     with sink.cursor() as cursor:
-        # Clustered on the key: an index then breaks ties in key order, whatever order a
-        # delta wrote the rows in.
-        cursor.execute(f'create table "{table.name}" ({", ".join([*columns, key])}) without rowid')
+        cursor.execute(f'create table "{table.name}" ({", ".join([*columns, key])})')
         rows = cursor.adbc_ingest(table.name, reader, mode="append")
         for number, index in enumerate(table.all_indexes):
             columns_sql = ", ".join(index)

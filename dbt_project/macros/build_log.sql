@@ -17,13 +17,6 @@
 {%- endmacro %}
 
 
-{#- `int_twaps__changed`, for a test or a hook, which cannot ref() what they do not depend on. -#}
-{% macro changed_keys_relation() -%}
-    {%- set node = graph.nodes['model.' ~ project_name ~ '.int_twaps__changed'] -%}
-    {{ return(api.Relation.create(database=node.database, schema=node.schema, identifier=node.alias)) }}
-{%- endmacro %}
-
-
 {% macro is_logged_command() -%}
     {{ return(execute and flags.WHICH in ('build', 'run', 'retry')) }}
 {%- endmacro %}
@@ -100,7 +93,7 @@
         {%- if keys_recorded %}
         insert into {{ build_log_relation('dbt_build_keys') }}
         select log.build_id, changed.twap_id, changed.wallet, changed.coin, changed.event_date, changed.start_date
-        from {{ changed_keys_relation() }} as changed
+        from {{ graph_relation('model.' ~ project_name ~ '.int_twaps__changed') }} as changed
         cross join (select build_id from {{ log }} where invocation_id = '{{ invocation_id }}') as log;
         {%- endif %}
         update {{ log }}
