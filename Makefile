@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint format lock bench bench-reader bench-ingest bench-dbt bench-datasette clean
+.PHONY: install demo test lint format lock bench bench-reader bench-ingest bench-dbt bench-datasette bench-hourly clean
 
 install: $(BIN)/twap
 
@@ -48,7 +48,7 @@ format: install
 	$(BIN)/ruff format .
 
 # Speed figures as side-by-side ratios (several minutes each): benchmarks/README.md.
-bench: bench-reader bench-ingest bench-dbt bench-datasette
+bench: bench-reader bench-ingest bench-dbt bench-datasette bench-hourly
 
 bench-reader: install
 	$(BIN)/python -m benchmarks.bench_reader
@@ -58,6 +58,9 @@ bench-ingest: install
 
 bench-dbt: install
 	$(BIN)/python -m benchmarks.bench_dbt
+
+bench-hourly: install
+	$(BIN)/python -m benchmarks.bench_hourly
 
 bench-datasette: install
 	$(BIN)/python -m benchmarks.bench_datasette
