@@ -6,7 +6,7 @@
     `twap build --full-tests` passes) test every row. A model names the rows it is tested on
     in `meta.tested_key`:
 
-    - `load`: raw rows of the loads committed since the last successful build;
+    - `load`: the rows of the loads committed since the last successful build;
     - `loaded_twap`: the TWAPs with rows in those loads;
     - `twap_id`, `wallet`, `coin_day`: the keys the build rebuilt (`int_twaps__changed`).
 
@@ -34,9 +34,9 @@
 {%- endmacro %}
 
 
-{#- The loads committed since the last successful build, as a query of their ids. -#}
-{% macro unbuilt_load_ids() -%}
-    select commits.load_id
+{#- The objects and loads committed since the last successful build, as a query. -#}
+{% macro unbuilt_loads() -%}
+    select commits.object_key, commits.load_id
     from {{ graph_relation('source.' ~ project_name ~ '.hyperliquid.twap_ingest_commits') }} as commits
     where
         commits.load_id is not null
@@ -48,16 +48,28 @@
 {%- endmacro %}
 
 
-{#- A filter on the rows a test checks, those `kind` names (matched on `columns`, the key of
-    `kind` unless given), or every row (`true`). -#}
+{#- The rows of `relation` (which has `object_key` and `load_id`) in those loads: an index scan
+    per object and load, in a lateral subquery kept as one by `offset 0`, as in
+    `int_twaps__changed`. -#}
+{% macro unbuilt_rows(relation) -%}
+    select loaded.*
+    from ({{ unbuilt_loads() }}) as loads
+    cross join lateral (
+        select * from {{ relation }} as events
+        where events.object_key = loads.object_key and events.load_id = loads.load_id
+        offset 0
+    ) as loaded
+{%- endmacro %}
+
+
+{#- A filter on the rows a test checks, those `kind` names but `load` (matched on `columns`,
+    the key of `kind` unless given), or every row (`true`). -#}
 {% macro tested_rows(kind, columns=none) -%}
     {%- if not tests_changed_keys_only() -%}
         true
-    {%- elif kind == 'load' -%}
-        {{ keys_in(columns or 'load_id', unbuilt_load_ids()) }}
     {%- elif kind == 'loaded_twap' -%}
         {%- set events = graph_relation('model.' ~ project_name ~ '.stg_hyperliquid__twap_status_events') -%}
-        {{ keys_in(columns or 'twap_id', 'select events.twap_id from ' ~ events ~ ' as events where ' ~ keys_in('events.load_id', unbuilt_load_ids())) }}
+        {{ keys_in(columns or 'twap_id', 'select twap_id from (' ~ unbuilt_rows(events) ~ ') as loaded') }}
     {%- else -%}
         {{ key_filter(kind, columns, graph_relation('model.' ~ project_name ~ '.int_twaps__changed')) }}
     {%- endif -%}
@@ -81,18 +93,19 @@
 
 
 {#- Every generic test reads its model through this macro (dbt's own adds the `where` config):
-    here it also keeps to the rows `tested_rows` names for the model's `meta.tested_key`. -#}
+    here it also keeps to the rows the model's `meta.tested_key` names. -#}
 {% macro default__get_where_subquery(relation) -%}
-    {%- set filters = [config.get('where', '')] | select | list -%}
+    {%- set where = config.get('where', '') or 'true' -%}
     {%- set tested = graph.nodes.get(model.get('attached_node') or '') if execute else none -%}
     {%- set kind = tested.config.meta.get('tested_key') if tested else none -%}
-    {%- set scope = tested_rows(kind) | trim if kind else 'true' -%}
-    {%- if scope != 'true' -%}
-        {%- do filters.append(scope) -%}
-    {%- endif -%}
-    {%- if filters -%}
-        {{ return('(select * from ' ~ relation ~ ' where ' ~ filters | join(' and ') ~ ') dbt_subquery') }}
+    {%- if kind == 'load' and tests_changed_keys_only() -%}
+        {%- set rows = 'select * from (' ~ unbuilt_rows(relation) ~ ') as loaded where ' ~ where -%}
+    {%- elif kind -%}
+        {%- set rows = 'select * from ' ~ relation ~ ' where ' ~ where ~ ' and ' ~ tested_rows(kind) -%}
+    {%- elif where != 'true' -%}
+        {%- set rows = 'select * from ' ~ relation ~ ' where ' ~ where -%}
     {%- else -%}
         {{ return(relation) }}
     {%- endif -%}
+    {{ return('(' ~ rows ~ ') dbt_subquery') }}
 {%- endmacro %}
