@@ -115,11 +115,29 @@ class Browser:
         """Load `url` and wait for its load event."""
         self._events.clear()
         self.call("Page.navigate", {"url": url})
+        self._wait_for_load(url)
+
+    def click(self, selector: str) -> str:
+        """Click the first element matching `selector`, as a person would, and wait for the page
+        it leads to; returns that page's URL."""
+        self._events.clear()
+        if not self.evaluate(
+            f"(e => e ? (e.click(), true) : false)(document.querySelector({selector!r}))"
+        ):
+            raise AssertionError(f"nothing to click: {selector}")
+        self._wait_for_load(selector)
+        return self.evaluate("location.href")
+
+    def _wait_for_load(self, what: str) -> None:
         deadline = time.monotonic() + TIMEOUT_SECONDS
         while not any(e.get("method") == "Page.loadEventFired" for e in self._events):
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{url} did not load")
+                raise TimeoutError(f"{what} did not load")
             self._events.append(self._receive())
+
+    def bottom(self, selector: str) -> float:
+        """Where the first element matching `selector` ends, in pixels from the window's top."""
+        return self.evaluate(f"document.querySelector({selector!r}).getBoundingClientRect().bottom")
 
     def evaluate(self, expression: str) -> Any:
         """The value of a JavaScript expression in the page."""
