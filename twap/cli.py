@@ -74,7 +74,11 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     if not args.no_serve:
         check_port(args.host, args.port)  # before minutes of work, not after
     if not settings.source_url:
-        settings = dataclasses.replace(settings, source_url=str(settings.sample_dir))
+        # The sample is made again every hour: its objects' rows must mirror it, not pile up.
+        mirrored = {**settings.source_args, "on_vanished": "mirror"}
+        settings = dataclasses.replace(
+            settings, source_url=str(settings.sample_dir), source_args=mirrored
+        )
         demo_sample(settings, args.days, args.seed)
     status = steps.locked(settings, "demo", args.wait, steps.run_steps)
     if args.no_serve:

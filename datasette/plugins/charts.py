@@ -11,6 +11,7 @@ from datasette.app import Datasette
 from datasette.utils.asgi import Request, Response
 from markupsafe import Markup
 
+from twap.formatting import usd
 from twap.live import live_site
 from twap.parameters import valid
 
@@ -31,13 +32,6 @@ COINS_SQL = """
 select coin from fct_coin_daily_flows
 group by coin order by sum(executed_notional_bought + executed_notional_sold) desc limit 30
 """
-
-
-def usd(value: float) -> str:
-    for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(value) >= size:
-            return f"${value / size:.1f}{unit}"
-    return f"${value:.0f}"
 
 
 def _frame(title: str, rows: int, top_label: str, bottom_label: str, dates: list[str]) -> list[str]:
