@@ -8,6 +8,7 @@ import urllib.parse
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 
@@ -173,3 +174,42 @@ def test_short_descriptions_with_the_rest_one_click_away(client: Client) -> None
 def test_the_versions_database_name_is_not_shown(client: Client, path: str) -> None:
     page = client.get(path)
     assert page.status_code == 200 and "twap@" not in page.text, path
+
+
+def large_twaps(site: Twap, threshold: float) -> list[int]:
+    """The TWAPs worth at least `threshold` USD, newest first, valued here from the marts."""
+    prices = dict(
+        site.query("select coin, max(reference_price) from marts.fct_active_twaps group by coin")
+    )
+    twaps = site.query("select twap_id, coin, size, avg_price from marts.fct_twaps")
+    worth = {
+        twap_id: size * (avg_price if avg_price is not None else prices.get(coin))
+        for twap_id, coin, size, avg_price in twaps
+        if avg_price is not None or prices.get(coin) is not None
+    }
+    return sorted((t for t, value in worth.items() if value >= threshold), reverse=True)
+
+
+@pytest.mark.parametrize("threshold", [20000, 100000])
+def test_large_twaps_feed_in_atom_and_json(client: Client, site: Twap, threshold: int) -> None:
+    expected = large_twaps(site, threshold)[:50]
+    assert expected  # the sample has TWAPs above both thresholds
+    response = client.get(f"/twap/large_twaps.atom?min_notional={threshold}&page_size=50")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/atom+xml")
+    feed = ElementTree.fromstring(response.text)
+    atom = "{http://www.w3.org/2005/Atom}"
+    entries = feed.findall(f"{atom}entry")
+    assert [int(e.find(f"{atom}id").text.rsplit("/", 1)[1]) for e in entries] == expected
+    first = entries[0]
+    assert first.find(f"{atom}link").get("href").endswith(f"twap_timeline?twap_id={expected[0]}")
+    assert "$" in first.find(f"{atom}title").text
+    rows = client.json(f"/twap/large_twaps.json?_shape=array&min_notional={threshold}&page_size=50")
+    assert [row["twap_id"] for row in rows] == expected
+    assert all(row["order_notional_estimate"] >= threshold for row in rows)
+
+
+def test_large_twaps_refuses_a_bad_threshold(client: Client) -> None:
+    response = client.get("/twap/large_twaps.atom?min_notional=lots")
+    assert response.status_code == 400
+    assert response.text == "min_notional='lots' is not a number of USD, e.g. 1234.5"
