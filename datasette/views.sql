@@ -76,3 +76,22 @@ select
     max(as_of) as as_of
 from running_twaps
 group by coin, market_type;
+
+-- One TWAP (fct_twaps) with what its order is worth: its size at its average price, or at the
+-- coin's reference price before it has executed anything.
+create view valued_twaps as
+with
+
+prices as (
+    select
+        coin,
+        max(reference_price) as reference_price
+    from fct_active_twaps
+    group by coin
+)
+
+select
+    twaps.*,
+    twaps.size * coalesce(twaps.avg_price, prices.reference_price) as order_notional_estimate
+from fct_twaps as twaps
+left join prices on twaps.coin = prices.coin;

@@ -5,7 +5,7 @@ in PostgreSQL), wallet and TWAP pages, links, readable cells, hidden SQL, next-p
 import html
 import re
 import urllib.parse
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from xml.etree import ElementTree
@@ -213,3 +213,55 @@ def test_large_twaps_refuses_a_bad_threshold(client: Client) -> None:
     response = client.get("/twap/large_twaps.atom?min_notional=lots")
     assert response.status_code == 400
     assert response.text == "min_notional='lots' is not a number of USD, e.g. 1234.5"
+
+
+WINDOWS = {"day": timedelta(days=1), "week": timedelta(days=7), "month": timedelta(days=30)}
+
+
+def since(site: Twap, window: str) -> datetime:
+    """The window's start: the newest event less the window, to the millisecond (SQLite's)."""
+    start = site.query("select max(event_time) from marts.fct_twap_status_events")[0][0]
+    start -= WINDOWS[window]
+    return start.replace(microsecond=start.microsecond // 1000 * 1000)
+
+
+@pytest.mark.parametrize(
+    ("window", "rank", "coin"),
+    [("day", "notional", ""), ("week", "net_buy", ""), ("month", "net_sell", "hype")],
+)
+def test_leaderboard_ranks_wallets_in_the_window(
+    client: Client, site: Twap, window: str, rank: str, coin: str
+) -> None:
+    totals: dict[str, list[float]] = {}
+    for wallet, side, notional, twap_coin in site.query(
+        "select wallet, side, executed_notional::float8, coin from marts.fct_twaps "
+        "where status_at >= %s",
+        (since(site, window),),
+    ):
+        if coin and twap_coin.lower() != coin:
+            continue
+        bought_sold = totals.setdefault(wallet, [0.0, 0.0])
+        bought_sold[side == "sell"] += notional
+    key = {
+        "notional": lambda w: -(totals[w][0] + totals[w][1]),
+        "net_buy": lambda w: totals[w][1] - totals[w][0],
+        "net_sell": lambda w: totals[w][0] - totals[w][1],
+    }[rank]
+    traded = [w for w in totals if sum(totals[w]) > 0]
+    expected = sorted(traded, key=lambda w: (round(key(w), 4), w))[:20]
+    rows = client.json(
+        f"/twap/leaderboard.json?_shape=array&window={window}&rank={rank}&coin={coin}&page_size=20"
+    )
+    assert [r["wallet"] for r in rows] == expected and rows
+    first = totals[expected[0]]
+    assert rows[0]["executed_notional_net"] == pytest.approx(first[0] - first[1])
+
+
+def test_largest_twaps_of_the_day(client: Client, site: Twap) -> None:
+    rows = client.json("/twap/largest_twaps.json?_shape=array&window=day&page_size=10")
+    values = [r["order_notional_estimate"] for r in rows]
+    assert values == sorted(values, reverse=True) and len(rows) == 10
+    day = since(site, "day").isoformat()
+    assert all(r["status_at"] >= day[:23] for r in rows)
+    everything = client.json("/twap/largest_twaps.json?_shape=array&window=month&page_size=1")
+    assert everything[0]["order_notional_estimate"] >= values[0]

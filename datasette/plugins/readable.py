@@ -39,7 +39,7 @@ PRICE_COLUMNS = {"avg_price", "reference_price"}
 SHARE_COLUMNS = {"fill_ratio", "elapsed_share"}
 MINUTE_COLUMNS = {"minutes", "minutes_left"}
 FLAG_COLUMNS = {"reduce_only", "randomize", "is_latest_status", "is_active"}
-TIME_COLUMNS = {"event_time", "as_of"}
+TIME_COLUMNS = {"event_time", "as_of", "since"}
 COIN_COLUMNS = {"coin", "favourite_coin"}
 SIGNIFICANT_DIGITS = 5
 
