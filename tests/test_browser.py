@@ -81,7 +81,7 @@ def test_a_person_sees_tables_facets_queries_and_charts(
     assert "A wallet's TWAPs" in query and str(twap_id) in query
 
     charts = page(browser, f"{server.url}/-/charts", tmp_path)
-    assert charts.count("<svg") == 2 and re.search(r'<rect class="buy"[^>]* height="[1-9]', charts)
+    assert charts.count("<svg") == 3 and re.search(r'<rect class="buy"[^>]* height="[1-9]', charts)
     assert "Outcome mix over time" in text(charts)
 
 

@@ -248,7 +248,7 @@ def test_charts_render_inline_svg(client: Client, site: Twap) -> None:
     coin = site.query("select coin from marts.fct_coin_daily_flows limit 1")[0][0]
     page = client.get(f"/-/charts?coin={coin}")
     assert page.status_code == 200
-    assert page.text.count("<svg") == 2 and 'class="buy"' in page.text
+    assert page.text.count("<svg") == 3 and 'class="buy"' in page.text
     assert 'class="finished"' in page.text
     assert "<script src" not in page.text and "<link" not in page.text.split("</head>")[1]
     assert client.get("/-/charts?coin=<script>").status_code == 400

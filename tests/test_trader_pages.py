@@ -265,3 +265,16 @@ def test_largest_twaps_of_the_day(client: Client, site: Twap) -> None:
     assert all(r["status_at"] >= day[:23] for r in rows)
     everything = client.json("/twap/largest_twaps.json?_shape=array&window=month&page_size=1")
     assert everything[0]["order_notional_estimate"] >= values[0]
+
+
+def test_charts_have_axes_gridlines_net_and_running_pressure(client: Client, site: Twap) -> None:
+    coins = site.query("select count(distinct coin) from marts.fct_active_twaps")[0][0]
+    coin = site.query("select coin from marts.fct_coin_daily_flows where coin ~ '[a-z]' limit 1")
+    page = client.get(f"/-/charts?coin={coin[0][0].upper()}")  # any case
+    assert page.status_code == 200 and f"<option selected>{coin[0][0]}</option>" in page.text
+    pressure = page.text.split('id="pressure-chart"')[1].split("</figure>")[0]
+    assert pressure.count('class="pressure"') == 2 * coins
+    assert pressure.count('class="grid"') == 5
+    flows = page.text.split('id="flows-chart"')[1].split("</figure>")[0]
+    assert flows.count('class="grid"') == 5 and '<polyline class="net"' in flows
+    assert re.search(r'text-anchor="end">\$[\d.]+[kMB]?</text>', flows)  # labelled axis

@@ -22,10 +22,10 @@ def usd(value: float | None) -> str:
 
 
 def signed_usd(value: float | None) -> str:
-    """A net amount with its sign always shown: +$1.2M, -$40k."""
+    """A net amount with its sign shown: +$1.2M, -$40k, $0."""
     if value is None:
         return DASH
-    return usd(value) if value < 0 else f"+{usd(value)}"
+    return usd(value) if value <= 0 else f"+{usd(value)}"
 
 
 def amount(value: float | None, digits: int = 4) -> str:
