@@ -278,3 +278,18 @@ def test_charts_have_axes_gridlines_net_and_running_pressure(client: Client, sit
     flows = page.text.split('id="flows-chart"')[1].split("</figure>")[0]
     assert flows.count('class="grid"') == 5 and '<polyline class="net"' in flows
     assert re.search(r'text-anchor="end">\$[\d.]+[kMB]?</text>', flows)  # labelled axis
+
+
+def test_table_filters_take_coins_and_wallets_in_any_case(client: Client, site: Twap) -> None:
+    coin, wallet = site.query(
+        "select coin, wallet from marts.fct_twaps where coin ~ '[a-z]' limit 1"
+    )[0]
+    count = site.query("select count(*) from marts.fct_twaps where coin = %s", (coin,))[0][0]
+    for spelling in (coin, coin.upper(), coin.lower()):
+        page = client.json(f"/twap/fct_twaps.json?coin={spelling}&_size=0&_nofacet=1")
+        assert page["filtered_table_rows_count"] == count, spelling
+    mine = site.query("select count(*) from marts.fct_twaps where wallet = %s", (wallet,))[0][0]
+    shouted = "0x" + wallet[2:].upper()
+    page = client.json(f"/twap/fct_twaps.json?wallet__exact={shouted}&_size=0&_nofacet=1")
+    assert page["filtered_table_rows_count"] == mine
+    assert client.json("/twap/fct_twaps.json?coin=NOPE&_size=0")["filtered_table_rows_count"] == 0
