@@ -1,10 +1,12 @@
 -- SQL views of the published SQLite file, created by `twap publish` after the tables (described
--- in datasette/metadata.yml). Times are relative to the data's own clock, `as_of`: the newest
--- event published, so the same file always gives the same answers.
+-- in datasette/metadata.yml); each is dropped first, so the script may run on a file again.
+-- Times are relative to the data's own clock, `as_of`: the newest event published, so the same
+-- file always gives the same answers.
 
 -- One running TWAP (fct_active_twaps) as of the newest event: how far along it is, what is left,
 -- and what it is expected to buy (+) or sell (-) in the next hour and day. A running TWAP
 -- executes what remained at its last event evenly until its planned end.
+drop view if exists running_twaps;
 create view running_twaps as
 with
 
@@ -60,6 +62,7 @@ inner join fct_twaps as twaps on timed.twap_id = twaps.twap_id;
 
 -- One coin with running TWAPs: counts, what its buyers and sellers have left, and the net
 -- pressure over the next hour and day.
+drop view if exists coin_pressure_now;
 create view coin_pressure_now as
 select
     coin,
@@ -79,6 +82,7 @@ group by coin, market_type;
 
 -- One TWAP (fct_twaps) with what its order is worth: its size at its average price, or at the
 -- coin's reference price before it has executed anything.
+drop view if exists valued_twaps;
 create view valued_twaps as
 with
 

@@ -41,6 +41,21 @@ MINUTE_COLUMNS = {"minutes", "minutes_left"}
 FLAG_COLUMNS = {"reduce_only", "randomize", "is_latest_status", "is_active"}
 TIME_COLUMNS = {"event_time", "as_of", "since"}
 COIN_COLUMNS = {"coin", "favourite_coin"}
+COUNT_COLUMNS = {
+    "twaps",
+    "twap_count",
+    "active_count",
+    "finished_count",
+    "terminated_count",
+    "error_count",
+    "running_twaps",
+    "buying_twaps",
+    "selling_twaps",
+    "twaps_started",
+    "twaps_finished",
+    "twaps_terminated",
+    "twaps_errored",
+}
 SIGNIFICANT_DIGITS = 5
 
 
@@ -106,6 +121,7 @@ CELLS: dict[str, Callable[[Any], Markup | str]] = {
     **dict.fromkeys(SHARE_COLUMNS, lambda v: number(formatting.percent(v), v)),
     **dict.fromkeys(MINUTE_COLUMNS, lambda v: number(formatting.duration(v), v)),
     **dict.fromkeys(FLAG_COLUMNS, formatting.flag),
+    **dict.fromkeys(COUNT_COLUMNS, lambda v: number(f"{v:,}", v)),
     **dict.fromkeys(TIME_COLUMNS, time_label),
 }
 
