@@ -65,14 +65,18 @@ def generate(
     days: int,
     *,
     seed: int = 7,
-    start: date = DEFAULT_START,
+    start: date | datetime = DEFAULT_START,
     twaps_per_day: int = 2500,
     wallets: int = 3000,
     duplicate_rate: float = 0.003,
 ) -> SampleSummary:
-    """Write `days` days of hourly objects under `out/YYYY/MM/DD/HH.parquet`."""
+    """Write `days` days of hourly objects under `out/YYYY/MM/DD/HH.parquet`, from midnight UTC
+    of `start` or from `start` itself when it is a time (then whole hours, as objects are)."""
     rng = random.Random(seed)
-    window_start = datetime(start.year, start.month, start.day, tzinfo=UTC)
+    if isinstance(start, datetime):
+        window_start = _hour(start.astimezone(UTC))
+    else:
+        window_start = datetime(start.year, start.month, start.day, tzinfo=UTC)
     window_end = window_start + timedelta(days=days)
     wallet_pool = [f"0x{rng.getrandbits(160):040x}" for _ in range(wallets)]
     # Zipf-like: a few wallets place most TWAPs.

@@ -1,29 +1,25 @@
 """What a person sees, in real headless Chromium (Debian's package) against `twap serve`: the
 home page, a table with a facet, a canned query and the charts, after the browser has parsed
 and laid them out and run their scripts under the site's content security policy (the DOM it
-dumps, not the HTML sent)."""
+dumps, not the HTML sent); and a trader's way from the dashboard to a coin, a wallet and one of
+its TWAPs, in a desktop and a phone-sized window, with screenshots under target/screenshots."""
 
-import os
 import re
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.chromium import Browser, find_chromium
 from tests.conftest import Server, Twap, serving
+from twap.settings import PROJECT_DIR
 
-
-def find_chromium() -> str:
-    """Debian's chromium; a missing browser fails the test on CI and skips it elsewhere."""
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        message = "chromium not found (apt-get install chromium; .ci/run installs it)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return browser
+SCREENSHOTS = PROJECT_DIR / "target" / "screenshots"
+# (name, width, height, mobile): the windows a trader looks from.
+WINDOWS = (("desktop", 1400, 1000, False), ("phone", 390, 844, True))
+# A float printed as it is stored (29698153.828167003): what readable cells never show.
+FLOAT_NOISE = re.compile(r"\d\.\d{7,}")
 
 
 @pytest.fixture(scope="module")
@@ -85,5 +81,59 @@ def test_a_person_sees_tables_facets_queries_and_charts(
     assert "A wallet's TWAPs" in query and str(twap_id) in query
 
     charts = page(browser, f"{server.url}/-/charts", tmp_path)
-    assert charts.count("<svg") == 2 and re.search(r'<rect class="buy"[^>]* height="[1-9]', charts)
+    assert charts.count("<svg") == 3 and re.search(r'<rect class="buy"[^>]* height="[1-9]', charts)
     assert "Outcome mix over time" in text(charts)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
+    chromium = Browser(tmp_path_factory.mktemp("chromium"))
+    yield chromium
+    chromium.close()
+
+
+@pytest.mark.parametrize(("name", "width", "height", "mobile"), WINDOWS)
+def test_a_trader_goes_from_the_dashboard_to_a_coin_a_wallet_and_a_twap(
+    server: Server, site: Twap, browser: Browser, name: str, width: int, height: int, mobile: bool
+) -> None:
+    browser.resize(width, height, mobile)
+    browser.open(f"{server.url}/")
+    browser.screenshot(SCREENSHOTS / f"{name}-1-dashboard.png")
+    home = browser.text()
+    assert "Running TWAPs by coin" in home and not FLOAT_NOISE.search(home)
+    # The coins by net pressure, each a link, above the fold; the most pressed first.
+    assert browser.bottom("#dashboard tbody tr:nth-child(3)") < height
+    top = browser.evaluate("document.querySelector('#dashboard a.coin').textContent")
+    busiest = site.query(
+        "select coin from marts.fct_active_twaps group by coin order by count(*) desc limit 1"
+    )[0][0]
+    assert busiest in home
+
+    # Pick the busiest coin: its running TWAPs, largest first, with who is buying.
+    url = browser.click(f"#dashboard a.coin[href$='coin={busiest}']")
+    assert url.endswith(f"coin={busiest}"), (url, top)
+    browser.screenshot(SCREENSHOTS / f"{name}-2-coin.png")
+    coin = browser.text()
+    assert "Net next hour" in coin and "buy" in coin and "%" in coin
+    assert not FLOAT_NOISE.search(coin) and "UTC" in coin
+    assert browser.bottom("#coin-summary") < height
+    assert browser.bottom("table.rows-and-columns tbody tr:first-child td") < height
+    assert browser.evaluate("document.querySelectorAll('table a.wallet').length") > 0
+
+    # Its largest running TWAP's wallet: totals and history.
+    browser.click("table.rows-and-columns tbody tr:first-child a.wallet")
+    browser.screenshot(SCREENSHOTS / f"{name}-3-wallet.png")
+    wallet = browser.text()
+    assert "Bought" in wallet and "$" in wallet and not FLOAT_NOISE.search(wallet)
+    assert browser.bottom("#wallet-summary") < height
+    assert browser.bottom("table.rows-and-columns tbody tr:first-child td") < height
+
+    # One of its TWAPs: progress and timeline.
+    twap_id = browser.evaluate("document.querySelector('table a.twap').textContent")
+    browser.click("table.rows-and-columns a.twap")
+    browser.screenshot(SCREENSHOTS / f"{name}-4-twap.png")
+    twap = browser.text()
+    status = site.query("select status from marts.fct_twaps where twap_id = %s", (int(twap_id),))
+    assert status[0][0] in twap and "Average price" in twap and ("✓" in twap or "✗" in twap)
+    assert browser.bottom("#twap-summary") < height
+    assert browser.evaluate("document.querySelector('#twap-summary a.wallet') !== null")

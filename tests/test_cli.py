@@ -3,11 +3,16 @@ and mistakes named in one line before anything starts."""
 
 import json
 import logging
+import shutil
 import socket
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import Twap, free_port
@@ -79,23 +84,60 @@ def test_serve_on_a_busy_port_fails_before_announcing_it(site: Twap) -> None:
     assert "--port" in result.stderr
 
 
-def test_demo_sample_is_made_again_only_for_other_days_or_seed(
+def test_demo_sample_is_made_again_only_for_other_days_seed_or_hour(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = Settings.from_env(home=str(tmp_path))
     logger = logging.getLogger("twap.demo")
     logger.addHandler(caplog.handler)  # `twap` may not propagate, after an in-process main()
     caplog.set_level(logging.INFO, logger=logger.name)
+    end = datetime(2026, 11, 30, 14, tzinfo=UTC)
     try:
-        demo_sample(settings, days=1, seed=3)
+        demo_sample(settings, days=1, seed=3, end=end)
         first = next(settings.sample_dir.rglob("*.parquet")).stat().st_mtime_ns
-        demo_sample(settings, days=1, seed=3)
+        demo_sample(settings, days=1, seed=3, end=end)
     finally:
         logger.removeHandler(caplog.handler)
     assert "reusing 1 days (seed 3)" in caplog.text
     assert next(settings.sample_dir.rglob("*.parquet")).stat().st_mtime_ns == first
-    assert len(list(settings.sample_dir.rglob("*.parquet"))) == 24
+    # The day up to the hour: 24 hourly objects, the last one the hour before `end`.
+    objects = sorted(p.relative_to(settings.sample_dir) for p in settings.sample_dir.rglob("*"))
+    objects = [str(p) for p in objects if p.suffix == ".parquet"]
+    assert len(objects) == 24 and objects[0] == "2026/11/29/14.parquet"
+    assert objects[-1] == "2026/11/30/13.parquet"
+    events = pq.read_table(settings.sample_dir / objects[-1])["event_time"]
+    times = pc.cast(events, pa.timestamp("us", "UTC"), safe=False).to_pylist()
+    assert end - timedelta(hours=1) <= max(times) < end
 
-    demo_sample(settings, days=2, seed=3)
+    demo_sample(settings, days=2, seed=3, end=end)
     assert len(list(settings.sample_dir.rglob("*.parquet"))) == 48
     assert json.loads((tmp_path / "sample.json").read_text())["days"] == 2
+    demo_sample(settings, days=2, seed=3, end=end + timedelta(hours=1))
+    assert (settings.sample_dir / "2026/11/30/14.parquet").exists()
+    assert not (settings.sample_dir / "2026/11/28/14.parquet").exists()
+
+
+def test_the_demo_shows_what_runs_now_and_mirrors_its_sample_each_hour(twap: Twap) -> None:
+    """The demo's data ends within the hour; two hours later the demo makes its sample again
+    and the marts hold exactly the new sample's TWAPs (the old objects' rows stop counting)."""
+    if not shutil.which("faketime"):
+        pytest.fail("faketime is missing: `apt-get install faketime` (.ci/run does)")
+    twap("demo", "--no-serve", "--days", "1", "--port", str(free_port()))
+    newest = twap.query("select max(event_time) from marts.fct_twap_status_events")[0][0]
+    assert datetime.now(UTC) - newest < timedelta(hours=1, minutes=5)
+    assert twap.query("select count(*) from marts.fct_active_twaps")[0][0] > 0
+    later = subprocess.run(
+        ["faketime", "-f", "+2h", sys.executable, "-m", "twap.cli", "demo", "--no-serve",
+         "--days", "1", "--port", str(free_port())],
+        env={**twap.env, "FAKETIME_DONT_FAKE_MONOTONIC": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert later.returncode == 0, later.stderr
+    sample = pq.read_table(twap.home / "sample", columns=["twap_id", "wallet", "coin"])
+    expected = {tuple(row.values()) for row in sample.to_pylist()}
+    published = set(twap.query("select twap_id, wallet, coin from marts.fct_twaps"))
+    assert published == expected
+    moved = twap.query("select max(event_time) from marts.fct_twap_status_events")[0][0]
+    assert timedelta(hours=1) < moved - newest < timedelta(hours=3)

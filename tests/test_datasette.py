@@ -157,7 +157,7 @@ def test_active_twaps_pressure_and_timeline(client: Client, site: Twap) -> None:
     )[0]
     rows = client.json(f"/twap/active_twaps.json?_shape=array&coin={coin}&page_size=1000")
     assert len(rows) == active and {r["coin"] for r in rows} == {coin}
-    assert all((r["remaining_notional_estimate"] or 0) >= 0 for r in rows)
+    assert all((r["remaining_notional_now"] or 0) >= 0 for r in rows)
 
     first_day, last_day = site.query(
         "select min(flow_date)::text, max(flow_date)::text from marts.fct_coin_daily_flows"
@@ -248,7 +248,7 @@ def test_charts_render_inline_svg(client: Client, site: Twap) -> None:
     coin = site.query("select coin from marts.fct_coin_daily_flows limit 1")[0][0]
     page = client.get(f"/-/charts?coin={coin}")
     assert page.status_code == 200
-    assert page.text.count("<svg") == 2 and 'class="buy"' in page.text
+    assert page.text.count("<svg") == 3 and 'class="buy"' in page.text
     assert 'class="finished"' in page.text
     assert "<script src" not in page.text and "<link" not in page.text.split("</head>")[1]
     assert client.get("/-/charts?coin=<script>").status_code == 400

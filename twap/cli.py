@@ -17,6 +17,7 @@ from twap import steps
 from twap.database import stop_embedded
 from twap.demo import DEMO_DAYS, DEMO_SEED, demo_sample, write_sample
 from twap.errors import EXIT_ERROR, TwapError, one_line
+from twap.markets import INFO_URL, MARKETS_FILE, fetch_markets, write_markets
 from twap.serve import check_port, serve
 from twap.settings import Settings, check_source_url, source_arguments
 from twap.status import nothing_loaded, print_status
@@ -80,13 +81,26 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     if not args.no_serve:
         check_port(args.host, args.port)  # before minutes of work, not after
     if not settings.source_url:
-        settings = dataclasses.replace(settings, source_url=str(settings.sample_dir))
+        # The sample is made again every hour: its objects' rows must mirror it, not pile up.
+        mirrored = {**settings.source_args, "on_vanished": "mirror"}
+        settings = dataclasses.replace(
+            settings, source_url=str(settings.sample_dir), source_args=mirrored
+        )
         demo_sample(settings, args.days, args.seed)
     status = steps.locked(settings, "demo", args.wait, steps.run_steps)
     if args.no_serve:
         return status
     serve(settings, args.host, args.port, args.cors, args.workers)
     return status
+
+
+def cmd_markets(args: argparse.Namespace, settings: Settings) -> int:
+    """Refresh the reference table of market names (datasette/markets.csv) from the info API."""
+    markets = fetch_markets(args.url)
+    out = Path(args.out) if args.out else MARKETS_FILE
+    write_markets(markets, out)
+    logger.info("markets: %d spot pairs and HIP-3 dexes named in %s", len(markets), out)
+    return 0
 
 
 def cmd_env(args: argparse.Namespace, settings: Settings) -> int:
@@ -257,6 +271,13 @@ def build_parser() -> Parser:
     demo.add_argument("--no-serve", action="store_true", help="stop after publishing")
     wait_flag(demo)
     serve_flags(demo)
+    markets = command(
+        "markets", cmd_markets, "refresh the names of spot pairs and HIP-3 dexes from Hyperliquid"
+    )
+    markets.add_argument("--url", default=INFO_URL, help=f"info API (default {INFO_URL})")
+    markets.add_argument(
+        "--out", help=f"table to write (default {MARKETS_FILE.name} in datasette/)"
+    )
     command("env", cmd_env, 'print PG* variables for psql and dbt (eval "$(twap env)")')
     command("stop", cmd_stop, "stop the embedded PostgreSQL")
     return parser

@@ -95,6 +95,14 @@ def build_metadata(
         hand_tables.setdefault(table, {}).update(
             sortable_columns=order.sort_columns, **order.default_sort
         )
+    for table_metadata in hand_tables.values():
+        # A view over a table (datasette/views.sql) shares that table's column descriptions.
+        base = table_metadata.pop("columns_from", None)
+        if base:
+            table_metadata["columns"] = {
+                **hand_tables[base].get("columns", {}),
+                **table_metadata.get("columns", {}),
+            }
     _check_descriptions(hand_tables, tables)
     queries = yaml.safe_load(CANNED_QUERIES.read_text())
     for query in queries.values():

@@ -11,6 +11,8 @@ TYPES = {
     "number": (r"\d{1,20}(\.\d{1,20})?([eE][+-]?\d{1,3})?", "a number of USD, e.g. 1234.5"),
     "date": (r"\d{4}-\d{2}-\d{2}", "a date as YYYY-MM-DD"),
     "page_size": (r"\d{1,4}", f"a page size from 1 to {MAX_PAGE_SIZE}"),
+    "window": (r"day|week|month", "day, week or month (the last 1, 7 or 30 days of data)"),
+    "rank": (r"notional|net_buy|net_sell", "notional, net_buy or net_sell"),
 }
 
 

@@ -37,6 +37,7 @@ from twap.dbt_results import read_test_results
 from twap.errors import TwapError, one_line
 from twap.metadata import DbtRelation, build_metadata, read_manifest
 from twap.publication import Publication, Version
+from twap.views import create_views
 
 logger = logging.getLogger(__name__)
 
@@ -199,10 +200,11 @@ def publish(database: Database, pointer: Path, dbt_target: Path, full: bool = Fa
                 publication.take_over(base, version)
             counts, written = _write_delta(database, version, test_results, builds, base_counts)
         with closing(sqlite3.connect(version.database)) as sink:
+            views = create_views(sink)
             metadata = build_metadata(
                 manifest,
                 version.database.stem,
-                _columns(sink, counts),
+                _columns(sink, [*counts, *views]),
                 {t.name: t.relation for t in PUBLISHED_TABLES if t.relation},
                 {t.name: t for t in (*PUBLISHED_TABLES, TEST_RESULTS)},
             )
