@@ -17,8 +17,6 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from dlt_pipelines.lake import make_lake_pipeline
-from dlt_pipelines.pipeline import load
 from dlt_pipelines.sample_data import generate
 from tests.conftest import Twap
 from tests.test_models import MARTS, rewrite
@@ -45,23 +43,19 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def spark_home(tmp_path: Path) -> Path:
+def spark_home(twap: Twap) -> Path:
+    """Where `twap --warehouse spark` keeps Spark's tables and metastore."""
     if importlib.util.find_spec("dbt.adapters.spark") is None:
         pytest.fail("the Spark extra is not installed: run `make install-spark`")
-    home = tmp_path / "spark"
-    home.mkdir()
+    home = twap.home / "spark"
+    home.mkdir(parents=True)
     shutil.copyfile(PROJECT_DIR / "profiles.yml.example", home / "profiles.yml")
     return home
 
 
 def spark_dbt(home: Path, lake: Path, *args: str) -> None:
     """`dbt <args>` on the Spark target, in its own process (its JVM ends with it)."""
-    env = {
-        **os.environ,
-        "TWAP_LAKE_URL": str(lake),
-        "TWAP_SPARK_DIR": str(home),
-        "TWAP_SPARK_MASTER": "local[2]",
-    }
+    env = {**os.environ, "TWAP_LAKE_URL": str(lake), "TWAP_SPARK_DIR": str(home)}
     result = subprocess.run(
         [
             str(Path(sys.executable).parent / "dbt"),
@@ -79,6 +73,19 @@ def spark_dbt(home: Path, lake: Path, *args: str) -> None:
         timeout=600,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:]
+
+
+def twap_on_spark(twap: Twap, *args: str) -> str:
+    """`twap <args>` with more time than other commands get: Spark starts a JVM. Its stderr."""
+    result = subprocess.run(
+        [sys.executable, "-m", "twap.cli", *args],
+        env=twap.env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stderr
 
 
 def spark_table(home: Path, schema: str, name: str) -> list[dict[str, Any]]:
@@ -126,16 +133,18 @@ def copy_objects(sample: Path, objects: list[Path], source: Path) -> None:
 def test_spark_on_the_lake_builds_the_marts_postgres_builds(
     twap: Twap, spark_home: Path, sample: Path, tmp_path: Path
 ) -> None:
-    source, lake = tmp_path / "source", tmp_path / "lake"
-    lake_pipeline = make_lake_pipeline(str(lake), str(tmp_path / "lake-dlt"))
+    source, lake = tmp_path / "source", twap.home / "lake"
     objects = sorted(sample.rglob("*.parquet"))
     first, later = objects[:30], objects[30:]
     copy_objects(sample, first, source)
     twap("load", "--source", str(source))
     twap("build")
-    assert load(lake_pipeline, bucket_url=str(source)).stats.loaded == len(first)
-    # A full build (what --full-refresh does, here on a new warehouse).
-    spark_dbt(spark_home, lake, "run", "--full-refresh")
+    # What a scheduler runs: load into the lake, then dbt build (models, data and unit tests).
+    run = twap_on_spark(twap, "run", "--warehouse", "spark", "--source", str(source))
+    assert f"{len(first)} loaded" in run
+    assert "86 tests passed" in run
+    # One line per step: Spark's own log lines are in its log file.
+    assert "WARN" not in run and (spark_home / "spark.log").stat().st_size
     assert_same_marts(twap, spark_home)
 
     # Late terminal events in more hours, an early object rewritten, one repeating another.
@@ -144,8 +153,9 @@ def test_spark_on_the_lake_builds_the_marts_postgres_builds(
     shutil.copy(source / later[0].relative_to(sample), source / "repeat.parquet")
     twap("load", "--source", str(source))
     twap("build")
-    stats = load(lake_pipeline, bucket_url=str(source)).stats
-    assert (stats.new, stats.changed) == (len(later) + 1, 1)
+    loaded = twap("load", "--warehouse", "spark", "--source", str(source)).stderr
+    assert f"({len(later) + 1} new, 1 changed, 0 failed before)" in loaded
+    # The models alone, incrementally (the tests ran above).
     spark_dbt(spark_home, lake, "run")
     # The incremental path ran on the changed keys only.
     rebuilt = {
@@ -154,3 +164,15 @@ def test_spark_on_the_lake_builds_the_marts_postgres_builds(
     assert set(changed.values()) <= rebuilt
     assert len(rebuilt) < len(spark_table(spark_home, "marts", "fct_twaps"))
     assert_same_marts(twap, spark_home)
+
+
+def test_spark_warehouse_settings_are_checked_in_one_line(twap: Twap) -> None:
+    publish = twap("publish", "--warehouse", "spark", check=False)
+    assert publish.returncode == 1
+    assert "publishing from the Spark warehouse is not supported yet" in publish.stderr
+    assert "Traceback" not in publish.stderr
+
+    twap.env["TWAP_WAREHOUSE"] = "oracle"
+    unknown = twap("build", check=False)
+    assert unknown.returncode == 1
+    assert "unknown warehouse 'oracle' in TWAP_WAREHOUSE: use postgres or spark" in unknown.stderr

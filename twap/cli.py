@@ -19,6 +19,7 @@ from twap.demo import DEMO_DAYS, DEMO_SEED, demo_sample, write_sample
 from twap.errors import EXIT_ERROR, TwapError, one_line
 from twap.serve import check_port, serve
 from twap.settings import Settings, check_source_url, source_arguments
+from twap.spark import SPARK, WAREHOUSES
 from twap.status import nothing_loaded, print_status
 
 logger = logging.getLogger("twap")
@@ -48,12 +49,18 @@ def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.warehouse == SPARK:
+        raise TwapError(
+            "publishing from the Spark warehouse is not supported yet: its marts are parquet "
+            f"tables under {settings.spark_dir / 'warehouse'}"
+        )
     return steps.locked(settings, "publish", args.wait, steps.publish_step)
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     check_source_url(settings.source_url)
-    return steps.locked(settings, "run", args.wait, steps.run_steps)
+    run = steps.run_spark_steps if settings.warehouse == SPARK else steps.run_steps
+    return steps.locked(settings, "run", args.wait, run)
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
@@ -183,6 +190,15 @@ def build_parser() -> Parser:
         )
         return sub
 
+    def warehouse_flag(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sub.add_argument(
+            "--warehouse",
+            choices=WAREHOUSES,
+            help="postgres (default $TWAP_WAREHOUSE or postgres) or spark: raw as parquet under "
+            "$TWAP_LAKE_URL, built by Spark in local mode (`make install-spark`)",
+        )
+        return sub
+
     def serve_flags(sub: argparse.ArgumentParser) -> None:
         sub.add_argument(
             "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
@@ -212,19 +228,25 @@ def build_parser() -> Parser:
     sample.add_argument(
         "--start", type=date.fromisoformat, default=DEFAULT_START, help="first day, YYYY-MM-DD"
     )
-    source_flags(wait_flag(command("load", cmd_load, "load new, changed and failed objects")))
-    build = wait_flag(
-        command("build", cmd_build, "run dbt build (staging, intermediate, marts, tests)")
+    source_flags(
+        warehouse_flag(wait_flag(command("load", cmd_load, "load new, changed and failed objects")))
+    )
+    build = warehouse_flag(
+        wait_flag(
+            command("build", cmd_build, "run dbt build (staging, intermediate, marts, tests)")
+        )
     )
     build.add_argument(
         "--full-refresh",
         action="store_true",
         help="rebuild the incremental models from all of raw instead of the new loads only",
     )
-    wait_flag(
-        command("publish", cmd_publish, "export the marts to the SQLite file Datasette serves")
+    warehouse_flag(
+        wait_flag(
+            command("publish", cmd_publish, "export the marts to the SQLite file Datasette serves")
+        )
     )
-    source_flags(wait_flag(command("run", cmd_run, "load, build and publish")))
+    source_flags(warehouse_flag(wait_flag(command("run", cmd_run, "load, build and publish"))))
     command("status", cmd_status, "summarise the ingest ledger and list every failed object")
     serve_flags(command("serve", cmd_serve, "serve the published file with Datasette (read-only)"))
     demo = command("demo", cmd_demo, "sample data, run, then serve: the whole chain locally")
@@ -269,8 +291,14 @@ def main(argv: list[str] | None = None) -> int:
         home=args.home,
         source_url=getattr(args, "source", None),
         source_args=source_arguments(vars(args)),
+        warehouse=getattr(args, "warehouse", None),
     )
     try:
+        if settings.warehouse not in WAREHOUSES:
+            raise TwapError(
+                f"unknown warehouse {settings.warehouse!r} in TWAP_WAREHOUSE: "
+                f"use {' or '.join(WAREHOUSES)}"
+            )
         return args.func(args, settings)
     except TwapError as exc:
         logger.error("error: %s", exc)
