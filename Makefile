@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint format lock bench bench-reader bench-ingest bench-dbt bench-datasette bench-hourly clean
+.PHONY: install install-spark demo test lint format lock bench bench-reader bench-ingest bench-dbt bench-datasette bench-hourly clean
 
 install: $(BIN)/twap
 
@@ -23,11 +23,27 @@ $(BIN)/twap: pyproject.toml requirements.lock
 	fi
 	@touch $@
 
+# The Spark extra (dbt-spark, pyspark; Java 17 from the system) for `--warehouse spark` and its
+# test: requirements-spark.lock into the same venv, on top of requirements.lock.
+SPARK_STAMP := $(VENV)/.spark-installed
+
+install-spark: $(SPARK_STAMP)
+
+$(SPARK_STAMP): $(BIN)/twap requirements-spark.lock
+	@if $(BIN)/uv --version >/dev/null 2>&1; then \
+		$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -r requirements-spark.lock; \
+	else \
+		$(QUIET_PIP) --no-deps -r requirements-spark.lock; \
+	fi
+	@echo "installed requirements-spark.lock into $(VENV)"
+	@touch $@
+
 demo: install
 	$(BIN)/twap demo
 
-# One worker per core, each test file on one worker (its fixtures are made once).
-test: install lint
+# One worker per core, each test file on one worker (its fixtures are made once); the Spark
+# test needs the Spark extra.
+test: install install-spark lint
 	$(BIN)/pytest --numprocesses auto --dist loadfile
 
 # sqlfluff's dbt templater compiles the models, and is_incremental() asks the database: it gets
@@ -65,9 +81,11 @@ bench-hourly: install
 bench-datasette: install
 	$(BIN)/python -m benchmarks.bench_datasette
 
-# Re-lock after changing pyproject.toml: keeps the two header lines, pins everything installed.
+# Re-lock after changing pyproject.toml: keeps the two header lines, pins everything installed
+# but the Spark extra (requirements-spark.lock).
 lock: install
-	{ head -n 2 requirements.lock; $(BIN)/python -m pip freeze --exclude-editable; } > requirements.lock.new
+	{ head -n 2 requirements.lock; $(BIN)/python -m pip freeze --exclude-editable \
+		| grep -v -x -F -f requirements-spark.lock; } > requirements.lock.new
 	mv requirements.lock.new requirements.lock
 
 clean:

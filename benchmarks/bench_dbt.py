@@ -1,13 +1,15 @@
 """dbt on a year of data: a full refresh versus the hourly incremental build after one new object.
 
-    .venv/bin/python -m benchmarks.bench_dbt [--days 365] [--seed 7]
+    .venv/bin/python -m benchmarks.bench_dbt [--days 365] [--seed 7] [--twaps-per-day 2500]
+        [--warehouse spark]
 
 Generates the sample data, loads all but the last hourly object with `twap load` into a fresh
 embedded PostgreSQL under a temporary TWAP_HOME, then times, in-process as `twap build` runs
 dbt: `dbt run --full-refresh` (models only) against `dbt run` after the held-back object is
 loaded, and the same pair for `dbt build` (models and every test) with one more new object.
 Rows written per model come from dbt's run results (`adapter_response.rows_affected`).
-Writes benchmarks/results/dbt.json and prints a table.
+With `--warehouse spark` the same on the lake and Spark in local mode (one JVM for all four
+commands, as dbt runs in-process). Writes benchmarks/results/dbt[-spark].json and prints a table.
 """
 
 import argparse
@@ -24,6 +26,7 @@ from benchmarks.common import elapsed, history_start, log, run_in_home, write_re
 from dlt_pipelines.sample_data import generate
 from twap.database import Database, embedded_database
 from twap.settings import Settings
+from twap.spark import POSTGRES, WAREHOUSES
 from twap.transform import run_dbt
 
 TARGET_RATIO = 0.15
@@ -41,27 +44,38 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=365, help="days of sample data (default 365)")
     parser.add_argument("--seed", type=int, default=7, help="sample data seed (default 7)")
+    parser.add_argument(
+        "--twaps-per-day", type=int, default=2500, help="TWAPs a day (default 2500, today's)"
+    )
+    parser.add_argument("--warehouse", choices=WAREHOUSES, default=POSTGRES)
     parser.add_argument("--home", type=Path, help="keep the state here (default: a temporary dir)")
     args = parser.parse_args()
-    report = run_in_home("dbt", args.home, lambda home: bench(home, args.days, args.seed))
-    path = write_results("dbt", report)
+    name = "dbt" if args.warehouse == POSTGRES else f"dbt-{args.warehouse}"
+    report = run_in_home(
+        name,
+        args.home,
+        lambda home: bench(home, args.days, args.seed, args.twaps_per_day, args.warehouse),
+    )
+    path = write_results(name, report)
     print_table(report)
     print(f"written to {path}")
 
 
-def bench(home: Path, days: int, seed: int) -> dict:
+def bench(home: Path, days: int, seed: int, twaps_per_day: int, warehouse: str) -> dict:
     sample, held_back = home / "sample", home / "held_back"
     started = time.monotonic()
-    summary = generate(sample, days=days, seed=seed, start=history_start(days))
+    summary = generate(
+        sample, days=days, seed=seed, start=history_start(days), twaps_per_day=twaps_per_day
+    )
     log(f"generated {summary.objects} objects, {summary.events} events in {elapsed(started)}")
     # The last two hours arrive later, one per incremental build.
     newest = sorted(sample.rglob("*.parquet"))[-2:]
     held_back.mkdir()
     for index, path in enumerate(newest):
         path.rename(held_back / f"{index}.parquet")
-    load(home, sample)
-    settings = Settings.from_env(home=str(home))
-    database = embedded_database(home)
+    load(home, sample, warehouse)
+    settings = Settings.from_env(home=str(home), warehouse=warehouse)
+    database = embedded_database(home) if warehouse == POSTGRES else None
     analyze(database)
     # The project is parsed (and the staging view made) before timing, so every timed command
     # uses partial parsing as an hourly run does.
@@ -69,17 +83,17 @@ def bench(home: Path, days: int, seed: int) -> dict:
 
     run_full = timed(settings, database, "run", "--full-refresh")
     analyze(database)
-    add_object(home, sample, held_back / "0.parquet")
+    add_object(home, sample, held_back / "0.parquet", warehouse)
     run_incremental = timed(settings, database, "run")
     build_full = timed(settings, database, "build", "--full-refresh")
     analyze(database)
-    add_object(home, sample, held_back / "1.parquet")
+    add_object(home, sample, held_back / "1.parquet", warehouse)
     build_incremental = timed(settings, database, "build")
     return {
         "objects": summary.objects,
         "events": summary.events,
         "twaps": summary.twaps,
-        "raw_rows": query(database, "select count(*) from raw.twap_status_events")[0][0],
+        "warehouse": warehouse,
         "cpus": os.cpu_count(),
         "run": pair(run_full, run_incremental),
         "build": pair(build_full, build_incremental),
@@ -95,12 +109,21 @@ def pair(full: Timing, incremental: Timing) -> dict:
     }
 
 
-def load(home: Path, source: Path) -> None:
+def load(home: Path, source: Path, warehouse: str) -> None:
     started = time.monotonic()
     env = {**os.environ, "TWAP_HOME": str(home)}
     env.pop("TWAP_DATABASE_URL", None)
     subprocess.run(
-        [sys.executable, "-m", "twap.cli", "load", "--source", str(source)],
+        [
+            sys.executable,
+            "-m",
+            "twap.cli",
+            "load",
+            "--source",
+            str(source),
+            "--warehouse",
+            warehouse,
+        ],
         env=env,
         check=True,
         capture_output=True,
@@ -108,20 +131,21 @@ def load(home: Path, source: Path) -> None:
     log(f"loaded {source} in {elapsed(started)}")
 
 
-def add_object(home: Path, sample: Path, path: Path) -> None:
+def add_object(home: Path, sample: Path, path: Path, warehouse: str) -> None:
     """A new hourly object, the hour after the newest loaded one."""
     target = sample / "next" / path.name
     target.parent.mkdir(exist_ok=True)
     shutil.copy(path, target)
-    load(home, sample)
+    load(home, sample, warehouse)
 
 
-def analyze(database: Database) -> None:
-    """Fresh statistics, as autovacuum gathers them before the next hourly run."""
-    query(database, "analyze", fetch=False)
+def analyze(database: Database | None) -> None:
+    """Fresh statistics, as autovacuum gathers them before the next hourly run (PostgreSQL)."""
+    if database is not None:
+        query(database, "analyze", fetch=False)
 
 
-def timed(settings: Settings, database: Database, command: str, *args: str) -> Timing:
+def timed(settings: Settings, database: Database | None, command: str, *args: str) -> Timing:
     started = time.monotonic()
     run_dbt(settings, database, command, *args)
     seconds = time.monotonic() - started

@@ -3,20 +3,24 @@
     python -m dlt_pipelines.pipeline   # reads .dlt/config.toml, secrets.toml and env vars
 
 Configure the source under `[sources.hyperliquid_twap]` (`bucket_url`, `credentials`) and the
-destination under `[destination.postgres.credentials]`, as for any dlt pipeline.
+destination under `[destination.postgres.credentials]`, as for any dlt pipeline. The lake target
+(`dlt_pipelines.lake.make_lake_pipeline`) loads the same way into parquet files.
 """
 
 import logging
 import os
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import dlt
 from dlt.common.pipeline import LoadInfo
 
 from dlt_pipelines import ledger
+from dlt_pipelines.lake import LakeLedger
+from dlt_pipelines.ledger import KEEP, KnownObject, LedgerEntry
 from dlt_pipelines.settings import DATASET_NAME, PIPELINE_NAME
 from dlt_pipelines.source import IngestStats, hyperliquid_twap
 
@@ -43,6 +47,50 @@ def make_pipeline(credentials: Any = None, pipelines_dir: Path | None = None) ->
     )
 
 
+class Ledger(Protocol):
+    """Where a pipeline's ledger lives: its SQL destination (ledger.py) or its lake (lake.py)."""
+
+    def prepare(self, aborted_loads: Collection[str] = ()) -> None: ...
+
+    def known(self) -> dict[str, KnownObject]: ...
+
+    def record(
+        self,
+        entries: Sequence[LedgerEntry],
+        load_id: str | None,
+        at: datetime,
+        vanished: Collection[str] = (),
+        reappeared: Collection[str] = (),
+        on_vanished: str = KEEP,
+    ) -> None: ...
+
+
+@dataclass
+class SqlLedger:
+    """The ledger in the pipeline's SQL destination, each call in its own connection."""
+
+    pipeline: dlt.Pipeline
+
+    def prepare(self, aborted_loads: Collection[str] = ()) -> None:
+        with self.pipeline.sql_client() as client:
+            ledger.prepare(client, aborted_loads)
+
+    def known(self) -> dict[str, KnownObject]:
+        with self.pipeline.sql_client() as client:
+            return ledger.known_objects(client)
+
+    def record(self, entries: Sequence[LedgerEntry], *args: Any, **kwargs: Any) -> None:
+        with self.pipeline.sql_client() as client:
+            ledger.record(client, entries, *args, **kwargs)
+
+
+def ledger_of(pipeline: dlt.Pipeline) -> Ledger:
+    """The ledger of `pipeline`: files beside raw on a lake, tables beside raw otherwise."""
+    if pipeline.destination.destination_name == "filesystem":
+        return LakeLedger(pipeline)
+    return SqlLedger(pipeline)
+
+
 @dataclass
 class LoadResult:
     stats: IngestStats
@@ -61,24 +109,22 @@ def load(pipeline: dlt.Pipeline, **source_args: Any) -> LoadResult:
         ]
         logger.warning("dropping the pending load package of an interrupted run")
         pipeline.abort_packages()
-    with pipeline.sql_client() as client:
-        ledger.prepare(client, aborted)
-        known = ledger.known_objects(client)
+    book = ledger_of(pipeline)
+    book.prepare(aborted)
+    known = book.known()
     stats = IngestStats()
     started_at = datetime.now(UTC)
     source = hyperliquid_twap(**source_args, known=known, stats=stats)
     # Nothing to read: no dlt run at all (no load package, no state sync).
     info = pipeline.run(source, loader_file_format="parquet") if stats.selected else None
-    with pipeline.sql_client() as client:
-        ledger.record(
-            client,
-            stats.entries,
-            info.loads_ids[-1] if info and info.loads_ids else None,
-            started_at,
-            vanished=stats.vanished,
-            reappeared=stats.reappeared,
-            on_vanished=stats.on_vanished,
-        )
+    book.record(
+        stats.entries,
+        info.loads_ids[-1] if info and info.loads_ids else None,
+        started_at,
+        vanished=stats.vanished,
+        reappeared=stats.reappeared,
+        on_vanished=stats.on_vanished,
+    )
     return LoadResult(stats=stats, info=info)
 
 

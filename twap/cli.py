@@ -20,6 +20,7 @@ from twap.errors import EXIT_ERROR, TwapError, one_line
 from twap.markets import INFO_URL, MARKETS_FILE, fetch_markets, write_markets
 from twap.serve import check_port, serve
 from twap.settings import Settings, check_source_url, source_arguments
+from twap.spark import SPARK, WAREHOUSES
 from twap.status import nothing_loaded, print_status
 
 logger = logging.getLogger("twap")
@@ -51,6 +52,11 @@ def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.warehouse == SPARK:
+        raise TwapError(
+            "publishing from the Spark warehouse is not supported yet: its marts are parquet "
+            f"tables under {settings.spark_dir / 'warehouse'}"
+        )
     return steps.locked(
         settings, "publish", args.wait, functools.partial(steps.publish_step, full=args.full)
     )
@@ -58,9 +64,11 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     check_source_url(settings.source_url)
-    return steps.locked(
-        settings, "run", args.wait, functools.partial(steps.run_steps, full_tests=args.full_tests)
-    )
+    if settings.warehouse == SPARK:
+        run = steps.run_spark_steps
+    else:
+        run = functools.partial(steps.run_steps, full_tests=args.full_tests)
+    return steps.locked(settings, "run", args.wait, run)
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
@@ -211,6 +219,15 @@ def build_parser() -> Parser:
             help="run every data test on every row (an incremental build tests the changed keys)",
         )
 
+    def warehouse_flag(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sub.add_argument(
+            "--warehouse",
+            choices=WAREHOUSES,
+            help="postgres (default $TWAP_WAREHOUSE or postgres) or spark: raw as parquet under "
+            "$TWAP_LAKE_URL, built by Spark in local mode (`make install-spark`)",
+        )
+        return sub
+
     def serve_flags(sub: argparse.ArgumentParser) -> None:
         sub.add_argument(
             "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
@@ -240,9 +257,13 @@ def build_parser() -> Parser:
     sample.add_argument(
         "--start", type=date.fromisoformat, default=DEFAULT_START, help="first day, YYYY-MM-DD"
     )
-    source_flags(wait_flag(command("load", cmd_load, "load new, changed and failed objects")))
-    build = wait_flag(
-        command("build", cmd_build, "run dbt build (staging, intermediate, marts, tests)")
+    source_flags(
+        warehouse_flag(wait_flag(command("load", cmd_load, "load new, changed and failed objects")))
+    )
+    build = warehouse_flag(
+        wait_flag(
+            command("build", cmd_build, "run dbt build (staging, intermediate, marts, tests)")
+        )
     )
     build.add_argument(
         "--full-refresh",
@@ -250,15 +271,19 @@ def build_parser() -> Parser:
         help="rebuild the incremental models from all of raw instead of the new loads only",
     )
     full_tests_flag(build)
-    publish = wait_flag(
-        command("publish", cmd_publish, "export the marts to the SQLite file Datasette serves")
+    publish = warehouse_flag(
+        wait_flag(
+            command("publish", cmd_publish, "export the marts to the SQLite file Datasette serves")
+        )
     )
     publish.add_argument(
         "--full",
         action="store_true",
         help="write every row anew instead of applying the changed keys to the served version",
     )
-    full_tests_flag(source_flags(wait_flag(command("run", cmd_run, "load, build and publish"))))
+    full_tests_flag(
+        source_flags(warehouse_flag(wait_flag(command("run", cmd_run, "load, build and publish"))))
+    )
     command("status", cmd_status, "summarise the ingest ledger and list every failed object")
     serve_flags(command("serve", cmd_serve, "serve the published file with Datasette (read-only)"))
     demo = command("demo", cmd_demo, "sample data, run, then serve: the whole chain locally")
@@ -310,8 +335,14 @@ def main(argv: list[str] | None = None) -> int:
         home=args.home,
         source_url=getattr(args, "source", None),
         source_args=source_arguments(vars(args)),
+        warehouse=getattr(args, "warehouse", None),
     )
     try:
+        if settings.warehouse not in WAREHOUSES:
+            raise TwapError(
+                f"unknown warehouse {settings.warehouse!r} in TWAP_WAREHOUSE: "
+                f"use {' or '.join(WAREHOUSES)}"
+            )
         return args.func(args, settings)
     except TwapError as exc:
         logger.error("error: %s", exc)

@@ -46,6 +46,9 @@ class Settings:
     publish_path: Path
     # Arguments of the dlt source from flags (source_arguments), overriding dlt's config.
     source_args: dict[str, Any] = field(default_factory=dict)
+    # Where raw lands and dbt builds: `postgres`, or `spark` (raw on the lake, see twap/spark.py).
+    warehouse: str = "postgres"
+    lake: str | None = None
 
     @classmethod
     def from_env(
@@ -53,6 +56,7 @@ class Settings:
         home: str | None = None,
         source_url: str | None = None,
         source_args: dict[str, Any] | None = None,
+        warehouse: str | None = None,
     ) -> "Settings":
         """Read TWAP_* variables; the arguments, from flags, win over them."""
         home_dir = Path(home or os.environ.get("TWAP_HOME") or ".twap").expanduser().resolve()
@@ -63,6 +67,8 @@ class Settings:
             source_url=source_url or os.environ.get("TWAP_SOURCE_URL") or None,
             publish_path=Path(publish).resolve() if publish else home_dir / "twap.db",
             source_args=source_args or {},
+            warehouse=warehouse or os.environ.get("TWAP_WAREHOUSE") or "postgres",
+            lake=os.environ.get("TWAP_LAKE_URL") or None,
         )
 
     @property
@@ -76,6 +82,16 @@ class Settings:
     @property
     def dbt_dir(self) -> Path:
         return self.home / "dbt"
+
+    @property
+    def lake_url(self) -> str:
+        """Where `--warehouse spark` keeps raw: TWAP_LAKE_URL, or $TWAP_HOME/lake."""
+        return self.lake or str(self.home / "lake")
+
+    @property
+    def spark_dir(self) -> Path:
+        """Spark's tables and metastore for `--warehouse spark`."""
+        return self.home / "spark"
 
 
 def check_source_url(url: str | None) -> None:

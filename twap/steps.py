@@ -10,6 +10,7 @@ from botocore.exceptions import BotoCoreError, EndpointConnectionError
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.pipeline.exceptions import PipelineStepFailed
 
+from dlt_pipelines.lake import LakeLedger, make_lake_pipeline
 from dlt_pipelines.pipeline import LoadResult, load, make_pipeline
 from dlt_pipelines.settings import DATASET_NAME, EVENTS_TABLE
 from twap.builds import served_is_current
@@ -25,6 +26,7 @@ from twap.lock import run_lock
 from twap.publication import Publication
 from twap.publish import publish
 from twap.settings import Settings
+from twap.spark import SPARK, check_spark_installed, lake_lock
 from twap.status import current_raw_rows
 from twap.transform import run_dbt
 
@@ -78,9 +80,13 @@ def reading(settings: Settings) -> Iterator[Database | None]:
             stop_embedded(settings.home)
 
 
-def load_step(settings: Settings, database: Database) -> LoadResult:
+def load_step(settings: Settings, database: Database | None) -> LoadResult:
+    """Into PostgreSQL's raw, or with no database into the lake (`--warehouse spark`)."""
     with step("load") as done:
-        pipeline = make_pipeline(database.url, settings.dlt_dir)
+        if database is None:
+            pipeline = make_lake_pipeline(settings.lake_url, str(settings.dlt_dir))
+        else:
+            pipeline = make_pipeline(database.url, settings.dlt_dir)
         try:
             # Without --source or TWAP_SOURCE_URL, dlt's configuration names it (bucket_url).
             source = {"bucket_url": settings.source_url} if settings.source_url else {}
@@ -103,10 +109,14 @@ def load_step(settings: Settings, database: Database) -> LoadResult:
 
 
 def build_step(
-    settings: Settings, database: Database, full_refresh: bool = False, full_tests: bool = False
+    settings: Settings,
+    database: Database | None,
+    full_refresh: bool = False,
+    full_tests: bool = False,
 ) -> None:
-    """`dbt build`: an incremental build tests the keys it changed, and leaves the unit tests
-    (which test the SQL, not the data) to `full_tests`, a full refresh and CI."""
+    """`dbt build` on PostgreSQL, or with no database on Spark (`--warehouse spark`). An
+    incremental build tests the keys it changed, and leaves the unit tests (which test the
+    SQL, not the data) to `full_tests`, a full refresh and CI."""
     if full_tests or full_refresh:
         scope = ["--vars", "{full_tests: true}", *(["--full-refresh"] if full_refresh else [])]
     else:
@@ -132,6 +142,22 @@ def publish_step(settings: Settings, database: Database, full: bool = False) -> 
             f"{counts['fct_twaps']} TWAPs, {events} events{why}, {counts['dim_wallets']} wallets "
             f"({how}) -> {settings.publish_path}"
         )
+
+
+def run_spark_steps(settings: Settings, database: None) -> int:
+    """load -> build on the lake with Spark; exit status 3 as run_steps."""
+    result = load_step(settings, database)
+    lake = LakeLedger(make_lake_pipeline(settings.lake_url, str(settings.dlt_dir)))
+    lake.prepare()
+    if not any(known.current for known in lake.known().values()):
+        logger.warning("%s", _nothing_loaded(settings.source_url or "", result))
+        return failed_objects_status(result)
+    build_step(settings, database)
+    logger.warning(
+        "publish: not from Spark yet; the marts are parquet tables under %s",
+        settings.spark_dir / "warehouse",
+    )
+    return failed_objects_status(result)
 
 
 def run_steps(settings: Settings, database: Database, full_tests: bool = False) -> int:
@@ -164,9 +190,14 @@ def locked(
     settings: Settings,
     command: str,
     wait_seconds: float,
-    steps: Callable[[Settings, Database], int | None],
+    steps: Callable[[Settings, Database | None], int | None],
 ) -> int:
-    """Run `steps` on the configured database while holding its run lock; its exit status."""
+    """Run `steps` on the configured database while holding its run lock; its exit status.
+    With `--warehouse spark` there is no database (None): the lake's own lock is held."""
+    if settings.warehouse == SPARK:
+        check_spark_installed()
+        with lake_lock(settings, command, wait_seconds):
+            return steps(settings, None) or 0
     database = connect(settings)
     with run_lock(database, command, wait_seconds):
         return steps(settings, database) or 0

@@ -6,7 +6,7 @@ import shutil
 import sys
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from twap.database import Database
 from twap.errors import TwapError, one_line
 from twap.settings import PROJECT_DIR, Settings
+from twap.spark import spark_env
 
 if TYPE_CHECKING:
     from dbt.artifacts.schemas.run import RunResult
@@ -43,14 +44,22 @@ class DbtOutcome:
         )
 
 
-def run_dbt(settings: Settings, database: Database, command: str, *args: str) -> DbtOutcome:
+def run_dbt(settings: Settings, database: Database | None, command: str, *args: str) -> DbtOutcome:
     """Run `dbt <command>` with the example profile; returns what it did, by kind and status.
 
-    The profile reads the libpq variables, which are set here from the database settings.
+    The profile reads the libpq variables, which are set here from the database settings; with
+    no database, the `spark` target, which reads where the lake and Spark's files are.
     """
     settings.dbt_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(PROJECT_DIR / "profiles.yml.example", settings.dbt_dir / "profiles.yml")
-    with _environment(database.libpq_env()):
+    if database is None:
+        variables, args = spark_env(settings), (*args, "--target", "spark")
+        # Spark's JVM writes its own log lines on stderr: to a file instead.
+        settings.spark_dir.mkdir(parents=True, exist_ok=True)
+        quiet = _stderr_to(settings.spark_dir / "spark.log")
+    else:
+        variables, quiet = database.libpq_env(), nullcontext()
+    with _environment(variables), quiet:
         result = _invoke(settings, command, args)
     if result.exception is not None:
         raise TwapError(f"dbt {command} could not run: {one_line(result.exception, 500)}")
@@ -109,6 +118,22 @@ def _invoke(settings: Settings, command: str, args: tuple[str, ...]) -> "dbtRunn
             *args,
         ]
     )  # fmt: skip
+
+
+@contextmanager
+def _stderr_to(path: Path) -> Iterator[None]:
+    """File descriptor 2 goes to `path` while the block runs (and for the processes it starts,
+    such as Spark's JVM, for good)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with path.open("a") as log:
+        os.dup2(log.fileno(), 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 @contextmanager

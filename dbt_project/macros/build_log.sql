@@ -12,7 +12,7 @@
 
 {% macro build_log_relation(identifier='dbt_build_log') -%}
     {{ return(api.Relation.create(
-        database=target.database, schema=var('build_log_schema'), identifier=identifier
+        database=target.database | default(none), schema=var('build_log_schema'), identifier=identifier
     )) }}
 {%- endmacro %}
 
@@ -24,6 +24,10 @@
 
 {#- on-run-start: log the build and the newest ingest commit it will take in. -#}
 {% macro start_build() -%}
+    {{ return(adapter.dispatch('start_build')()) }}
+{%- endmacro %}
+
+{% macro default__start_build() -%}
     {%- if is_logged_command() -%}
         {%- set commits = source('hyperliquid', 'twap_ingest_commits') -%}
         {%- set log = build_log_relation() -%}
@@ -77,17 +81,12 @@
 {#- on-run-end: `success` when every model was built and nothing failed, else `failed`
     (or `partial` for a selection of models that all went well). -#}
 {% macro finish_build(results) -%}
+    {{ return(adapter.dispatch('finish_build')(results)) }}
+{%- endmacro %}
+
+{% macro default__finish_build(results) -%}
     {%- if is_logged_command() -%}
-        {%- set problems = results | rejectattr('status', 'in', ['success', 'pass', 'warn', 'no-op']) | list -%}
-        {%- set built = results | selectattr('node.resource_type', 'equalto', 'model') | list -%}
-        {%- set models = graph.nodes.values() | selectattr('resource_type', 'equalto', 'model') | list -%}
-        {%- if problems -%}
-            {%- set status = 'failed' -%}
-        {%- elif built | length < models | length -%}
-            {%- set status = 'partial' -%}
-        {%- else -%}
-            {%- set status = 'success' -%}
-        {%- endif -%}
+        {%- set status = build_status(results) -%}
         {%- set log = build_log_relation() -%}
         {%- set keys_recorded = status == 'success' and not flags.FULL_REFRESH and finished_build_exists() -%}
         {%- if keys_recorded %}
@@ -104,8 +103,26 @@
 {%- endmacro %}
 
 
+{#- `success`, `failed` or `partial` (see finish_build). -#}
+{% macro build_status(results) -%}
+    {%- set problems = results | rejectattr('status', 'in', ['success', 'pass', 'warn', 'no-op']) | list -%}
+    {%- set built = results | selectattr('node.resource_type', 'equalto', 'model') | list -%}
+    {%- set models = graph.nodes.values() | selectattr('resource_type', 'equalto', 'model') | list -%}
+    {%- if problems -%}
+        {{ return('failed') }}
+    {%- elif built | length < models | length -%}
+        {{ return('partial') }}
+    {%- endif -%}
+    {{ return('success') }}
+{%- endmacro %}
+
+
 {#- Whether a build ever finished: until one has, every incremental build recomputes all keys. -#}
 {% macro finished_build_exists() -%}
+    {{ return(adapter.dispatch('finished_build_exists')()) }}
+{%- endmacro %}
+
+{% macro default__finished_build_exists() -%}
     {%- if not execute -%}
         {{ return(false) }}
     {%- endif -%}

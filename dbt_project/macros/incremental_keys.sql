@@ -39,15 +39,14 @@
 {%- endmacro %}
 
 
-{#- Pre-hook of an incremental mart: the changed keys leave it before their rows come back. -#}
+{#- Pre-hook of an incremental mart: the changed keys leave it before their rows come back
+    (each target's way: cross_db/incremental_marts.sql). -#}
 {% macro delete_changed(kind) -%}
-    {%- if is_incremental() -%}
-        delete from {{ this }} where {{ is_changed(kind) }}
-    {%- endif -%}
+    {{ return(adapter.dispatch('delete_changed')(kind)) }}
 {%- endmacro %}
 
 
-{#- The UTC calendar day of a timestamptz, whatever the session time zone. -#}
+{#- The UTC calendar day of a timestamp (cross_db/types_and_time.sql). -#}
 {% macro utc_date(column) -%}
-    cast({{ column }} at time zone 'UTC' as date)
+    {{ return(adapter.dispatch('utc_date')(column)) }}
 {%- endmacro %}

@@ -13,3 +13,18 @@
 {% macro postgres__keys_in(column, keys_query) -%}
     {{ column }} = any(array({{ keys_query }}))
 {%- endmacro %}
+
+
+{#- Ends a lateral subquery that must stay one: an index lookup per outer row. Postgres would
+    otherwise flatten it into a join, which it plans as a scan of the whole inner table when
+    it cannot tell that the outer rows are few; `offset 0` keeps it from flattening. -#}
+{% macro lateral_fence() -%}
+    {{ return(adapter.dispatch('lateral_fence')()) }}
+{%- endmacro %}
+
+{% macro default__lateral_fence() -%}
+{%- endmacro %}
+
+{% macro postgres__lateral_fence() -%}
+    offset 0
+{%- endmacro %}

@@ -49,15 +49,14 @@
 
 
 {#- The rows of `relation` (which has `object_key` and `load_id`) in those loads: an index scan
-    per object and load, in a lateral subquery kept as one by `offset 0`, as in
-    `int_twaps__changed`. -#}
+    per object and load, in a lateral subquery, as in `int_twaps__changed`. -#}
 {% macro unbuilt_rows(relation) -%}
     select loaded.*
     from ({{ unbuilt_loads() }}) as loads
     cross join lateral (
         select * from {{ relation }} as events
         where events.object_key = loads.object_key and events.load_id = loads.load_id
-        offset 0
+        {{ lateral_fence() }}
     ) as loaded
 {%- endmacro %}
 

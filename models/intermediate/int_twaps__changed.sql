@@ -69,8 +69,7 @@ changed_loads as (
 ),
 
 -- One index range scan of raw per changed load, in a lateral subquery: the planner cannot
--- tell that the changed loads are few and would otherwise scan all of raw (`offset 0` keeps
--- it from turning the subquery into such a join).
+-- tell that the changed loads are few and would otherwise scan all of raw (macro lateral_fence).
 changed_twaps as (
 
     select distinct load_rows.twap_id
@@ -81,7 +80,7 @@ changed_twaps as (
         where
             events.object_key = changed_loads.object_key
             and events.load_id = changed_loads.load_id
-        offset 0
+        {{ lateral_fence() }}
     ) as load_rows
 
 ),

@@ -2,7 +2,7 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='append',
+        incremental_strategy=mart_incremental_strategy(),
         on_schema_change='fail',
         indexes=[
             {'columns': ['wallet'], 'unique': true},
@@ -87,4 +87,4 @@ wallets as (
 
 )
 
-select * from wallets
+{{ with_kept_rows('wallets') }}

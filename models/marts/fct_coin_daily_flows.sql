@@ -2,7 +2,7 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='append',
+        incremental_strategy=mart_incremental_strategy(),
         on_schema_change='fail',
         indexes=[
             {'columns': ['coin', 'flow_date'], 'unique': true},
@@ -55,8 +55,8 @@ day_bounds as (
     select
         coin,
         flow_date,
-        cast(flow_date as timestamp) at time zone 'UTC' as day_start,
-        cast(flow_date + 1 as timestamp) at time zone 'UTC' as day_end
+        {{ utc_midnight('flow_date') }} as day_start,
+        {{ utc_midnight('flow_date', 1) }} as day_end
 
     from day_keys
 
@@ -144,4 +144,4 @@ counted_flows as (
 
 )
 
-select * from counted_flows
+{{ with_kept_rows('counted_flows') }}

@@ -2,7 +2,7 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='append',
+        incremental_strategy=mart_incremental_strategy(),
         on_schema_change='fail',
         indexes=[
             {'columns': ['twap_id']},
@@ -49,4 +49,4 @@ history as (
 
 )
 
-select * from history
+{{ with_kept_rows('history') }}

@@ -2,7 +2,7 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='append',
+        incremental_strategy=mart_incremental_strategy(),
         on_schema_change='fail',
         indexes=[
             {'columns': ['twap_id'], 'unique': true},
@@ -59,7 +59,7 @@ twaps as (
         latest.reduce_only,
         latest.randomize,
         latest.started_at,
-        latest.started_at + latest.minutes * interval '1 minute' as expected_end_at,
+        {{ add_minutes('latest.started_at', 'latest.minutes') }} as expected_end_at,
         twap_summary.first_seen_at,
         latest.status,
         latest.status_description,
@@ -81,4 +81,4 @@ twaps as (
 
 )
 
-select * from twaps
+{{ with_kept_rows('twaps') }}

@@ -10,9 +10,9 @@ renamed as (
 
     select
         seq as commit_seq,
-        cast(object_key as text) as object_key,
-        cast(load_id as text) as load_id,
-        cast(previous_load_id as text) as previous_load_id,
+        cast(object_key as {{ text_type() }}) as object_key,
+        cast(load_id as {{ text_type() }}) as load_id,
+        cast(previous_load_id as {{ text_type() }}) as previous_load_id,
         committed_at
 
     from source

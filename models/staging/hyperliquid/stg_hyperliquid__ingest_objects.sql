@@ -9,8 +9,8 @@ source as (
 renamed as (
 
     select
-        cast(object_key as text) as object_key,
-        cast(load_id as text) as current_load_id,
+        cast(object_key as {{ text_type() }}) as object_key,
+        cast(load_id as {{ text_type() }}) as current_load_id,
         commit_seq,
         vanished_at
 

@@ -12,9 +12,9 @@ renamed as (
         twap_id,
         event_time,
         lower(trim(status)) as status,
-        cast(status_description as text) as status_description,
+        cast(status_description as {{ text_type() }}) as status_description,
         lower(wallet) as wallet,
-        cast(coin as text) as coin,
+        cast(coin as {{ text_type() }}) as coin,
         case
             when coin like '@%' then 'spot'
             when coin like '%:%' then 'hip3'
@@ -24,17 +24,17 @@ renamed as (
             when 'B' then 'buy'
             when 'A' then 'sell'
         end as side,
-        cast(sz as numeric) as size,
-        cast(executed_sz as numeric) as executed_size,
-        cast(executed_ntl as numeric) as executed_notional,
+        cast(sz as {{ amount_type() }}) as size,
+        cast(executed_sz as {{ amount_type() }}) as executed_size,
+        cast(executed_ntl as {{ amount_type() }}) as executed_notional,
         minutes,
         reduce_only,
         randomize,
         started_at,
-        cast(object_key as text) as object_key,
-        cast(object_version as text) as object_version,
+        cast(object_key as {{ text_type() }}) as object_key,
+        cast(object_version as {{ text_type() }}) as object_version,
         object_row,
-        cast(_dlt_load_id as text) as load_id
+        cast(_dlt_load_id as {{ text_type() }}) as load_id
 
     from source
 

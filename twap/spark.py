@@ -1,0 +1,62 @@
+"""`--warehouse spark`: raw on the lake (parquet files under TWAP_LAKE_URL, dlt's filesystem
+destination) and the same dbt models built by Spark in local mode (dbt-spark's `session`
+method, the `spark` target of profiles.yml.example). Needs the Spark extra and Java 17."""
+
+import fcntl
+import importlib.util
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from twap.errors import EXIT_LOCKED, TwapError
+from twap.settings import Settings
+
+POSTGRES, SPARK = "postgres", "spark"
+WAREHOUSES = (POSTGRES, SPARK)
+WAIT_STEP_SECONDS = 0.5
+
+
+def check_spark_installed() -> None:
+    """One line saying how to install the Spark extra when it is missing."""
+    if importlib.util.find_spec("dbt.adapters.spark") is None:
+        raise TwapError(
+            "--warehouse spark needs the Spark extra: run `make install-spark` (dbt-spark and "
+            "pyspark from requirements-spark.lock into .venv; Java 17 must be on the PATH)"
+        )
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        raise TwapError("--warehouse spark needs Java 17: install a JRE (e.g. openjdk-17-jre)")
+
+
+def spark_env(settings: Settings) -> dict[str, str]:
+    """What the `spark` target of the profile reads: where the lake and Spark's files are."""
+    return {"TWAP_LAKE_URL": settings.lake_url, "TWAP_SPARK_DIR": str(settings.spark_dir)}
+
+
+@contextmanager
+def lake_lock(settings: Settings, command: str, wait_seconds: float = 0.0) -> Iterator[None]:
+    """One `twap` run at a time on this home's lake: an exclusive lock on a file, released
+    when the process ends however it ends. (On a shared lake, schedule one writer.)"""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    path = settings.home / "lake.lock"
+    with path.open("a+") as file:
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    file.seek(0)
+                    holder = file.read().strip() or "another run"
+                    raise TwapError(
+                        f"another run holds the run lock on {path}: {holder}; nothing was done "
+                        "(try again when it has finished, or pass --wait SECONDS)",
+                        exit_code=EXIT_LOCKED,
+                    ) from None
+                time.sleep(WAIT_STEP_SECONDS)
+        file.truncate(0)
+        file.write(f"twap {command} (pid {os.getpid()})\n")
+        file.flush()
+        yield
