@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 import fsspec
 
 from twap.errors import TwapError
+from twap.logs import LOG_FORMATS
 
 # The repo root: dbt_project.yml, profiles.yml.example and datasette/ (`pip install -e .`).
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -46,6 +47,12 @@ class Settings:
     publish_path: Path
     # Arguments of the dlt source from flags (source_arguments), overriding dlt's config.
     source_args: dict[str, Any] = field(default_factory=dict)
+    # `text` (one readable line per step) or `json` (one object per line): twap/logs.py.
+    log_format: str = "text"
+    # Each writing command's Prometheus metrics, as `twap_<command>.prom` (None: no file).
+    metrics_dir: Path | None = None
+    # Where those metrics are pushed too, if set: a Prometheus Pushgateway's base URL.
+    pushgateway_url: str | None = None
 
     @classmethod
     def from_env(
@@ -53,16 +60,21 @@ class Settings:
         home: str | None = None,
         source_url: str | None = None,
         source_args: dict[str, Any] | None = None,
+        log_format: str | None = None,
     ) -> "Settings":
         """Read TWAP_* variables; the arguments, from flags, win over them."""
         home_dir = Path(home or os.environ.get("TWAP_HOME") or ".twap").expanduser().resolve()
         publish = os.environ.get("TWAP_PUBLISH_PATH")
+        metrics = os.environ.get("TWAP_METRICS_DIR")
         return cls(
             home=home_dir,
             database_url=os.environ.get("TWAP_DATABASE_URL") or None,
             source_url=source_url or os.environ.get("TWAP_SOURCE_URL") or None,
             publish_path=Path(publish).resolve() if publish else home_dir / "twap.db",
             source_args=source_args or {},
+            log_format=check_log_format(log_format or os.environ.get("TWAP_LOG_FORMAT") or "text"),
+            metrics_dir=Path(metrics).expanduser().resolve() if metrics else home_dir / "metrics",
+            pushgateway_url=os.environ.get("TWAP_PUSHGATEWAY_URL") or None,
         )
 
     @property
@@ -76,6 +88,15 @@ class Settings:
     @property
     def dbt_dir(self) -> Path:
         return self.home / "dbt"
+
+
+def check_log_format(log_format: str) -> str:
+    if log_format not in LOG_FORMATS:
+        raise TwapError(
+            f"unknown log format {log_format!r} (TWAP_LOG_FORMAT / --log-format): "
+            f"use {' or '.join(LOG_FORMATS)}"
+        )
+    return log_format
 
 
 def check_source_url(url: str | None) -> None:
