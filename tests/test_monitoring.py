@@ -29,6 +29,7 @@ from twap.settings import PROJECT_DIR
 
 RULES = PROJECT_DIR / "monitoring" / "alerts.yml"
 RULES_TESTS = PROJECT_DIR / "monitoring" / "alerts_test.yml"
+CONFIG = PROJECT_DIR / "monitoring" / "prometheus.yml"
 S3_SECRET = "s3-secret-do-not-print-0451"
 DB_PASSWORD = "db-password-do-not-print-0451"
 PUSH_PASSWORD = "push-password-do-not-print-0451"
@@ -272,7 +273,7 @@ def fetch(url: str, method: str = "GET") -> tuple[int, str, str]:
 def test_site_metrics_count_every_request_of_every_worker(site: Twap) -> None:
     table = "/twap/fct_twaps.json?_size=3"
     query = "/twap/active_twaps.json?_shape=array&page_size=5"
-    with serving(site, "--workers", "2") as server:
+    with serving(site, "--workers", "2", "--log-format", "json") as server:
         # Each a new connection: the kernel spreads them over both workers.
         for _ in range(6):
             assert fetch(server.url + table)[0] == 200
@@ -285,6 +286,12 @@ def test_site_metrics_count_every_request_of_every_worker(site: Twap) -> None:
         health = get_json(f"{server.url}/-/healthz")
         scrapes = [fetch(f"{server.url}/-/metrics?any=thing") for _ in range(4)]
 
+    # The supervisor's and both workers' lines, each one JSON object.
+    log = json_lines(
+        Path(site.home.parent / f"serve-{server.url.rsplit(':', 1)[1]}.log").read_text()
+    )
+    assert [line["message"] for line in log].count(f"serving version {health['version']}") == 2
+    assert "Datasette workers on" in log[0]["message"]
     for status, content_type, text in scrapes:
         assert status == 200 and content_type == CONTENT_TYPE_LATEST
         found = samples(text)
@@ -324,10 +331,11 @@ def metric_names_of_the_project(site: Twap) -> set[str]:
 def test_alert_rules_are_valid_fire_when_they_should_and_use_real_metrics(site: Twap) -> None:
     if not shutil.which("promtool"):
         pytest.fail("promtool is missing: `apt-get install prometheus` (.ci/run does)")
+    # The example configuration, and the rules it loads.
     check = subprocess.run(
-        ["promtool", "check", "rules", str(RULES)], capture_output=True, text=True
+        ["promtool", "check", "config", str(CONFIG)], capture_output=True, text=True
     )
-    assert check.returncode == 0, check.stdout + check.stderr
+    assert check.returncode == 0 and "7 rules found" in check.stdout, check.stdout + check.stderr
     # The rules' unit tests: each alert fires on the series that should fire it, and only then.
     tested = subprocess.run(
         ["promtool", "test", "rules", RULES_TESTS.name],

@@ -107,6 +107,7 @@ def serve(
         "--host", host,
         "--port", str(port),
         "--pointer", str(settings.publish_path),
+        "--log-format", settings.log_format,
         *(["--cors"] if cors else []),
     ]  # fmt: skip
     count = workers or default_workers()

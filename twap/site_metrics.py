@@ -14,7 +14,7 @@ import tempfile
 import time
 import urllib.parse
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -64,7 +64,9 @@ REFUSED = Counter(
 @contextmanager
 def multiprocess_folder() -> Iterator[dict[str, str]]:
     """The environment of one serve's workers: a fresh folder for their counts, removed after."""
-    with tempfile.TemporaryDirectory(prefix="twap-serve-metrics-") as folder:
+    with tempfile.TemporaryDirectory(
+        prefix="twap-serve-metrics-", ignore_cleanup_errors=True
+    ) as folder:
         yield {**os.environ, MULTIPROCESS_ENV: folder}
 
 
@@ -94,12 +96,16 @@ def route_class(scope: dict[str, Any], site: LiveSite | None, queries: set[str])
 
 
 def observe(route: str, status: str, seconds: float) -> None:
-    REQUESTS.labels(route, status).inc()
-    LATENCY.labels(route).observe(seconds)
+    # A count that cannot be kept never fails the request: a worker started after a /tmp
+    # cleaner removed the metrics folder cannot open its file there (its counts then stall).
+    with suppress(OSError):
+        REQUESTS.labels(route, status).inc()
+        LATENCY.labels(route).observe(seconds)
 
 
 def refused(reason: str) -> None:
-    REFUSED.labels(reason).inc()
+    with suppress(OSError):  # as in observe()
+        REFUSED.labels(reason).inc()
 
 
 class ServedVersion:

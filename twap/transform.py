@@ -123,6 +123,8 @@ def _invoke(settings: Settings, command: str, args: tuple[str, ...]) -> "dbtRunn
             # dbt's log file keeps its default level even when its console is silent.
             "--log-level-file", "debug",
             *([] if logger.isEnabledFor(logging.INFO) else ["--log-level", "none"]),
+            # Its live output (-v) one JSON object per line too, as the lines around it.
+            *(["--log-format", "json"] if settings.log_format == "json" else []),
             *args,
         ]
     )  # fmt: skip
