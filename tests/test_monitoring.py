@@ -222,6 +222,27 @@ def test_a_failed_run_keeps_when_its_steps_last_worked(twap: Twap, small_sample:
     assert not [key for key in after if key[0] == "twap_load_objects"]
 
 
+def test_a_build_whose_dbt_tests_fail_counts_them(twap: Twap, small_sample: Path) -> None:
+    twap("load", "--source", str(small_sample))
+    # A raw row written around ingestion breaks a staging test (as in test_faults.py).
+    twap.query("update raw.twap_status_events set side = 'X' where object_row = 0 returning 1")
+
+    result = twap("--log-format", "json", "build", check=False)
+
+    assert result.returncode == 1
+    (error,) = [line for line in json_lines(result.stderr) if line["level"] == "error"]
+    assert "raw_event_has_a_side" in error["message"] and error["command"] == "build"
+    found = samples((twap.home / "metrics" / "twap_build.prom").read_text())
+    assert value(found, "twap_run_exit_status", command="build") == 1
+    assert value(found, "twap_step_success", command="build", step="build") == 0
+    assert value(found, "twap_build_tests", command="build", outcome="fail") >= 1
+    assert value(found, "twap_build_tests", command="build", outcome="passed") > 0
+    assert (
+        "twap_run_last_success_timestamp_seconds",
+        frozenset({"command": "build"}.items()),
+    ) not in found
+
+
 def one_line(result: subprocess.CompletedProcess, status: int, *fragments: str) -> str:
     assert result.returncode == status, result.stderr
     assert "Traceback" not in result.stderr
