@@ -272,7 +272,7 @@ def build_parser() -> Parser:
     return parser
 
 
-def configure_logging(debug: bool, verbose: bool, log_format: str = "text") -> None:
+def configure_logging(debug: bool, verbose: bool, log_format: str) -> None:
     """One line per step on stderr; -v adds progress and dbt's output; libraries speak at --debug."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logs.formatter(log_format))
