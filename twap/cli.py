@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from dlt_pipelines.sample_data import DEFAULT_START
-from twap import steps
+from twap import logs, runs, steps
 from twap.database import stop_embedded
 from twap.demo import DEMO_DAYS, DEMO_SEED, demo_sample, write_sample
 from twap.errors import EXIT_ERROR, TwapError, one_line
+from twap.logs import LOG_FORMATS
 from twap.markets import INFO_URL, MARKETS_FILE, fetch_markets, write_markets
 from twap.serve import check_port, serve
 from twap.settings import Settings, check_source_url, source_arguments
@@ -163,13 +164,22 @@ def build_parser() -> Parser:
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="show each step's progress and dbt's output"
     )
-    # Both are accepted after the command too; SUPPRESS keeps the top-level value otherwise.
+    parser.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        help="text: one readable line per step (default); json: one JSON object per line "
+        "(default $TWAP_LOG_FORMAT)",
+    )
+    # All three are accepted after the command too; SUPPRESS keeps the top-level value otherwise.
     common = Parser(add_help=False)
     common.add_argument(
         "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
     )
     common.add_argument(
         "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
+    common.add_argument(
+        "--log-format", choices=LOG_FORMATS, default=argparse.SUPPRESS, help=argparse.SUPPRESS
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -308,10 +318,10 @@ def build_parser() -> Parser:
     return parser
 
 
-def configure_logging(debug: bool, verbose: bool) -> None:
+def configure_logging(debug: bool, verbose: bool, log_format: str) -> None:
     """One line per step on stderr; -v adds progress and dbt's output; libraries speak at --debug."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
+    handler.setFormatter(logs.formatter(log_format))
     for name in ("twap", "dlt_pipelines"):
         own = logging.getLogger(name)
         own.handlers[:] = [handler]
@@ -330,13 +340,18 @@ def main(argv: list[str] | None = None) -> int:
     args, unknown = build_parser().parse_known_args(argv)
     if unknown:
         args.parser.reject(unknown)
-    configure_logging(args.debug, args.verbose)
-    settings = Settings.from_env(
-        home=args.home,
-        source_url=getattr(args, "source", None),
-        source_args=source_arguments(vars(args)),
-        warehouse=getattr(args, "warehouse", None),
-    )
+    runs.begin(args.command)
+    try:
+        settings = Settings.from_env(
+            home=args.home,
+            source_url=getattr(args, "source", None),
+            source_args=source_arguments(vars(args)),
+            warehouse=getattr(args, "warehouse", None),
+            log_format=args.log_format,
+        )
+    except TwapError as exc:  # a setting no command can run with: a usage error
+        args.parser.error(str(exc))
+    configure_logging(args.debug, args.verbose, settings.log_format)
     try:
         if settings.warehouse not in WAREHOUSES:
             raise TwapError(

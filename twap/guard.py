@@ -22,6 +22,7 @@ from typing import Any
 from datasette.app import Datasette
 from datasette.utils.asgi import Request, Response
 
+from twap import site_metrics
 from twap.live import LiveSite, VersionDatabase, live_site
 from twap.page_cache import PageCache
 from twap.parameters import problem
@@ -49,7 +50,7 @@ EXPENSIVE_WAITING = 4
 REQUEST_SECONDS = 5.0
 STREAM_SECONDS = 60.0
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
-UNCACHED_PATHS = ("/-/healthz",)
+UNCACHED_PATHS = ("/-/healthz", "/-/metrics")
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
@@ -68,6 +69,8 @@ SECURITY_HEADERS = [
 class Refusal:
     status: int
     message: str
+    # Why, for the request metrics (twap/site_metrics.py): a bound of the URL unless said.
+    reason: str = "bounds"
 
 
 @dataclass
@@ -167,7 +170,9 @@ class Guard:
         if site is not None:
             await site.refresh()
         if scope["method"] not in METHODS:
-            refused = Refusal(405, f"{scope['method']} is not allowed: this site is read-only")
+            refused = Refusal(
+                405, f"{scope['method']} is not allowed: this site is read-only", "method"
+            )
             return await self.refuse(scope, receive, send, refused, (("allow", "GET, HEAD"),))
         query_string = scope.get("query_string", b"")
         pairs = urllib.parse.parse_qsl(query_string.decode("utf-8", "replace"), True)
@@ -270,7 +275,8 @@ class Guard:
     async def busy(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.load.refused += 1
         message = "too many expensive requests (SQL, facets, streams) at once: retry shortly"
-        await self.refuse(scope, receive, send, Refusal(429, message), (("retry-after", "2"),))
+        refused = Refusal(429, message, "busy")
+        await self.refuse(scope, receive, send, refused, (("retry-after", "2"),))
 
     async def run(self, scope: Scope, receive: Receive, send: Send, budget: float) -> None:
         """`app` within `budget` seconds; stopped as soon as the client leaves."""
@@ -294,7 +300,8 @@ class Guard:
         self.load.over_budget += 1
         message = f"this request took over its {budget:.0f} s budget: narrow it down"
         if not response.started:
-            return await self.refuse(scope, receive, send, Refusal(400, message))
+            return await self.refuse(scope, receive, send, Refusal(400, message, "over_budget"))
+        site_metrics.refused("over_budget")
         if not response.finished:
             await send({"type": "http.response.body", "body": f"\n{message}\n".encode()})
         return None
@@ -307,6 +314,7 @@ class Guard:
         refused: Refusal,
         headers: tuple[tuple[str, str], ...] = (),
     ) -> None:
+        site_metrics.refused(refused.reason)
         info = {"ok": False, "error": refused.message, "status": refused.status, "title": None}
         path = scope["path"]
         if path.endswith(".json") or b"_format=json" in scope.get("query_string", b""):
@@ -369,6 +377,7 @@ class ResponseState:
             self.started = True
             if whole and len(message.get("body", b"")) > MAX_RESPONSE_BYTES:
                 self.finished = True
+                site_metrics.refused("too_large")
                 too_large = {"ok": False, "status": 413, "error": too_large_message()}
                 return await Response.json(too_large, status=413).asgi_send(self._send)
             await self._send(start)

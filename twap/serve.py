@@ -22,6 +22,7 @@ from twap.live import attach
 from twap.metadata import DATASETTE_DIR
 from twap.publication import Publication, Version
 from twap.settings import Settings
+from twap.site_metrics import multiprocess_folder
 
 if TYPE_CHECKING:
     from datasette.app import Datasette
@@ -106,12 +107,14 @@ def serve(
         "--host", host,
         "--port", str(port),
         "--pointer", str(settings.publish_path),
+        "--log-format", settings.log_format,
         *(["--cors"] if cors else []),
     ]  # fmt: skip
     count = workers or default_workers()
     logger.info("serve: %d Datasette workers on http://%s:%d/ (Ctrl-C to stop)", count, host, port)
-    with reserved:
-        Supervisor(command, count).run()
+    # One folder for the workers' request counts, so /-/metrics on any worker counts them all.
+    with reserved, multiprocess_folder() as environment:
+        Supervisor(command, count, environment).run()
 
 
 def reuse_port_socket(host: str, port: int) -> socket.socket:
@@ -126,14 +129,15 @@ def reuse_port_socket(host: str, port: int) -> socket.socket:
 class Supervisor:
     """Keeps `count` workers running until a signal says stop, then stops them, bounded."""
 
-    def __init__(self, command: list[str], count: int) -> None:
+    def __init__(self, command: list[str], count: int, environment: dict[str, str]) -> None:
         self.command = command
+        self.environment = environment
         self.workers: dict[int, tuple[subprocess.Popen, float]] = {}
         self.count = count
         self.stopping = False
 
     def start(self, index: int) -> None:
-        process = subprocess.Popen([*self.command, "--index", str(index)])
+        process = subprocess.Popen([*self.command, "--index", str(index)], env=self.environment)
         self.workers[index] = (process, time.monotonic())
 
     def run(self) -> None:

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 import fsspec
 
 from twap.errors import TwapError
+from twap.logs import LOG_FORMATS
 
 # The repo root: dbt_project.yml, profiles.yml.example and datasette/ (`pip install -e .`).
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -49,6 +50,12 @@ class Settings:
     # Where raw lands and dbt builds: `postgres`, or `spark` (raw on the lake, see twap/spark.py).
     warehouse: str = "postgres"
     lake: str | None = None
+    # `text` (one readable line per step) or `json` (one object per line): twap/logs.py.
+    log_format: str = "text"
+    # Each writing command's Prometheus metrics, as `twap_<command>.prom` (None: no file).
+    metrics_dir: Path | None = None
+    # Where those metrics are pushed too, if set: a Prometheus Pushgateway's base URL.
+    pushgateway_url: str | None = None
 
     @classmethod
     def from_env(
@@ -57,10 +64,12 @@ class Settings:
         source_url: str | None = None,
         source_args: dict[str, Any] | None = None,
         warehouse: str | None = None,
+        log_format: str | None = None,
     ) -> "Settings":
         """Read TWAP_* variables; the arguments, from flags, win over them."""
         home_dir = Path(home or os.environ.get("TWAP_HOME") or ".twap").expanduser().resolve()
         publish = os.environ.get("TWAP_PUBLISH_PATH")
+        metrics = os.environ.get("TWAP_METRICS_DIR")
         return cls(
             home=home_dir,
             database_url=os.environ.get("TWAP_DATABASE_URL") or None,
@@ -69,6 +78,9 @@ class Settings:
             source_args=source_args or {},
             warehouse=warehouse or os.environ.get("TWAP_WAREHOUSE") or "postgres",
             lake=os.environ.get("TWAP_LAKE_URL") or None,
+            log_format=check_log_format(log_format or os.environ.get("TWAP_LOG_FORMAT") or "text"),
+            metrics_dir=Path(metrics).expanduser().resolve() if metrics else home_dir / "metrics",
+            pushgateway_url=os.environ.get("TWAP_PUSHGATEWAY_URL") or None,
         )
 
     @property
@@ -92,6 +104,15 @@ class Settings:
     def spark_dir(self) -> Path:
         """Spark's tables and metastore for `--warehouse spark`."""
         return self.home / "spark"
+
+
+def check_log_format(log_format: str) -> str:
+    if log_format not in LOG_FORMATS:
+        raise TwapError(
+            f"unknown log format {log_format!r} (TWAP_LOG_FORMAT / --log-format): "
+            f"use {' or '.join(LOG_FORMATS)}"
+        )
+    return log_format
 
 
 def check_source_url(url: str | None) -> None:

@@ -1,10 +1,8 @@
 """The steps of a run, each saying what it does and how much: load, build, publish."""
 
 import logging
-import time
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
-from dataclasses import dataclass
 
 from botocore.exceptions import BotoCoreError, EndpointConnectionError
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
@@ -13,6 +11,7 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 from dlt_pipelines.lake import LakeLedger, make_lake_pipeline
 from dlt_pipelines.pipeline import LoadResult, load, make_pipeline
 from dlt_pipelines.settings import DATASET_NAME, EVENTS_TABLE
+from twap import logs, metrics, runs
 from twap.builds import served_is_current
 from twap.database import (
     Database,
@@ -25,30 +24,24 @@ from twap.errors import EXIT_OBJECTS_FAILED, TwapError, one_line
 from twap.lock import run_lock
 from twap.publication import Publication
 from twap.publish import publish
+from twap.runs import StepRecord
 from twap.settings import Settings
 from twap.spark import SPARK, check_spark_installed, lake_lock
 from twap.status import current_raw_rows
-from twap.transform import run_dbt
+from twap.transform import DbtFailed, run_dbt
 
 logger = logging.getLogger("twap")
 RAW_EVENTS = f"{DATASET_NAME}.{EVENTS_TABLE}"
 
 
-@dataclass
-class Step:
-    """What a step did, in a few words; printed with its duration as the step's one line."""
-
-    summary: str = "done"
-
-
 @contextmanager
-def step(name: str) -> Iterator[Step]:
-    """One line per step once it succeeds: `name in 1.2s: summary`; a failure says its own."""
+def step(name: str) -> Iterator[StepRecord]:
+    """One line per step once it succeeds: `name in 1.2s: summary`, carrying the step's figures
+    for structured logs; a failure says its own. Either way the run's metrics have it."""
     logger.debug("%s: started", name)
-    started = time.monotonic()
-    done = Step()
-    yield done
-    logger.info("%s in %.1fs: %s", name, time.monotonic() - started, done.summary)
+    with runs.recording(name) as done:
+        yield done
+    logger.info("%s in %.1fs: %s", name, done.seconds, done.summary, extra=logs.step_fields(done))
 
 
 def connect(settings: Settings) -> Database:
@@ -98,6 +91,21 @@ def load_step(settings: Settings, database: Database | None) -> LoadResult:
             raise TwapError(_explain_load_error(settings.source_url, exc)) from exc
         stats = result.stats
         rejected = sum(stats.rejected.values())
+        done.figures = {
+            "objects": {
+                "listed": stats.listed,
+                "skipped": sum(stats.skipped.values()),
+                "selected": stats.selected,
+                "new": stats.new,
+                "changed": stats.changed,
+                "retried": stats.retried,
+                "loaded": stats.loaded,
+                "failed": len(stats.failed),
+                "vanished": len(stats.vanished),
+            },
+            "rows": {"loaded": stats.rows, "rejected": rejected},
+            "repaired_times": stats.repaired,
+        }
         done.summary = (
             f"{stats.listed} objects listed ({sum(stats.skipped.values())} skipped), "
             f"{stats.selected} to read ({stats.new} new, {stats.changed} changed, "
@@ -122,7 +130,12 @@ def build_step(
     else:
         scope = ["--exclude-resource-type", "unit_test"]
     with step("build") as done:
-        outcome = run_dbt(settings, database, "build", *scope)
+        try:
+            outcome = run_dbt(settings, database, "build", *scope)
+        except DbtFailed as failed:
+            done.figures = failed.outcome.figures()
+            raise
+        done.figures = outcome.figures()
         done.summary = f"dbt build: {outcome.summary()}; dbt's output in {outcome.log}"
 
 
@@ -138,6 +151,12 @@ def publish_step(settings: Settings, database: Database, full: bool = False) -> 
             if written is None
             else f"{written['fct_twaps']} TWAPs and {written['dim_wallets']} wallets rewritten"
         )
+        done.figures = {
+            "table_rows": dict(counts),
+            # A delta's rows by table; a whole publish writes them all (table_rows).
+            "written_rows": dict(written if written is not None else counts),
+            **metrics.freshness(settings.publish_path),
+        }
         done.summary = (
             f"{counts['fct_twaps']} TWAPs, {events} events{why}, {counts['dim_wallets']} wallets "
             f"({how}) -> {settings.publish_path}"
@@ -193,14 +212,19 @@ def locked(
     steps: Callable[[Settings, Database | None], int | None],
 ) -> int:
     """Run `steps` on the configured database while holding its run lock; its exit status.
-    With `--warehouse spark` there is no database (None): the lake's own lock is held."""
-    if settings.warehouse == SPARK:
-        check_spark_installed()
-        with lake_lock(settings, command, wait_seconds):
-            return steps(settings, None) or 0
-    database = connect(settings)
-    with run_lock(database, command, wait_seconds):
-        return steps(settings, database) or 0
+    With `--warehouse spark` there is no database (None): the lake's own lock is held. The
+    run's metrics are written (and pushed) whatever it ends with."""
+
+    def locked_steps() -> int:
+        if settings.warehouse == SPARK:
+            check_spark_installed()
+            with lake_lock(settings, command, wait_seconds):
+                return steps(settings, None) or 0
+        database = connect(settings)
+        with run_lock(database, command, wait_seconds):
+            return steps(settings, database) or 0
+
+    return metrics.reported(settings, command, locked_steps)
 
 
 def failed_objects_status(result: LoadResult) -> int:

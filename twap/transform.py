@@ -43,6 +43,21 @@ class DbtOutcome:
             or "nothing to do"
         )
 
+    def figures(self) -> dict[str, dict[str, float]]:
+        """Nodes by kind then outcome, for logs and metrics: `{"tests": {"passed": 84}}`."""
+        figures: dict[str, dict[str, float]] = {}
+        for (kind, outcome), n in self.counts.items():
+            figures.setdefault(f"{kind}s", {})[outcome] = n
+        return figures
+
+
+class DbtFailed(TwapError):
+    """dbt ran, and some nodes failed: the message names them, `outcome` counts every node."""
+
+    def __init__(self, message: str, outcome: DbtOutcome) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+
 
 def run_dbt(settings: Settings, database: Database | None, command: str, *args: str) -> DbtOutcome:
     """Run `dbt <command>` with the example profile; returns what it did, by kind and status.
@@ -65,20 +80,22 @@ def run_dbt(settings: Settings, database: Database | None, command: str, *args: 
         raise TwapError(f"dbt {command} could not run: {one_line(result.exception, 500)}")
     nodes = list(result.result or [])
     log = settings.dbt_dir / "logs" / "dbt.log"
-    failed = [_describe_failure(node) for node in nodes if str(node.status) in FAILED_STATUSES]
-    if failed:
-        shown = "; ".join(failed[:5]) + (f"; and {len(failed) - 5} more" if len(failed) > 5 else "")
-        raise TwapError(
-            f"dbt {command} failed: {len(failed)} of {len(nodes)} nodes failed ({shown}); "
-            f"dbt's output is in {log} (`twap -v` shows it live)"
-        )
     # An exposure is a no-op (nothing was run for it); the build log's hooks are operations.
     done = [
         _outcome(node)
         for node in nodes
         if str(node.status) != "no-op" and str(node.node.resource_type) != "operation"
     ]
-    return DbtOutcome(Counter(done), log)
+    outcome = DbtOutcome(Counter(done), log)
+    failed = [_describe_failure(node) for node in nodes if str(node.status) in FAILED_STATUSES]
+    if failed:
+        shown = "; ".join(failed[:5]) + (f"; and {len(failed) - 5} more" if len(failed) > 5 else "")
+        raise DbtFailed(
+            f"dbt {command} failed: {len(failed)} of {len(nodes)} nodes failed ({shown}); "
+            f"dbt's output is in {log} (`twap -v` shows it live)",
+            outcome,
+        )
+    return outcome
 
 
 def _outcome(result: "RunResult") -> tuple[str, str]:
@@ -115,6 +132,8 @@ def _invoke(settings: Settings, command: str, args: tuple[str, ...]) -> "dbtRunn
             # dbt's log file keeps its default level even when its console is silent.
             "--log-level-file", "debug",
             *([] if logger.isEnabledFor(logging.INFO) else ["--log-level", "none"]),
+            # Its live output (-v) one JSON object per line too, as the lines around it.
+            *(["--log-format", "json"] if settings.log_format == "json" else []),
             *args,
         ]
     )  # fmt: skip

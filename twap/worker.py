@@ -8,7 +8,9 @@ from pathlib import Path
 
 import uvicorn
 
+from twap import logs, runs
 from twap.live import SWITCHES_PER_WORKER, live_site
+from twap.logs import LOG_FORMATS
 from twap.serve import BACKLOG, STOP_SECONDS, make_datasette, reuse_port_socket
 
 # Address space of one worker: a hostile query fails with "out of memory", the machine does not.
@@ -24,8 +26,15 @@ def main() -> None:
     parser.add_argument("--pointer", type=Path, required=True, help="the publish path")
     parser.add_argument("--cors", action="store_true")
     parser.add_argument("--index", type=int, default=0, help="this worker's number")
+    parser.add_argument("--log-format", choices=LOG_FORMATS, default="text")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if args.log_format == "json":
+        runs.begin("serve")  # each worker's lines carry a run id of their own
+        handler = logging.StreamHandler()
+        handler.setFormatter(logs.formatter("json"))
+        logging.basicConfig(level=logging.INFO, handlers=[handler])
+    else:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # the warm-up's in-process requests
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT_BYTES, MEMORY_LIMIT_BYTES))
     datasette = make_datasette(args.pointer, cors=args.cors)
@@ -35,6 +44,8 @@ def main() -> None:
     config = uvicorn.Config(
         datasette.app(),
         log_level="warning",
+        # Under JSON, uvicorn's own lines go through the root logger's JSON handler.
+        log_config=None if args.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
         timeout_graceful_shutdown=int(STOP_SECONDS) - 1,
         limit_concurrency=MAX_CONNECTIONS,
     )

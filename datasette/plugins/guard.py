@@ -13,6 +13,7 @@ from datasette.views.base import DatasetteError
 
 from twap.guard import guarded, too_large_message
 from twap.live import live_site
+from twap.site_metrics import Metered
 
 logger = logging.getLogger("twap.serve")
 # Datasette runs every exception handler, and its own prints each 400 with a rich traceback of
@@ -23,7 +24,8 @@ if pm.has_plugin("datasette.handle_exception"):
 
 @hookimpl
 def asgi_wrapper(datasette: Datasette) -> Callable[[Any], Any]:
-    return lambda app: guarded(app, datasette)
+    # Metered outside the guard: its refusals and replayed answers are counted and timed too.
+    return lambda app: Metered(guarded(app, datasette), datasette)
 
 
 def status_and_message(exception: Exception) -> tuple[int, str]:
