@@ -1,12 +1,8 @@
 -- dim_wallets and fct_coin_daily_flows count every TWAP once and its executed notional once
 -- (over the wallets and coin days the build changed, on an hourly build: see macro tested_rows).
+-- fct_twaps is named in each CTE that reads it: Postgres materializes a CTE used twice in full,
+-- which would hide its indexes from the filters below.
 with
-
-twaps as (
-
-    select * from {{ ref('fct_twaps') }}
-
-),
 
 wallets as (
 
@@ -28,7 +24,7 @@ wallet_twaps as (
         count(*) as twaps,
         sum(case when status <> 'activated' then 1 else 0 end) as ended
 
-    from twaps
+    from {{ ref('fct_twaps') }}
     where {{ tested_rows('wallet') }}
 
 ),
@@ -37,7 +33,7 @@ wallet_twaps as (
 started_twaps as (
 
     select count(*) as twaps
-    from twaps
+    from {{ ref('fct_twaps') }}
     where
         started_at is not null
         and {{ tested_days('started_at') }}
@@ -50,7 +46,7 @@ ended_twaps as (
         count(*) as twaps,
         sum(executed_notional) as notional
 
-    from twaps
+    from {{ ref('fct_twaps') }}
     where
         status <> 'activated'
         and {{ tested_days('status_at') }}
