@@ -146,13 +146,10 @@ def figures(history: History) -> dict:
 
 
 def age_versions(home: Path) -> None:
-    """Date the published versions an hour back, as the next hourly run would find them."""
-    for path in (home / "twap.db.versions").glob("*/*"):
-        stat = path.stat()
-        os.utime(path, (stat.st_atime - 3600, stat.st_mtime - 3600))
-    for path in (home / "twap.db.versions").glob("*"):
-        stat = path.stat()
-        os.utime(path, (stat.st_atime - 3600, stat.st_mtime - 3600))
+    """Date the published versions' `retired` marks an hour back, as the next hourly run
+    finds them (twap/publication.py)."""
+    for mark in (home / "twap.db.versions").glob("*/retired"):
+        os.utime(mark, (mark.stat().st_mtime - 3600,) * 2)
 
 
 def link(paths: list[Path], root: Path, target: Path) -> Path:

@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 
 from dlt_pipelines.sample_data import generate
-from tests.conftest import Twap
+from tests.conftest import Twap, an_hour_passes
 
 # What a publish writes that is not data: when the tests ran, and how long they took.
 VOLATILE = {"dbt_test_results"}
@@ -60,8 +60,7 @@ def test_hourly_publish_writes_the_changed_keys_and_equals_a_full_one(
 
     # An hour later, no request reads the first version: the next one takes its file over and
     # applies the keys of both builds since.
-    for mark in (twap.home / "twap.db.versions").glob("*/retired"):
-        os.utime(mark, (mark.stat().st_mtime - 3600,) * 2)
+    an_hour_passes(twap.home)
     third_file, third = next_hour()
     assert not first_file.exists() and second_file.exists()
     assert third["delta"]["fct_twaps"] > 0
