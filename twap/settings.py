@@ -74,7 +74,7 @@ class Settings:
             home=home_dir,
             database_url=os.environ.get("TWAP_DATABASE_URL") or None,
             source_url=source_url or os.environ.get("TWAP_SOURCE_URL") or None,
-            publish_path=Path(publish).resolve() if publish else home_dir / "twap.db",
+            publish_path=_link_path(publish) if publish else home_dir / "twap.db",
             source_args=source_args or {},
             warehouse=warehouse or os.environ.get("TWAP_WAREHOUSE") or "postgres",
             lake=os.environ.get("TWAP_LAKE_URL") or None,
@@ -104,6 +104,13 @@ class Settings:
     def spark_dir(self) -> Path:
         """Spark's tables and metastore for `--warehouse spark`."""
         return self.home / "spark"
+
+
+def _link_path(path: str) -> Path:
+    """`path` made absolute, its folder resolved but not itself: once published, it is the
+    symlink to switch, not the version it names."""
+    given = Path(path).expanduser()
+    return given.parent.resolve() / given.name
 
 
 def check_log_format(log_format: str) -> str:
