@@ -1,25 +1,31 @@
 """The same source and models on Spark: the lake target (dlt's filesystem destination, parquet)
 built by dbt on Spark in local mode gives the marts PostgreSQL gives, row for row, on a full
-build and on an incremental build after late, rewritten and repeated objects.
+build and on an incremental build after late, rewritten and repeated objects; and publishing
+them gives the SQLite file a publish from PostgreSQL gives, which Datasette serves.
 
 Needs the Spark extra (`make install-spark`, which `make test` runs first): without it the
 test fails saying so, it never skips."""
 
+import dataclasses
 import importlib.util
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
-from decimal import Decimal
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
+from datasette.app import Datasette
 
 from dlt_pipelines.sample_data import generate
 from tests.conftest import Twap
 from tests.test_models import MARTS, rewrite
+from tests.test_publish import datasette_json
+from twap.publish import PUBLISHED_TABLES, TEST_RESULTS, PublishedTable
 from twap.settings import PROJECT_DIR
 
 # Quotients and what is computed from them: PostgreSQL's numeric division keeps at least 16
@@ -32,6 +38,12 @@ QUOTIENTS = {
     "coin_buy_notional_estimate",
     "coin_sell_notional_estimate",
     "coin_net_notional_estimate",
+}
+# Published columns that say when and in which load or run each warehouse took the same objects
+# in and tested them: the ledger's and the dbt test results'.
+OWN_MOMENT_COLUMNS = {
+    "ingest_objects": {"load_id", "commit_seq", "first_seen_at", "last_attempt_at", "loaded_at"},
+    "dbt_test_results": {"execution_seconds", "run_at"},
 }
 
 
@@ -54,7 +66,8 @@ def spark_home(twap: Twap) -> Path:
 
 
 def spark_dbt(home: Path, lake: Path, *args: str) -> None:
-    """`dbt <args>` on the Spark target, in its own process (its JVM ends with it)."""
+    """`dbt <args>` on the Spark target, in its own process (its JVM ends with it), with its
+    results in the target directory `twap publish` reads (beside `home`, Spark's)."""
     env = {**os.environ, "TWAP_LAKE_URL": str(lake), "TWAP_SPARK_DIR": str(home)}
     result = subprocess.run(
         [
@@ -63,7 +76,7 @@ def spark_dbt(home: Path, lake: Path, *args: str) -> None:
             "--target", "spark",
             "--project-dir", str(PROJECT_DIR),
             "--profiles-dir", str(home),
-            "--target-path", str(home / "target"),
+            "--target-path", str(home.parent / "dbt" / "target"),
             "--log-path", str(home / "logs"),
             "--no-use-colors",
         ],
@@ -102,8 +115,23 @@ def postgres_table(twap: Twap, name: str) -> list[dict[str, Any]]:
 def same_value(column: str, spark: Any, postgres: Any) -> bool:
     """Equal, exactly; a quotient (or what is computed from one) to 6 decimals or 0.01%."""
     if column in QUOTIENTS and spark is not None and postgres is not None:
-        return abs(spark - postgres) <= max(Decimal("1e-6"), Decimal("1e-4") * abs(postgres))
+        difference = abs(float(spark) - float(postgres))
+        return difference <= max(1e-6, 1e-4 * abs(float(postgres)))
     return spark == postgres
+
+
+def assert_same_rows(name: str, spark: list[dict], postgres: list[dict], key: list[str]) -> None:
+    """The same rows in the same order, column for column (quotients as same_value says)."""
+    assert postgres, name
+    assert [list(row) for row in spark[:1]] == [list(row) for row in postgres[:1]], name
+    assert len(spark) == len(postgres), name
+    for spark_row, postgres_row in zip(spark, postgres, strict=True):
+        different = {
+            column: (spark_row[column], value)
+            for column, value in postgres_row.items()
+            if not same_value(column, spark_row[column], value)
+        }
+        assert not different, (name, [postgres_row[k] for k in key], different)
 
 
 def assert_same_marts(twap: Twap, home: Path) -> None:
@@ -111,16 +139,36 @@ def assert_same_marts(twap: Twap, home: Path) -> None:
         keys = [column.strip() for column in key.split(",")]
         spark = sorted(spark_table(home, "marts", name), key=lambda r: [r[k] for k in keys])
         postgres = sorted(postgres_table(twap, name), key=lambda r: [r[k] for k in keys])
-        assert postgres, name
-        assert [list(row) for row in spark[:1]] == [list(row) for row in postgres[:1]], name
-        assert len(spark) == len(postgres), name
-        for spark_row, postgres_row in zip(spark, postgres, strict=True):
-            different = {
-                column: (spark_row[column], value)
-                for column, value in postgres_row.items()
-                if not same_value(column, spark_row[column], value)
-            }
-            assert not different, (name, [postgres_row[k] for k in keys], different)
+        assert_same_rows(name, spark, postgres, keys)
+
+
+def published_rows(path: Path, name: str, key: tuple[str, ...], skip: set[str]) -> list[dict]:
+    """A published table's rows in key order, without the columns `skip` names."""
+    with closing(sqlite3.connect(path)) as db:
+        rows = db.execute(f'select * from "{name}" order by {", ".join(key)}')
+        columns = [column[0] for column in rows.description]
+        return [
+            {c: value for c, value in zip(columns, row, strict=True) if c not in skip}
+            for row in rows
+        ]
+
+
+def assert_same_published(
+    spark: Path, postgres: Path, tables: tuple[PublishedTable, ...] = PUBLISHED_TABLES
+) -> None:
+    """The same tables and views, and in each of `tables` the same rows: the marts exactly (but
+    quotients), the ledger and the test results but for when each warehouse loaded and ran."""
+    schema = "select type, name from sqlite_master where type in ('table', 'view') order by 2"
+    with closing(sqlite3.connect(spark)) as a, closing(sqlite3.connect(postgres)) as b:
+        assert a.execute(schema).fetchall() == b.execute(schema).fetchall()
+    for table in tables:
+        skip, key = OWN_MOMENT_COLUMNS.get(table.name, set()), table.primary_key
+        assert_same_rows(
+            table.name,
+            published_rows(spark, table.name, key, skip),
+            published_rows(postgres, table.name, key, skip),
+            list(key),
+        )
 
 
 def copy_objects(sample: Path, objects: list[Path], source: Path) -> None:
@@ -139,14 +187,27 @@ def test_spark_on_the_lake_builds_the_marts_postgres_builds(
     copy_objects(sample, first, source)
     twap("load", "--source", str(source))
     twap("build")
-    # What a scheduler runs: load into the lake, then dbt build (models and every data test; the
-    # unit tests run with --full-tests).
+    from_postgres = twap.home / "postgres" / "twap.db"
+    to_postgres_file = dataclasses.replace(
+        twap, env={**twap.env, "TWAP_PUBLISH_PATH": str(from_postgres)}
+    )
+    to_postgres_file("publish")
+    # What a scheduler runs: load into the lake, dbt build (models and every data test; the unit
+    # tests run with --full-tests), then publish from Spark's marts.
     run = twap_on_spark(twap, "run", "--warehouse", "spark", "--source", str(source))
     assert f"{len(first)} loaded" in run
     assert "83 tests passed" in run
+    assert "(written whole)" in run
     # One line per step: Spark's own log lines are in its log file.
     assert "WARN" not in run and (spark_home / "spark.log").stat().st_size
     assert_same_marts(twap, spark_home)
+    from_spark = twap.home / "twap.db"
+    assert_same_published(from_spark, from_postgres, (*PUBLISHED_TABLES, TEST_RESULTS))
+    page = "/twap/fct_twaps.json?_shape=array&_size=20"
+    spark_page = datasette_json(Datasette(immutables=[str(from_spark)]), page)
+    assert len(spark_page) == 20
+    postgres_page = datasette_json(Datasette(immutables=[str(from_postgres)]), page)
+    assert [row["twap_id"] for row in spark_page] == [row["twap_id"] for row in postgres_page]
 
     # Late terminal events in more hours, an early object rewritten, one repeating another.
     copy_objects(sample, later, source)
@@ -154,6 +215,7 @@ def test_spark_on_the_lake_builds_the_marts_postgres_builds(
     shutil.copy(source / later[0].relative_to(sample), source / "repeat.parquet")
     twap("load", "--source", str(source))
     twap("build")
+    assert "rewritten" in to_postgres_file("publish").stderr  # a delta on PostgreSQL's served file
     loaded = twap("load", "--warehouse", "spark", "--source", str(source)).stderr
     assert f"({len(later) + 1} new, 1 changed, 0 failed before)" in loaded
     # The models alone, incrementally (the tests ran above).
@@ -165,12 +227,15 @@ def test_spark_on_the_lake_builds_the_marts_postgres_builds(
     assert set(changed.values()) <= rebuilt
     assert len(rebuilt) < len(spark_table(spark_home, "marts", "fct_twaps"))
     assert_same_marts(twap, spark_home)
+    # `twap publish` on its own (its own JVM) after that plain `dbt run`, which ran no tests.
+    assert "(written whole)" in twap_on_spark(twap, "publish", "--warehouse", "spark")
+    assert_same_published(from_spark, from_postgres)
 
 
 def test_spark_warehouse_settings_are_checked_in_one_line(twap: Twap) -> None:
     publish = twap("publish", "--warehouse", "spark", check=False)
     assert publish.returncode == 1
-    assert "publishing from the Spark warehouse is not supported yet" in publish.stderr
+    assert "nothing was built yet: run `twap build` before publishing" in publish.stderr
     assert "Traceback" not in publish.stderr
 
     twap.env["TWAP_WAREHOUSE"] = "oracle"

@@ -27,6 +27,9 @@ class Build:
     started_at: datetime
 
 
+NOTHING_BUILT = "nothing was built yet: run `twap build` before publishing"
+
+
 def finished_build(database: Database) -> Build:
     """The last build, which must have finished successfully: the marts are then whole.
 
@@ -35,7 +38,7 @@ def finished_build(database: Database) -> Build:
     with closing(database.connect()) as conn, conn.cursor() as cursor:
         cursor.execute("select to_regclass(%s) is not null", (BUILD_LOG,))
         if not cursor.fetchone()[0]:
-            raise TwapError("nothing was built yet: run `twap build` before publishing")
+            raise TwapError(NOTHING_BUILT)
         # The newest build by the log's own sequence, not by anyone's clock.
         cursor.execute(
             f"""
@@ -43,7 +46,11 @@ def finished_build(database: Database) -> Build:
             order by build_id desc limit 1
             """
         )
-        build = Build(*cursor.fetchone())
+        return successful(Build(*cursor.fetchone()))
+
+
+def successful(build: Build) -> Build:
+    """`build` (the last one) if it finished successfully; else TwapError saying what it did."""
     if build.status != "success":
         what = {
             "running": "did not finish (killed or interrupted)",

@@ -53,11 +53,6 @@ def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
-    if settings.warehouse == SPARK:
-        raise TwapError(
-            "publishing from the Spark warehouse is not supported yet: its marts are parquet "
-            f"tables under {settings.spark_dir / 'warehouse'}"
-        )
     return steps.locked(
         settings, "publish", args.wait, functools.partial(steps.publish_step, full=args.full)
     )
@@ -289,7 +284,8 @@ def build_parser() -> Parser:
     publish.add_argument(
         "--full",
         action="store_true",
-        help="write every row anew instead of applying the changed keys to the served version",
+        help="write every row anew instead of applying the changed keys to the served version "
+        "(from Spark, every publish does)",
     )
     full_tests_flag(
         source_flags(warehouse_flag(wait_flag(command("run", cmd_run, "load, build and publish"))))

@@ -10,15 +10,18 @@ An hourly publish is a delta: the new version is a copy of the served one in whi
 the keys rebuilt since (the build log's `dbt_build_keys`) are replaced, in one transaction, and
 the small tables are written anew. A full publish writes everything: the first one, after a
 full refresh, when the tables' layout changed, or with `twap publish --full`.
+
+From Spark (twap/spark_marts.py) only the reading differs, and every publish is a full one.
 """
 
+import functools
 import hashlib
 import json
 import logging
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -179,26 +182,45 @@ class Published:
 
 
 def publish(database: Database, pointer: Path, dbt_target: Path, full: bool = False) -> Published:
-    """Publish a new version behind `pointer`: an earlier version's file with the keys rebuilt
-    since replaced, or every row anew when `full` or no earlier version will do."""
+    """Publish a new version behind `pointer` from PostgreSQL: an earlier version's file with
+    the keys rebuilt since replaced, or every row anew when `full` or no earlier version will do."""
     build = finished_build(database)
     publication = Publication(pointer)
+    layout = _layout(database)
+    base, builds = (None, None) if full else _delta_base(database, publication, build, layout)
+
+    def write(version: Version, tests: pa.Table) -> tuple[dict[str, int], dict[str, int] | None]:
+        if base is None or builds is None:
+            fetch = functools.partial(_fetch, database.url)
+            return write_database(fetch, database.display, version, tests), None
+        base_counts = base.read_publication()["tables"]
+        if base == publication.current():
+            shutil.copyfile(base.database, version.database)
+        else:
+            publication.take_over(base, version)
+        return _write_delta(database, version, tests, builds, base_counts)
+
+    published = publish_version(publication, dbt_target, build, layout, write)
+    forget_keys(database, [v.read_publication().get("build") for v in publication.versions()])
+    return published
+
+
+def publish_version(
+    publication: Publication,
+    dbt_target: Path,
+    build: Build,
+    layout: str | None,
+    write: Callable[[Version, pa.Table], tuple[dict[str, int], dict[str, int] | None]],
+) -> Published:
+    """A new version from the marts of `build`, whichever warehouse holds them: `write` fills
+    its file (given the build's dbt test results) and returns the row counts and the rows a
+    delta wrote; the views, metadata and health figures are added, then the pointer switched."""
     manifest = read_manifest(dbt_target)
     test_results = read_test_results(dbt_target, manifest, build.invocation_id)
     started = time.monotonic()
-    layout = _layout(database)
-    base, builds = (None, None) if full else _delta_base(database, publication, build, layout)
     version = publication.new_version()
     try:
-        if base is None or builds is None:
-            counts, written = _write_database(database, version, test_results), None
-        else:
-            base_counts = base.read_publication()["tables"]
-            if base == publication.current():
-                shutil.copyfile(base.database, version.database)
-            else:
-                publication.take_over(base, version)
-            counts, written = _write_delta(database, version, test_results, builds, base_counts)
+        counts, written = write(version, test_results)
         with closing(sqlite3.connect(version.database)) as sink:
             views = create_views(sink)
             metadata = build_metadata(
@@ -228,7 +250,6 @@ def publish(database: Database, pointer: Path, dbt_target: Path, full: bool = Fa
     removed = publication.clean()
     if removed:
         logger.info("publish: removed %d old versions", len(removed))
-    forget_keys(database, [v.read_publication().get("build") for v in publication.versions()])
     return Published(counts, written)
 
 
@@ -270,11 +291,15 @@ def _layout(database: Database) -> str:
     return hashlib.sha256(json.dumps([definitions, columns]).encode()).hexdigest()[:16]
 
 
-def _write_database(database: Database, version: Version, tests: pa.Table) -> dict[str, int]:
+def write_database(
+    fetch: Callable[[PublishedTable], pa.Table], source: str, version: Version, tests: pa.Table
+) -> dict[str, int]:
+    """Every published table into the new version's file, each as `fetch` reads it from
+    `source` (converted for SQLite), and the test results."""
     counts = {}
-    with _writing(database, version) as (pool, sink):
-        # PostgreSQL reads and converts the next tables while SQLite writes and indexes one.
-        fetched = [pool.submit(_fetch, database.url, table) for table in PUBLISHED_TABLES]
+    with _writing(source, version) as (pool, sink):
+        # The warehouse reads and converts the next tables while SQLite writes and indexes one.
+        fetched = [pool.submit(fetch, table) for table in PUBLISHED_TABLES]
         for table, data in zip(PUBLISHED_TABLES, fetched, strict=True):
             started = time.monotonic()
             counts[table.name] = _write_table(sink, table, data.result().to_reader())
@@ -304,7 +329,7 @@ def _write_delta(
     row count and the rows written of each table."""
     counts, written = dict(base_counts), {}
     keys = f"(select * from {BUILD_KEYS} where build_id = any('{{{','.join(map(str, builds))}}}'))"
-    with _writing(database, version) as (pool, sink), sink.cursor() as cursor:
+    with _writing(database.display, version) as (pool, sink), sink.cursor() as cursor:
         changed = pool.submit(_fetch_keys, database.url, keys)
         fetched = [
             pool.submit(
@@ -329,7 +354,7 @@ def _write_delta(
 
 @contextmanager
 def _writing(
-    database: Database, version: Version
+    source: str, version: Version
 ) -> Iterator[tuple[ThreadPoolExecutor, adbc_sqlite.Connection]]:
     """Fetch threads and the new version's SQLite connection, committed at the end."""
     try:
@@ -341,7 +366,7 @@ def _writing(
             sink.commit()
     except adbc.Error as exc:  # both drivers' errors: reading the marts, writing the file
         raise TwapError(
-            f"cannot publish from {database.display} to {version.database}: {one_line(exc)} "
+            f"cannot publish from {source} to {version.database}: {one_line(exc)} "
             "(did `twap build` run? is the disk full?)"
         ) from exc
 

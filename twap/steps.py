@@ -139,13 +139,18 @@ def build_step(
         done.summary = f"dbt build: {outcome.summary()}; dbt's output in {outcome.log}"
 
 
-def publish_step(settings: Settings, database: Database, full: bool = False) -> None:
+def publish_step(settings: Settings, database: Database | None, full: bool = False) -> None:
+    """From PostgreSQL, or with no database every row from Spark (`--warehouse spark`)."""
     with step("publish") as done:
-        published = publish(database, settings.publish_path, settings.dbt_dir / "target", full)
+        if database is None:
+            # Imported here: only Spark's publish needs pyspark (the Spark extra).
+            from twap.spark_marts import publish_from_spark
+
+            published, why = publish_from_spark(settings), ""
+        else:
+            published = publish(database, settings.publish_path, settings.dbt_dir / "target", full)
+            why = _duplicates_merged(database, published.counts["fct_twap_status_events"])
         counts, written = published.counts, published.written
-        events = counts["fct_twap_status_events"]
-        rows = current_raw_rows(database)
-        why = f" ({rows} rows loaded, {rows - events} duplicates merged)" if rows > events else ""
         how = (
             "written whole"
             if written is None
@@ -158,13 +163,19 @@ def publish_step(settings: Settings, database: Database, full: bool = False) -> 
             **metrics.freshness(settings.publish_path),
         }
         done.summary = (
-            f"{counts['fct_twaps']} TWAPs, {events} events{why}, {counts['dim_wallets']} wallets "
-            f"({how}) -> {settings.publish_path}"
+            f"{counts['fct_twaps']} TWAPs, {counts['fct_twap_status_events']} events{why}, "
+            f"{counts['dim_wallets']} wallets ({how}) -> {settings.publish_path}"
         )
 
 
+def _duplicates_merged(database: Database, events: int) -> str:
+    """` (N rows loaded, M duplicates merged)` when raw's current rows outnumber the events."""
+    rows = current_raw_rows(database)
+    return f" ({rows} rows loaded, {rows - events} duplicates merged)" if rows > events else ""
+
+
 def run_spark_steps(settings: Settings, database: None) -> int:
-    """load -> build on the lake with Spark; exit status 3 as run_steps."""
+    """load -> build -> publish on the lake with Spark; exit status 3 as run_steps."""
     result = load_step(settings, database)
     lake = LakeLedger(make_lake_pipeline(settings.lake_url, str(settings.dlt_dir)))
     lake.prepare()
@@ -172,10 +183,7 @@ def run_spark_steps(settings: Settings, database: None) -> int:
         logger.warning("%s", _nothing_loaded(settings.source_url or "", result))
         return failed_objects_status(result)
     build_step(settings, database)
-    logger.warning(
-        "publish: not from Spark yet; the marts are parquet tables under %s",
-        settings.spark_dir / "warehouse",
-    )
+    publish_step(settings, database)
     return failed_objects_status(result)
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from twap.database import Database
 from twap.errors import TwapError, one_line
 from twap.settings import PROJECT_DIR, Settings
-from twap.spark import spark_env
+from twap.spark import jvm_output_to_log, spark_env
 
 if TYPE_CHECKING:
     from dbt.artifacts.schemas.run import RunResult
@@ -69,9 +69,7 @@ def run_dbt(settings: Settings, database: Database | None, command: str, *args: 
     shutil.copyfile(PROJECT_DIR / "profiles.yml.example", settings.dbt_dir / "profiles.yml")
     if database is None:
         variables, args = spark_env(settings), (*args, "--target", "spark")
-        # Spark's JVM writes its own log lines on stderr: to a file instead.
-        settings.spark_dir.mkdir(parents=True, exist_ok=True)
-        quiet = _stderr_to(settings.spark_dir / "spark.log")
+        quiet = jvm_output_to_log(settings)
     else:
         variables, quiet = database.libpq_env(), nullcontext()
     with _environment(variables), quiet:
@@ -137,22 +135,6 @@ def _invoke(settings: Settings, command: str, args: tuple[str, ...]) -> "dbtRunn
             *args,
         ]
     )  # fmt: skip
-
-
-@contextmanager
-def _stderr_to(path: Path) -> Iterator[None]:
-    """File descriptor 2 goes to `path` while the block runs (and for the processes it starts,
-    such as Spark's JVM, for good)."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with path.open("a") as log:
-        os.dup2(log.fileno(), 2)
-    try:
-        yield
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 @contextmanager
