@@ -1,10 +1,5 @@
-"""A real server through TWAP_DATABASE_URL, and dbt at the repo root with the example profile."""
+"""A real server through TWAP_DATABASE_URL: URLs, passwords full of URL syntax, libpq options."""
 
-import json
-import os
-import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -15,7 +10,6 @@ from dlt_pipelines.sample_data import generate
 from tests.conftest import Twap
 from twap.database import Database
 from twap.errors import TwapError
-from twap.settings import PROJECT_DIR
 
 PASSWORD = "p@ss:w/rd%"
 
@@ -61,50 +55,6 @@ def test_password_with_url_syntax_works_for_dlt_dbt_and_export(
         )
         assert cursor.fetchone() == (5, password_database.user)
     assert (twap.home / "twap.db").stat().st_size > 0
-
-
-def test_dbt_build_at_the_repo_root_with_the_example_profile(twap: Twap, tmp_path: Path) -> None:
-    generate(tmp_path / "sample", days=1, seed=4, twaps_per_day=200)
-    twap("load", "--source", str(tmp_path / "sample"))
-    profiles = tmp_path / "profiles"
-    profiles.mkdir()
-    shutil.copy(PROJECT_DIR / "profiles.yml.example", profiles / "profiles.yml")
-    # `twap env` prints the libpq variables the profile reads.
-    exported = twap("env").stdout
-    env = {**os.environ, "DBT_PROFILES_DIR": str(profiles)}
-    for line in exported.splitlines():
-        name, _, value = line.removeprefix("export ").partition("=")
-        env[name] = value.strip("'")
-    target = tmp_path / "target"
-
-    def dbt(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [Path(sys.executable).with_name("dbt"), *args, "--target-path", str(target),
-             "--log-path", str(tmp_path / "logs")],
-            cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
-
-    result = dbt("build")
-
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "Completed successfully" in result.stdout
-    assert twap.query("select count(*) > 0 from marts.fct_twaps") == [(True,)]
-
-    # The docs site builds, and every column of every published mart is described.
-    docs = dbt("docs", "generate")
-    assert docs.returncode == 0, docs.stdout + docs.stderr
-    catalog = json.loads((target / "catalog.json").read_text())["nodes"]
-    manifest = json.loads((target / "manifest.json").read_text())["nodes"]
-    marts = {
-        key: node
-        for key, node in manifest.items()
-        if node["resource_type"] == "model" and node["schema"] == "marts"
-    }
-    assert len(marts) == 5
-    for key, node in marts.items():
-        assert node["description"], key
-        described = {name for name, column in node["columns"].items() if column["description"]}
-        assert set(catalog[key]["columns"]) == described, key
 
 
 @pytest.mark.parametrize(

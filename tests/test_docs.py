@@ -257,6 +257,20 @@ def test_dbt_and_cron_lines_run_as_written(demo: Demo, checkout: Path) -> None:
     }
     dbt = next(block for block in fenced("sh") if "dbt build" in block)
     assert "Completed successfully" in bash(dbt, checkout, env).stdout
+    # The docs site of that build: every column of every published mart is described.
+    bash('eval "$(.venv/bin/twap env)"\n.venv/bin/dbt docs generate', checkout, env)
+    catalog = json.loads((checkout / "target" / "catalog.json").read_text())["nodes"]
+    manifest = json.loads((checkout / "target" / "manifest.json").read_text())["nodes"]
+    marts = {
+        key: node
+        for key, node in manifest.items()
+        if node["resource_type"] == "model" and node["schema"] == "marts"
+    }
+    assert len(marts) == 5
+    for key, node in marts.items():
+        assert node["description"], key
+        described = {name for name, column in node["columns"].items() if column["description"]}
+        assert set(catalog[key]["columns"]) == described, key
 
     hourly, daily = commands(fenced("cron")[0])
     for line in (hourly, daily):

@@ -193,8 +193,8 @@ def test_kill_9_at_every_step_of_a_load_and_a_build_then_the_next_run_repairs(
     for table in BUILD_STEPS:
         add(source, sample[hour : hour + 1])
         hour += 1
-        twap("load", "--source", str(source))
-        kill_at(twap, table, "build")
+        # The run's load commits, then its build is killed.
+        kill_at(twap, table, "run", "--source", str(source))
         # A killed build is never published: the served version stays.
         before = published(twap)
         refused = twap("publish", check=False)

@@ -13,13 +13,6 @@ from dlt_pipelines.sample_data import generate
 from tests.conftest import Twap, get_json, serving
 
 
-@pytest.fixture
-def published(twap: Twap, tmp_path: Path) -> Path:
-    generate(tmp_path / "sample", days=1, seed=9, twaps_per_day=400)
-    twap("run", "--source", str(tmp_path / "sample"))
-    return twap.home / "twap.db"
-
-
 def datasette_json(datasette: Datasette, path: str) -> dict | list:
     async def fetch() -> dict | list:
         response = await datasette.client.get(path)
@@ -29,9 +22,9 @@ def datasette_json(datasette: Datasette, path: str) -> dict | list:
     return asyncio.run(fetch())
 
 
-def test_datasette_answers_filters_and_facets(published: Path, twap: Twap) -> None:
-    datasette = Datasette(immutables=[str(published)])
-    wallet, count = twap.query(
+def test_datasette_answers_filters_and_facets(site: Twap) -> None:
+    datasette = Datasette(immutables=[str(site.home / "twap.db")])
+    wallet, count = site.query(
         "select wallet, count(*) from marts.fct_twaps group by wallet order by 2 desc, 1 limit 1"
     )[0]
     rows = datasette_json(datasette, f"/twap/fct_twaps.json?wallet={wallet}&_shape=array&_size=max")
@@ -41,7 +34,7 @@ def test_datasette_answers_filters_and_facets(published: Path, twap: Twap) -> No
     faceted = datasette_json(datasette, "/twap/fct_twaps.json?_facet=coin&_size=0")
     assert faceted["primary_keys"] == ["twap_id"]
     coins = {item["value"]: item["count"] for item in faceted["facet_results"]["coin"]["results"]}
-    assert coins == dict(twap.query("select coin, count(*) from marts.fct_twaps group by coin"))
+    assert coins == dict(site.query("select coin, count(*) from marts.fct_twaps group by coin"))
 
     twap_id = rows[0]["twap_id"]
     row_page = datasette_json(datasette, f"/twap/fct_twaps/{twap_id}.json?_shape=array")
@@ -51,19 +44,19 @@ def test_datasette_answers_filters_and_facets(published: Path, twap: Twap) -> No
         datasette, "/twap.json?sql=select+count(*)+as+n+from+fct_twaps+where+is_active&_shape=array"
     )
     assert active == [
-        {"n": twap.query("select count(*) from marts.fct_twaps where is_active")[0][0]}
+        {"n": site.query("select count(*) from marts.fct_twaps where is_active")[0][0]}
     ]
 
 
-def test_published_file_has_indexes_and_exact_rows(published: Path, twap: Twap) -> None:
-    with sqlite3.connect(published) as db:
+def test_published_file_has_indexes_and_exact_rows(site: Twap) -> None:
+    with sqlite3.connect(site.home / "twap.db") as db:
         indexes = [row[0] for row in db.execute("select name from pragma_index_list('fct_twaps')")]
         leading = {db.execute(f"pragma index_info('{name}')").fetchone()[2] for name in indexes}
         first = db.execute(
             "select twap_id, status, status_at, executed_notional from fct_twaps order by twap_id limit 1"
         ).fetchone()
     assert {"wallet", "coin", "status", "side", "market_type", "status_at"} <= leading
-    expected = twap.query(
+    expected = site.query(
         """
         select twap_id, status, to_char(status_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
                executed_notional::float8
@@ -73,7 +66,10 @@ def test_published_file_has_indexes_and_exact_rows(published: Path, twap: Twap) 
     assert first == expected
 
 
-def test_publish_swaps_versions_and_keeps_recent_ones(published: Path, twap: Twap) -> None:
+def test_publish_swaps_versions_and_keeps_recent_ones(twap: Twap, tmp_path: Path) -> None:
+    generate(tmp_path / "sample", days=1, seed=9, twaps_per_day=100)
+    twap("run", "--source", str(tmp_path / "sample"))
+    published = twap.home / "twap.db"
     first = published.resolve()
     twap("publish")
     second = published.resolve()
@@ -97,8 +93,8 @@ def test_publish_swaps_versions_and_keeps_recent_ones(published: Path, twap: Twa
     assert not first.parent.exists() and second.exists()
 
 
-def test_twap_serve_runs_datasette_read_only(published: Path, twap: Twap) -> None:
-    with serving(twap) as server:
+def test_twap_serve_runs_datasette_read_only(site: Twap) -> None:
+    with serving(site) as server:
         body = get_json(f"{server.url}/twap/fct_twaps.json?_size=1&_shape=objects")
         assert body["rows"][0]["twap_id"] > 0
         databases = get_json(f"{server.url}/-/databases.json")
