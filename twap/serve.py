@@ -18,11 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from twap.errors import TwapError
-from twap.live import attach
 from twap.metadata import DATASETTE_DIR
 from twap.publication import Publication, Version
 from twap.settings import Settings
-from twap.site_metrics import multiprocess_folder
 
 if TYPE_CHECKING:
     from datasette.app import Datasette
@@ -58,8 +56,10 @@ def make_datasette(pointer: Path, cors: bool = False) -> "Datasette":
     """The site: Datasette with the plugins, templates and bounds of `twap serve`, serving the
     versions behind `pointer` (the same object in tests, benchmarks and each worker)."""
     current_version(pointer)
-    # Imported here: Datasette takes a third of a second to import, and `twap load` needs none of it.
+    # Imported here: Datasette takes half a second to import, and `twap load` needs none of it.
     from datasette.app import Datasette
+
+    from twap.live import attach
 
     datasette = Datasette(
         plugins_dir=str(DATASETTE_DIR / "plugins"),
@@ -112,6 +112,8 @@ def serve(
     ]  # fmt: skip
     count = workers or default_workers()
     logger.info("serve: %d Datasette workers on http://%s:%d/ (Ctrl-C to stop)", count, host, port)
+    from twap.site_metrics import multiprocess_folder  # imports Datasette: only to serve
+
     # One folder for the workers' request counts, so /-/metrics on any worker counts them all.
     with reserved, multiprocess_folder() as environment:
         Supervisor(command, count, environment).run()
