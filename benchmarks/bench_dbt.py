@@ -1,7 +1,7 @@
 """dbt on a year of data: a full refresh versus the hourly incremental build after one new object.
 
     .venv/bin/python -m benchmarks.bench_dbt [--days 365] [--seed 7] [--twaps-per-day 2500]
-        [--warehouse spark]
+        [--warehouse spark] [--sample DIR] [--home DIR]
 
 Generates the sample data, loads all but the last hourly object with `twap load` into a fresh
 embedded PostgreSQL under a temporary TWAP_HOME, then times, in-process as `twap build` runs
@@ -9,7 +9,8 @@ dbt: `dbt run --full-refresh` (models only) against `dbt run` after the held-bac
 loaded, and the same pair for `dbt build` (models and every test) with one more new object.
 Rows written per model come from dbt's run results (`adapter_response.rows_affected`).
 With `--warehouse spark` the same on the lake and Spark in local mode (one JVM for all four
-commands, as dbt runs in-process). Writes benchmarks/results/dbt[-spark].json and prints a table.
+commands, as dbt runs in-process). `--sample` takes objects generated before (large volumes
+take minutes to generate) instead. Writes benchmarks/results/dbt[-spark].json and prints a table.
 """
 
 import argparse
@@ -22,8 +23,12 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
 from benchmarks.common import elapsed, history_start, log, run_in_home, write_results
-from dlt_pipelines.sample_data import generate
+from dlt_pipelines.sample_data import SampleSummary, generate
 from twap.database import Database, embedded_database
 from twap.settings import Settings
 from twap.spark import POSTGRES, WAREHOUSES
@@ -49,31 +54,47 @@ def main() -> None:
     )
     parser.add_argument("--warehouse", choices=WAREHOUSES, default=POSTGRES)
     parser.add_argument("--home", type=Path, help="keep the state here (default: a temporary dir)")
+    parser.add_argument(
+        "--sample",
+        type=Path,
+        help="hourly objects made before (by sample_data.generate, or copies of them as in "
+        "benchmarks/README.md), hard-linked into the home (same file system) instead of "
+        "generating them (--days, --seed and --twaps-per-day then unused); the directory is "
+        "left as it is",
+    )
     args = parser.parse_args()
     name = "dbt" if args.warehouse == POSTGRES else f"dbt-{args.warehouse}"
     report = run_in_home(
         name,
         args.home,
-        lambda home: bench(home, args.days, args.seed, args.twaps_per_day, args.warehouse),
+        lambda home: bench(
+            home, args.days, args.seed, args.twaps_per_day, args.warehouse, args.sample
+        ),
     )
     path = write_results(name, report)
     print_table(report)
     print(f"written to {path}")
 
 
-def bench(home: Path, days: int, seed: int, twaps_per_day: int, warehouse: str) -> dict:
+def bench(
+    home: Path, days: int, seed: int, twaps_per_day: int, warehouse: str, given: Path | None
+) -> dict:
     sample, held_back = home / "sample", home / "held_back"
     started = time.monotonic()
-    summary = generate(
-        sample, days=days, seed=seed, start=history_start(days), twaps_per_day=twaps_per_day
-    )
-    log(f"generated {summary.objects} objects, {summary.events} events in {elapsed(started)}")
+    if given is None:
+        summary = generate(
+            sample, days=days, seed=seed, start=history_start(days), twaps_per_day=twaps_per_day
+        )
+        log(f"generated {summary.objects} objects, {summary.events} events in {elapsed(started)}")
+    else:
+        summary = link_sample(given, sample)
+        log(f"linked {summary.objects} objects, {summary.events} events in {elapsed(started)}")
     # The last two hours arrive later, one per incremental build.
     newest = sorted(sample.rglob("*.parquet"))[-2:]
     held_back.mkdir()
     for index, path in enumerate(newest):
         path.rename(held_back / f"{index}.parquet")
-    load(home, sample, warehouse)
+    load_seconds = load(home, sample, warehouse)
     settings = Settings.from_env(home=str(home), warehouse=warehouse)
     database = embedded_database(home) if warehouse == POSTGRES else None
     analyze(database)
@@ -95,6 +116,7 @@ def bench(home: Path, days: int, seed: int, twaps_per_day: int, warehouse: str) 
         "twaps": summary.twaps,
         "warehouse": warehouse,
         "cpus": os.cpu_count(),
+        "load_seconds": round(load_seconds, 2),
         "run": pair(run_full, run_incremental),
         "build": pair(build_full, build_incremental),
     }
@@ -109,7 +131,18 @@ def pair(full: Timing, incremental: Timing) -> dict:
     }
 
 
-def load(home: Path, source: Path, warehouse: str) -> None:
+def link_sample(given: Path, sample: Path) -> SampleSummary:
+    """The objects under `given`, hard-linked into `sample` (the bench moves some of them), and
+    their counts: rows from the parquet footers, TWAPs as distinct ids."""
+    shutil.copytree(given, sample, copy_function=os.link)
+    paths = sorted(sample.rglob("*.parquet"))
+    events = sum(pq.ParquetFile(path).metadata.num_rows for path in paths)
+    ids = ds.dataset(sample, format="parquet").to_table(columns=["twap_id"])["twap_id"]
+    return SampleSummary(objects=len(paths), events=events, twaps=pc.count_distinct(ids).as_py())
+
+
+def load(home: Path, source: Path, warehouse: str) -> float:
+    """`twap load` of `source` in a subprocess; its seconds."""
     started = time.monotonic()
     env = {**os.environ, "TWAP_HOME": str(home)}
     env.pop("TWAP_DATABASE_URL", None)
@@ -129,6 +162,7 @@ def load(home: Path, source: Path, warehouse: str) -> None:
         capture_output=True,
     )
     log(f"loaded {source} in {elapsed(started)}")
+    return time.monotonic() - started
 
 
 def add_object(home: Path, sample: Path, path: Path, warehouse: str) -> None:
@@ -177,7 +211,10 @@ def query(database: Database, sql: str, fetch: bool = True) -> list[tuple]:
 
 
 def print_table(report: dict) -> None:
-    print(f"\n{report['events']:,} events, {report['objects']:,} objects, {report['cpus']} CPUs")
+    print(
+        f"\n{report['events']:,} events, {report['objects']:,} objects, {report['cpus']} CPUs;"
+        f" twap load {report['load_seconds']:.1f}s"
+    )
     print(f"{'':<34}{'full refresh':>14}{'incremental':>14}{'ratio':>8}")
     for kind in ("run", "build"):
         numbers = report[kind]
