@@ -82,7 +82,7 @@
         {%- set days = changed_keys('coin_day', graph_relation('model.' ~ project_name ~ '.int_twaps__changed')) -%}
         {{ keys_in('coin', 'select coin from (' ~ days ~ ') as days') }}
         and {{ time_column }} >= (
-            select cast(min(flow_date) as timestamp) at time zone 'UTC' from ({{ days }}) as days
+            select {{ utc_midnight('min(flow_date)') }} from ({{ days }}) as days
         )
         and (coin, {{ utc_date(time_column) }}) in ({{ days }})
     {%- else -%}
