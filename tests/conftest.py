@@ -28,17 +28,6 @@ FAKE_AWS = {
     "AWS_DEFAULT_REGION": "us-east-1",
 }
 _database_numbers = itertools.count()
-# The longest files, started first: xdist hands each worker a file at a time, and a long one
-# handed out last would leave the other worker idle at the end.
-LONGEST_FIRST = ("test_faults.py", "test_spark.py", "test_ingestion.py", "test_cli.py")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    def rank(item: pytest.Item) -> int:
-        name = item.path.name
-        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
-
-    items.sort(key=rank)  # stable: each file's tests stay together and in order
 
 
 @pytest.fixture(scope="session")
