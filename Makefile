@@ -41,10 +41,11 @@ $(SPARK_STAMP): $(BIN)/twap requirements-spark.lock
 demo: install
 	$(BIN)/twap demo
 
-# One worker per core, each test file on one worker (its fixtures are made once); the Spark
-# test needs the Spark extra.
+# One worker per core, each test file on one worker (its fixtures are made once), in the order
+# conftest.py gives (longest files first, so no worker is left alone with one at the end); the
+# Spark test needs the Spark extra.
 test: install install-spark lint
-	$(BIN)/pytest --numprocesses auto --dist loadfile
+	$(BIN)/pytest --numprocesses auto --dist loadfile --no-loadscope-reorder
 
 # sqlfluff's dbt templater compiles the models, and is_incremental() asks the database: it gets
 # TWAP_DATABASE_URL's, or an embedded server of its own under target/ (stopped afterwards).

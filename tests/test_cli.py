@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import Twap, free_port
+from tests.conftest import WALL_CLOCK_ONLY, Twap, free_port
 from twap.demo import demo_sample
 from twap.settings import Settings
 
@@ -129,7 +129,7 @@ def test_the_demo_shows_what_runs_now_and_mirrors_its_sample_each_hour(twap: Twa
     later = subprocess.run(
         ["faketime", "-f", "+2h", sys.executable, "-m", "twap.cli", "demo", "--no-serve",
          "--days", "1", "--port", str(free_port())],
-        env={**twap.env, "FAKETIME_DONT_FAKE_MONOTONIC": "1"},
+        env={**twap.env, **WALL_CLOCK_ONLY},
         capture_output=True,
         text=True,
         timeout=300,
