@@ -126,10 +126,14 @@ class Twap:
     database: Database
     env: dict[str, str]
 
-    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    def __call__(
+        self, *args: str, check: bool = True, clock: str | None = None
+    ) -> subprocess.CompletedProcess:
+        """`twap args`; with `clock` (faketime's offset, e.g. `+2h`) on a shifted wall clock."""
+        shifted = ["faketime", "-f", clock] if clock else []
         result = subprocess.run(
-            [sys.executable, "-m", "twap.cli", *args],
-            env=self.env,
+            [*shifted, sys.executable, "-m", "twap.cli", *args],
+            env={**self.env, **WALL_CLOCK_ONLY} if clock else self.env,
             capture_output=True,
             text=True,
             timeout=300,

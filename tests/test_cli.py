@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import WALL_CLOCK_ONLY, Twap, free_port
+from tests.conftest import Twap, free_port
 from twap.demo import demo_sample
 from twap.settings import Settings
 
@@ -126,15 +126,7 @@ def test_the_demo_shows_what_runs_now_and_mirrors_its_sample_each_hour(twap: Twa
     newest = twap.query("select max(event_time) from marts.fct_twap_status_events")[0][0]
     assert datetime.now(UTC) - newest < timedelta(hours=1, minutes=5)
     assert twap.query("select count(*) from marts.fct_active_twaps")[0][0] > 0
-    later = subprocess.run(
-        ["faketime", "-f", "+2h", sys.executable, "-m", "twap.cli", "demo", "--no-serve",
-         "--days", "1", "--port", str(free_port())],
-        env={**twap.env, **WALL_CLOCK_ONLY},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )  # fmt: skip
-    assert later.returncode == 0, later.stderr
+    twap("demo", "--no-serve", "--days", "1", "--port", str(free_port()), clock="+2h")
     sample = pq.read_table(twap.home / "sample", columns=["twap_id", "wallet", "coin"])
     expected = {tuple(row.values()) for row in sample.to_pylist()}
     published = set(twap.query("select twap_id, wallet, coin from marts.fct_twaps"))

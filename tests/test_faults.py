@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from dlt_pipelines.sample_data import generate
-from tests.conftest import WALL_CLOCK_ONLY, Twap, make_twap, new_database
+from tests.conftest import Twap, make_twap, new_database
 from tests.test_models import MARTS
 from twap.database import Database, embedded_database, stop_embedded
 from twap.errors import EXIT_OBJECTS_FAILED
@@ -355,24 +355,7 @@ def test_a_machine_whose_clock_is_behind_loads_new_and_rewritten_objects(
     behind = make_twap(tmp_path / "behind", twap.database)
     add(source, sample[8:10])
     rewrite(source / sample[1].name)
-    result = subprocess.run(
-        [
-            "faketime",
-            "-f",
-            "-2h",
-            sys.executable,
-            "-m",
-            "twap.cli",
-            "load",
-            "--source",
-            str(source),
-        ],
-        env={**behind.env, **WALL_CLOCK_ONLY},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
+    result = behind("load", "--source", str(source), clock="-2h")
     assert "2 new, 1 changed" in result.stderr
     twap("build")
     assert_repaired(twap, source, fresh)
