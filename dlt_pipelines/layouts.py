@@ -1,4 +1,4 @@
-"""Layouts as data: how each known source names the canonical fields (DATA.md, list 1-9).
+"""Layouts as data: how each known source names the canonical fields (DATA.md, list 1-11).
 
 A layout maps each canonical column to the source columns that may hold it (first present
 wins; struct fields are flattened to `parent.child` first), plus the source's own spellings of
@@ -13,7 +13,9 @@ from typing import Any
 
 from dlt_pipelines.settings import EVENT_SCHEMA, REQUIRED_COLUMNS
 
-STATUSES = ("activated", "finished", "terminated", "error")
+# Every status word Hyperliquid is known to use, spelled as it does (DATA.md, Statuses beyond the
+# four); sources' spellings are matched ignoring case. A word not listed is kept as written.
+STATUSES = ("activated", "finished", "terminated", "error", "waitingForTrigger", "stopped")
 # Sides as sources spell them (compared lower-case) -> the canonical B (buy) or A (sell).
 SIDES = {"b": "B", "a": "A", "buy": "B", "sell": "A", "bid": "B", "ask": "A"}
 TIME_UNITS = ("s", "ms", "us", "ns")
@@ -30,7 +32,7 @@ class Layout:
     sides: Mapping[str, str] = field(default_factory=dict)
     # time column -> unit of its epoch numbers; absent: from each value's magnitude
     time_units: Mapping[str, str] = field(default_factory=dict)
-    # a list column whose elements are the events (the node's block envelope)
+    # the list whose elements are the events, as a column or a path into structs (`data.history`)
     unnest: str | None = None
 
     def present(self, column_names: Sequence[str]) -> dict[str, str]:
@@ -48,8 +50,9 @@ class Layout:
         return [name for name in REQUIRED_COLUMNS if name not in found]
 
 
-def _state(prefix: str) -> dict[str, tuple[str, ...]]:
-    """The node's `state` fields, as struct children (`state.`) or flattened (`state_`)."""
+def _state(prefix: str, capitalised: bool = False) -> dict[str, tuple[str, ...]]:
+    """The node's `state` fields, as struct children (`state.`) or flattened (`state_`, or
+    Bitquery's `State_Coin`)."""
     fields = {
         "wallet": "user",
         "coin": "coin",
@@ -62,6 +65,8 @@ def _state(prefix: str) -> dict[str, tuple[str, ...]]:
         "randomize": "randomize",
         "started_at": "timestamp",
     }
+    if capitalised:
+        fields = {canonical: name[0].upper() + name[1:] for canonical, name in fields.items()}
     return {canonical: (prefix + name,) for canonical, name in fields.items()}
 
 
@@ -74,14 +79,51 @@ _NODE = {
     **_state("state."),
 }
 
+# The info API's records: `twapId`, and `status` a struct of the word and its description.
+_INFO_API = {**_NODE, "twap_id": ("twapId",), "status": ("status.status",)}
+_INFO_API_TIMES = {"event_time": "s", "started_at": "ms"}
+# Bitquery's epoch numbers: event and block times in nanoseconds, order start in milliseconds.
+_BITQUERY_TIMES = {"event_time": "ns", "started_at": "ms"}
+
 KNOWN_LAYOUTS: tuple[Layout, ...] = (
     Layout("canonical", {f.name: (f.name,) for f in EVENT_SCHEMA}),
     Layout("node", _NODE),
     Layout("node block envelope", _NODE, unnest="events"),
+    Layout("info API twapHistory", _INFO_API, time_units=_INFO_API_TIMES),
+    # Frames saved as received, one a line: the records sit in the frame's `data.history`.
     Layout(
-        "info API twapHistory",
-        {**_NODE, "twap_id": ("twapId",), "status": ("status.status",)},
-        time_units={"event_time": "s", "started_at": "ms"},
+        "websocket userTwapHistory", _INFO_API, time_units=_INFO_API_TIMES, unnest="data.history"
+    ),
+    Layout(
+        "Bitquery twap_statuses",
+        {
+            "twap_id": ("TwapId",),
+            "event_time": ("Time", "Block_Time"),
+            "status": ("Status",),
+            "status_description": ("StatusError",),
+            **_state("State_", capitalised=True),
+        },
+        time_units=_BITQUERY_TIMES,
+    ),
+    Layout(
+        "Bitquery twaps",
+        {
+            "twap_id": ("Twap_TwapId",),
+            "event_time": ("Twap_Interval_EventTime", "Block_Time"),
+            "status": ("Twap_State_Status",),
+            "status_description": ("Twap_State_StatusError",),
+            "wallet": ("Twap_Trader_Address",),
+            "coin": ("Twap_Market_CoinRaw",),
+            "side": ("Twap_Order_Side",),  # Buy or Sell
+            "sz": ("Twap_Order_Size",),
+            "executed_sz": ("Twap_State_ExecutedSize",),
+            "executed_ntl": ("Twap_State_ExecutedNotional",),
+            "minutes": ("Twap_Interval_DurationMinutes",),
+            "reduce_only": ("Twap_Order_ReduceOnly",),  # 0 or 1
+            "randomize": ("Twap_Order_Randomize",),
+            "started_at": ("Twap_Interval_StartTime",),
+        },
+        time_units=_BITQUERY_TIMES,
     ),
     Layout(
         "flattened",

@@ -138,7 +138,8 @@ def bad_rows(**changes: object) -> bytes:
         ({"event_time": None}, "event_time is missing"),
         ({"event_time": datetime(2019, 1, 1, tzinfo=UTC)}, "is not a time from 2023"),
         ({"event_time": datetime(2026, 7, 22, tzinfo=UTC)}, "up to a day after the run"),
-        ({"status": "pending"}, "status 'pending' is not one of activated"),
+        ({"status": "on hold!"}, "status 'on hold!' is not a status word"),
+        ({"status": ""}, "status '' is not a status word"),
         ({"status": None}, "status is missing"),
         ({"wallet": "0x9d6a…b8"}, "wallet '0x9d6a…b8' is not 0x and 40 hex digits"),
         ({"coin": None}, "coin is missing"),
@@ -156,6 +157,59 @@ def test_a_bad_row_is_rejected_alone_with_its_reason(changes: dict, reason: str)
     assert [(r["object_row"], r["object_key"]) for r in rejected] == [(1, OBJECT.key)]
     assert reason in rejected[0]["reason"]
     assert json.loads(rejected[0]["row"])["twap_id"] == changes.get("twap_id", 2_000_000)
+
+
+def test_status_words_are_hyperliquids_spelling_and_an_unknown_word_is_kept(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """DATA.md, Statuses beyond the four: known words in any case become Hyperliquid's spelling;
+    a word nobody has mapped is kept as written, with one warning line naming it."""
+    table = pq.read_table(pa.BufferReader(vendor_files.canonical(twaps(2_000_000))))
+    written = ["WAITINGFORTRIGGER", "Activated", "stopped", "Finished", "pausedByOracle"]
+    statuses = written + table["status"].to_pylist()[len(written) :]
+    result = read(vendor_files.parquet(table.set_column(2, "status", pa.array(statuses))))
+    assert result.rejected.num_rows == 0
+    assert result.events["status"].to_pylist()[: len(written)] == [
+        "waitingForTrigger",
+        "activated",
+        "stopped",
+        "finished",
+        "pausedByOracle",
+    ]
+    [warning] = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "kept 1 events with status 'pausedByOracle'" in warning
+
+
+def test_websocket_frames_unwrap_data_history_and_repeat_what_a_snapshot_said() -> None:
+    """A later snapshot repeats earlier records: the reader keeps every copy (the models count
+    one event once, tests/test_real_data.py)."""
+    events = twaps(2_000_000)
+    frames = vendor_files.websocket_frames(events)
+    resent = frames + vendor_files.websocket_frames(events[:4]).splitlines(keepends=True)[0]
+    result = read(resent)
+    assert result.objects[OBJECT].layout == "websocket userTwapHistory"
+    rows = canonical_rows(result)
+    assert rows[: len(events)] == canonical_rows(read(frames))
+    assert rows[len(events) :] == rows[:4]
+
+
+def test_a_users_layout_unwraps_records_under_a_path() -> None:
+    """A saved REST response `{"type": ..., "data": [records]}`: one line of config."""
+    events = twaps(2_000_000)
+    records = [json.loads(line) for line in vendor_files.twap_history_json(events).splitlines()]
+    response = json.dumps({"type": "twapHistory", "data": records}).encode()
+    columns = {
+        "twap_id": "twapId",
+        "event_time": "time",
+        "status": "status.status",
+        "status_description": "status.description",
+        **{name: f"state.{name}" for name in ("coin", "side", "sz")},
+        "wallet": "state.user",
+    }
+    config = {"saved": {"columns": columns, "time_unit": "s", "unnest": "data"}}
+    result = read(response, layouts_from_config(config))
+    assert result.objects[OBJECT].layout == "saved"
+    assert result.events["twap_id"].to_pylist() == [e.twap_id for e in events]
 
 
 def test_missing_optional_fields_are_null() -> None:

@@ -156,6 +156,103 @@ def twap_history_parquet(events: list[Event]) -> bytes:
     return parquet(pa.Table.from_pylist([_history_record(e) for e in events]))
 
 
+def websocket_frames(events: list[Event]) -> bytes:
+    """`userTwapHistory` frames as received, one a line: a snapshot of the first four records,
+    then a frame per later pair (Hyperliquid's websocket docs: data.isSnapshot, user, history)."""
+    batches = [events[:4]] + [events[i : i + 2] for i in range(4, len(events), 2)]
+    return _json_lines(
+        [
+            {
+                "channel": "userTwapHistory",
+                "data": {
+                    "isSnapshot": n == 0,
+                    "user": batch[0].wallet,
+                    "history": [_history_record(e) for e in batch],
+                },
+            }
+            for n, batch in enumerate(batches)
+        ]
+    )
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _ns(moment: datetime) -> int:
+    """Epoch nanoseconds, as Bitquery writes its times (its own digits below the microsecond)."""
+    return (moment - _EPOCH) // timedelta(microseconds=1) * 1000 + 481
+
+
+def bitquery_twap_statuses(events: list[Event]) -> bytes:
+    """Bitquery's `twap_statuses` sample (JSON lines): the node event decoded to flat columns,
+    `Time` in epoch ns, `State_Timestamp` in ms, an error as Status `error` plus StatusError."""
+    return _json_lines(
+        [
+            {
+                "Block_Number": 1_075_858_000 + n,
+                "Block_Time": _ns(e.time),
+                "Time": _ns(e.time),
+                "TwapId": e.twap_id,
+                **{f"State_{k[0].upper()}{k[1:]}": v for k, v in _state(e).items()},
+                "State_Extra": {},
+                "Status": e.status,
+                "StatusError": e.description,
+                "Extra": {},
+            }
+            for n, e in enumerate(events)
+        ]
+    )
+
+
+def bitquery_twaps(events: list[Event]) -> bytes:
+    """Bitquery's `twaps` cloud dump (parquet, 32 columns): sides Buy/Sell, flags 0/1, no
+    error text as "", event and block times in ns, start in ms, a uint64 hash."""
+    kinds = {True: ("hip3", "xyz"), False: ("perp", "hypercore")}
+    rows = []
+    for n, e in enumerate(events):
+        kind, protocol = kinds[":" in e.coin]
+        rows.append(
+            {
+                "ChainId": "hyperliquid-core",
+                "Block_Number": 1_165_214_000 + n,
+                "Block_Time": _ns(e.time),
+                "Twap_Trader_Address": e.wallet,
+                "Twap_Trader_Signer": "",
+                "Twap_Trader_Vault": "",
+                "Twap_Trader_Broadcaster": "",
+                "Twap_Trader_SignedAt": 0,
+                "Twap_Market_Symbol": e.coin.split(":")[-1],
+                "Twap_Market_Kind": kind,
+                "Twap_Market_Protocol": protocol,
+                "Twap_Market_CoinRaw": e.coin,
+                "Twap_Market_IsPerp": 1,
+                "Twap_Market_MaxLeverage": 0,
+                "Twap_TwapId": e.twap_id,
+                "Twap_Order_Side": {"B": "Buy", "A": "Sell"}[e.side],
+                "Twap_Order_Size": e.sz,
+                "Twap_Order_ReduceOnly": int(e.reduce_only),
+                "Twap_Order_Randomize": int(e.randomize),
+                "Twap_Interval_StartTime": _ms(e.started_at),
+                "Twap_Interval_DurationMinutes": e.minutes,
+                "Twap_Interval_EventTime": _ns(e.time),
+                "Twap_State_Status": e.status,
+                "Twap_State_StatusError": e.description or "",
+                "Twap_State_ExecutedSize": e.executed_sz,
+                "Twap_State_ExecutedNotional": e.executed_ntl,
+                "Indexing_Time": _ns(e.time) + 10**9,
+                "Indexing_OnTree": 1,
+                "Indexing_OnTrunk": 1,
+                "Recording_Time": int(e.time.timestamp()) + 1,
+                "Recording_Hash": 2**63 + n,
+                "Block_Date": e.time.date().isoformat(),
+            }
+        )
+    types = {"Recording_Hash": pa.uint64()}
+    return parquet(
+        pa.table({name: pa.array([row[name] for row in rows], types.get(name)) for name in rows[0]})
+    )
+
+
 def _flattened_rows(events: list[Event]) -> list[dict]:
     rows = []
     for e in events:
@@ -351,6 +448,16 @@ LAYOUT_FILES = (
         "twap_history/2026-07-17.parquet",
         timedelta(seconds=1),
     ),
+    LayoutFile(
+        "websocket userTwapHistory",
+        websocket_frames,
+        "ws/userTwapHistory/2026-07-17.jsonl",
+        timedelta(seconds=1),
+    ),
+    LayoutFile(
+        "Bitquery twap_statuses", bitquery_twap_statuses, "bitquery/twap_statuses/1075858000.json"
+    ),
+    LayoutFile("Bitquery twaps", bitquery_twaps, "bitquery/twaps/1165214000_1165214999.parquet"),
     LayoutFile("flattened", flattened, "artemis/2026/07/17/10/part-0.parquet"),
     LayoutFile("canonical", canonical, "sample/2026/07/17/10.parquet"),
     LayoutFile(
