@@ -8,6 +8,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 SIDES = {"B": "buy", "A": "sell"}
+ENDED = {"finished", "terminated", "error", "stopped"}
+
+
+def _rank(status: str) -> int:
+    """As dbt's macro status_rank: ended, then running, then waiting, then an unknown word."""
+    return 3 if status in ENDED else {"activated": 2, "waitingForTrigger": 1}.get(status, 0)
 
 
 @dataclass(frozen=True)
@@ -41,10 +47,8 @@ def latest_by_twap(events: list[dict]) -> dict[int, Latest]:
         by_twap.setdefault(event["twap_id"], []).append(event)
     result = {}
     for twap_id, twap_events in by_twap.items():
-        # Latest event time first; on a tie a terminal status beats `activated`, then by name.
-        last = min(
-            twap_events, key=lambda e: (-e["time_us"], e["status"] == "activated", e["status"])
-        )
+        # Latest event time first; on a tie the highest rank (macro status_rank), then by name.
+        last = min(twap_events, key=lambda e: (-e["time_us"], -_rank(e["status"]), e["status"]))
         result[twap_id] = Latest(
             status=last["status"],
             status_at_us=last["time_us"],

@@ -22,7 +22,7 @@ wallet_twaps as (
 
     select
         count(*) as twaps,
-        sum(case when status <> 'activated' then 1 else 0 end) as ended
+        sum(case when {{ is_ended('status') }} then 1 else 0 end) as ended
 
     from {{ ref('fct_twaps') }}
     where {{ tested_rows('wallet') }}
@@ -48,7 +48,7 @@ ended_twaps as (
 
     from {{ ref('fct_twaps') }}
     where
-        status <> 'activated'
+        {{ is_ended('status') }}
         and {{ tested_days('status_at') }}
 
 ),
@@ -57,7 +57,9 @@ from_wallets as (
 
     select
         coalesce(sum(twap_count), 0) as twaps,
-        coalesce(sum(twap_count - active_count), 0) as ended
+        coalesce(
+            sum(twap_count - active_count - waiting_count - unknown_status_count), 0
+        ) as ended
 
     from wallets
 

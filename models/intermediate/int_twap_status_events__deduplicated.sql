@@ -61,12 +61,12 @@ ordered as (
             over (partition by twap_id) as activated_at
 
     from deduplicated
-    -- Ascending reverse of the latest-status rule: on a tie `activated` comes first.
+    -- Ascending reverse of the latest-status rule: on a tie the highest rank comes last.
     window twap_order as (
         partition by twap_id
         order by
             event_time asc,
-            case when status = 'activated' then 0 else 1 end asc,
+            {{ status_rank('status') }} asc,
             status desc
     )
 

@@ -39,8 +39,18 @@ wallet_totals as (
         count(*) as twap_count,
         sum(case when status = 'activated' then 1 else 0 end) as active_count,
         sum(case when status = 'finished' then 1 else 0 end) as finished_count,
-        sum(case when status = 'terminated' then 1 else 0 end) as terminated_count,
+        sum(
+            case when status in ('terminated', 'stopped') then 1 else 0 end
+        ) as terminated_count,
         sum(case when status = 'error' then 1 else 0 end) as error_count,
+        sum(case when status = 'waitingForTrigger' then 1 else 0 end) as waiting_count,
+        sum(
+            case
+                when status = 'activated' or status = 'waitingForTrigger' then 0
+                when {{ is_ended('status') }} then 0
+                else 1
+            end
+        ) as unknown_status_count,
         sum(case when side = 'buy' then executed_notional else 0 end) as executed_notional_bought,
         sum(case when side = 'sell' then executed_notional else 0 end) as executed_notional_sold,
         min(started_at) as first_twap_at,
@@ -75,6 +85,8 @@ wallets as (
         wallet_totals.finished_count,
         wallet_totals.terminated_count,
         wallet_totals.error_count,
+        wallet_totals.waiting_count,
+        wallet_totals.unknown_status_count,
         wallet_totals.executed_notional_bought,
         wallet_totals.executed_notional_sold,
         wallet_totals.first_twap_at,

@@ -1,4 +1,5 @@
--- TWAPs still running (latest status `activated`), valued as in doc `reference_price`.
+-- TWAPs still running (latest status `activated`; one waiting for its trigger exerts no pressure
+-- yet), valued as in doc `reference_price`.
 {{
     config(
         materialized='table',
@@ -43,7 +44,7 @@ reference_prices as (
         from {{ ref('fct_twaps') }} as twaps
         where
             twaps.coin = active_coins.coin
-            and twaps.status <> 'activated'
+            and {{ is_ended('twaps.status') }}
             and twaps.executed_size > 0
         order by twaps.status_at desc, twaps.twap_id desc
         limit 1

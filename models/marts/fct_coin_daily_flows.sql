@@ -44,7 +44,7 @@ day_keys as (
         {{ utc_date('status_at') }} as flow_date
 
     from {{ ref('fct_twaps') }}
-    where status <> 'activated'
+    where {{ is_ended('status') }}
 
 ),
 
@@ -96,7 +96,10 @@ ended as (
     cross join lateral (
         select
             sum(case when twaps.status = 'finished' then 1 else 0 end) as twaps_finished,
-            sum(case when twaps.status = 'terminated' then 1 else 0 end) as twaps_terminated,
+            -- Stopped at its own stop price: ended before its time, as a cancelled one.
+            sum(
+                case when twaps.status in ('terminated', 'stopped') then 1 else 0 end
+            ) as twaps_terminated,
             sum(case when twaps.status = 'error' then 1 else 0 end) as twaps_errored,
             sum(
                 case when twaps.side = 'buy' then twaps.executed_notional else 0 end
@@ -110,7 +113,7 @@ ended as (
             twaps.coin = day_bounds.coin
             and twaps.status_at >= day_bounds.day_start
             and twaps.status_at < day_bounds.day_end
-            and twaps.status <> 'activated'
+            and {{ is_ended('twaps.status') }}
     ) as day_ended
 
 ),

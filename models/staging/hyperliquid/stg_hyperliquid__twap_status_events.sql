@@ -11,7 +11,8 @@ renamed as (
     select
         twap_id,
         event_time,
-        lower(trim(status)) as status,
+        -- Hyperliquid's spelling (`waitingForTrigger`), as the reader wrote it.
+        trim(status) as status,
         cast(status_description as {{ text_type() }}) as status_description,
         lower(wallet) as wallet,
         cast(coin as {{ text_type() }}) as coin,
