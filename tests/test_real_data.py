@@ -1,8 +1,10 @@
 """Real data through `twap run`: every layout of DATA.md in one folder, node files over S3, bad
-rows quarantined alone, ms-as-ns times corrected, first runs that load nothing."""
+rows quarantined alone, ms-as-ns times corrected, first runs that load nothing, statuses beyond
+the four (waiting, stopped, a word nobody has mapped) published."""
 
 import json
 import sqlite3
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -250,3 +252,85 @@ def test_a_first_run_where_nothing_matches_or_every_object_is_bad(
     assert "build: started" not in result.stderr
     assert not (twap.home / "twap.db").exists()
     assert twap.query("select count(*) from raw.twap_quarantined_rows") == [(len(events),)]
+
+
+def _statuses_beyond_the_four(first_id: int) -> tuple[list[Event], list[Event]]:
+    """Saved websocket frames and a Bitquery `twap_statuses` file (DATA.md, Statuses beyond the
+    four): a TWAP that waits for its trigger, activates and finishes; one still waiting; one
+    stopped; one whose latest status is a word nobody has mapped."""
+    at = datetime(2026, 7, 17, 9, 0, tzinfo=UTC)
+
+    def event(n: int, minute: int, status: str, executed: str = "0") -> Event:
+        return Event(
+            twap_id=first_id + n,
+            time=at + timedelta(minutes=minute),
+            status=status,
+            wallet=vendor_files.WALLETS[n],
+            coin=("HYPE", "ETH", "BTC", "xyz:CRCL")[n],
+            side="B" if n % 2 else "A",
+            sz="10",
+            executed_sz=executed,
+            executed_ntl=str(int(executed) * 40),
+            minutes=30,
+            started_at=at,
+        )
+
+    frames = [
+        event(0, 0, "waitingForTrigger"),
+        event(1, 1, "waitingForTrigger"),
+        event(0, 5, "activated"),
+        event(0, 35, "finished", "10"),
+    ]
+    bitquery = [
+        event(2, 0, "activated"),
+        event(2, 12, "stopped", "4"),
+        event(3, 0, "activated"),
+        event(3, 20, "pausedByOracle", "6"),
+    ]
+    return frames, bitquery
+
+
+def test_statuses_beyond_the_four_publish_every_twap(twap: Twap, tmp_path: Path) -> None:
+    first = FIRST_ID + 1000
+    frames, bitquery = _statuses_beyond_the_four(first)
+    source = tmp_path / "source"
+    # A later snapshot frame repeats what the first frames said: every event counts once.
+    resent = vendor_files.websocket_frames(frames[:3]).splitlines(keepends=True)[0]
+    write(source / "ws/userTwapHistory.jsonl", vendor_files.websocket_frames(frames) + resent)
+    write(source / "bitquery/twap_statuses.json", vendor_files.bitquery_twap_statuses(bitquery))
+
+    result = twap("run", "--source", str(source))
+
+    assert "kept 1 events with status 'pausedByOracle'" in result.stderr
+    # Staging's twap_status_is_known, and the status columns of fct_twaps and of the events.
+    assert "80 tests passed, 3 tests warn;" in result.stderr
+    assert "(11 rows loaded, 3 duplicates merged)" in result.stderr
+    query = """
+        select twap_id, status, is_active, event_count, executed_size
+        from marts.fct_twaps where twap_id >= %s order by twap_id
+    """
+    assert twap.query(query, (first,)) == [
+        (first, "finished", False, 3, Decimal(10)),
+        (first + 1, "waitingForTrigger", False, 1, Decimal(0)),
+        (first + 2, "stopped", False, 2, Decimal(4)),
+        (first + 3, "pausedByOracle", False, 2, Decimal(6)),
+    ]
+    timeline = "select status from marts.fct_twap_status_events where twap_id = %s order by 1"
+    assert twap.query(timeline, (first,)) == [("activated",), ("finished",), ("waitingForTrigger",)]
+    # Waiting and unknown: no pressure, and only the stopped TWAP ended.
+    assert twap.query("select count(*) from marts.fct_active_twaps where twap_id >= %s", (first,)) == [(0,)]  # fmt: skip
+    flows = "select sum(twaps_finished), sum(twaps_terminated) from marts.fct_coin_daily_flows where coin in ('HYPE', 'BTC', 'ETH', 'xyz:CRCL') and flow_date = '2026-07-17'"  # fmt: skip
+    assert twap.query(flows) == [(1, 1)]
+    wallets = "select waiting_count, unknown_status_count from marts.dim_wallets where wallet = %s"
+    assert twap.query(wallets, (vendor_files.WALLETS[1].lower(),)) == [(1, 0)]
+    assert twap.query(wallets, (vendor_files.WALLETS[3].lower(),)) == [(0, 1)]
+    # Every event is a row the ledger counts, none rejected; the warning is dbt's.
+    assert twap.query("select sum(row_count), sum(rejected_rows) from raw.twap_ingest_objects") == [
+        (len(frames) + 3 + len(bitquery), 0)
+    ]
+    status = twap("status")
+    assert "rows rejected:  0" in status.stdout
+    # The warning's failing rows name the word and how many events carry it.
+    assert twap.query(
+        "select value_field, n_records from dbt_test__audit.twap_status_is_known"
+    ) == [("pausedByOracle", 1)]
