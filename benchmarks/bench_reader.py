@@ -44,27 +44,115 @@ def sample_events(rows: int) -> pa.Table:
     return table.set_column(table.schema.get_field_index("event_time"), "event_time", times)
 
 
+def _state(e: dict) -> dict:
+    return {
+        "coin": e["coin"],
+        "user": e["wallet"],
+        "side": e["side"],
+        "sz": e["sz"],
+        "executedSz": e["executed_sz"],
+        "executedNtl": e["executed_ntl"],
+        "minutes": e["minutes"],
+        "reduceOnly": e["reduce_only"],
+        "randomize": e["randomize"],
+        "timestamp": int(e["started_at"].timestamp() * 1000),
+    }
+
+
+def _json_lines(records: list[dict]) -> bytes:
+    return ("\n".join(json.dumps(record) for record in records) + "\n").encode()
+
+
 def node_json_lines(events: pa.Table) -> bytes:
     """The node's JSON lines (status a string, or {"error": msg}); made once, in Python."""
-    lines = []
+    records = []
     for e in events.to_pylist():
         status = {"error": e["status_description"]} if e["status"] == "error" else e["status"]
-        state = {
-            "coin": e["coin"],
-            "user": e["wallet"],
-            "side": e["side"],
-            "sz": e["sz"],
-            "executedSz": e["executed_sz"],
-            "executedNtl": e["executed_ntl"],
-            "minutes": e["minutes"],
-            "reduceOnly": e["reduce_only"],
-            "randomize": e["randomize"],
-            "timestamp": int(e["started_at"].timestamp() * 1000),
-        }
         time_text = e["event_time"].strftime("%Y-%m-%dT%H:%M:%S.%f") + "123"
-        record = {"time": time_text, "twap_id": e["twap_id"], "state": state, "status": status}
-        lines.append(json.dumps(record))
-    return ("\n".join(lines) + "\n").encode()
+        records.append({"time": time_text, "twap_id": e["twap_id"], "state": _state(e), "status": status})  # fmt: skip
+    return _json_lines(records)
+
+
+def websocket_frames(events: pa.Table, per_frame: int = 100) -> bytes:
+    """Saved `userTwapHistory` frames, `per_frame` twapHistory records in each `data.history`."""
+    records = []
+    for e in events.to_pylist():
+        status = {"status": e["status"]}
+        if e["status"] == "error":
+            status["description"] = e["status_description"]
+        time_s = int(e["event_time"].timestamp())
+        records.append({"time": time_s, "state": _state(e), "status": status, "twapId": e["twap_id"]})  # fmt: skip
+    return _json_lines(
+        [
+            {
+                "channel": "userTwapHistory",
+                "data": {
+                    "isSnapshot": start == 0,
+                    "user": records[start]["state"]["user"],
+                    "history": records[start : start + per_frame],
+                },
+            }
+            for start in range(0, len(records), per_frame)
+        ]
+    )
+
+
+def _epoch(column: pa.ChunkedArray, unit: int) -> pa.ChunkedArray:
+    """Epoch integers from timestamps, via microseconds: `unit` 1000 for ns, -1000 for ms."""
+    micros = pc.cast(pc.cast(column, pa.timestamp("us", "UTC"), safe=False), pa.int64())
+    return pc.multiply(micros, unit) if unit > 0 else pc.divide(micros, -unit)
+
+
+def bitquery_twap_statuses(events: pa.Table) -> bytes:
+    """Bitquery's `twap_statuses` JSON lines: flat `State_*`, `Time` in ns, `StatusError`."""
+    error = pc.equal(events["status"], "error")
+    table = pa.table(
+        {
+            "Block_Number": pa.array(range(events.num_rows), pa.int64()),
+            "Block_Time": _epoch(events["event_time"], 1000),
+            "Time": _epoch(events["event_time"], 1000),
+            "TwapId": events["twap_id"],
+            "State_Coin": events["coin"],
+            "State_User": events["wallet"],
+            "State_Side": events["side"],
+            "State_Sz": events["sz"],
+            "State_ExecutedSz": events["executed_sz"],
+            "State_ExecutedNtl": events["executed_ntl"],
+            "State_Minutes": events["minutes"],
+            "State_Timestamp": _epoch(events["started_at"], -1000),
+            "State_ReduceOnly": events["reduce_only"],
+            "State_Randomize": events["randomize"],
+            "Status": events["status"],
+            "StatusError": pc.if_else(error, events["status_description"], None),
+        }
+    )
+    return _json_lines(table.to_pylist())
+
+
+def bitquery_twaps(events: pa.Table) -> bytes:
+    """Bitquery's `twaps` parquet: `Twap_*` columns, sides Buy/Sell, flags 0/1, ns and ms."""
+    return parquet(
+        pa.table(
+            {
+                "ChainId": pa.repeat(pa.scalar("hyperliquid-core"), events.num_rows),
+                "Block_Time": _epoch(events["event_time"], 1000),
+                "Twap_Trader_Address": events["wallet"],
+                "Twap_Market_CoinRaw": events["coin"],
+                "Twap_TwapId": events["twap_id"],
+                "Twap_Order_Side": pc.if_else(pc.equal(events["side"], "B"), "Buy", "Sell"),
+                "Twap_Order_Size": events["sz"],
+                "Twap_Order_ReduceOnly": pc.cast(events["reduce_only"], pa.uint8()),
+                "Twap_Order_Randomize": pc.cast(events["randomize"], pa.uint8()),
+                "Twap_Interval_StartTime": _epoch(events["started_at"], -1000),
+                "Twap_Interval_DurationMinutes": events["minutes"],
+                "Twap_Interval_EventTime": _epoch(events["event_time"], 1000),
+                "Twap_State_Status": events["status"],
+                "Twap_State_StatusError": pc.fill_null(events["status_description"], ""),
+                "Twap_State_ExecutedSize": events["executed_sz"],
+                "Twap_State_ExecutedNotional": events["executed_ntl"],
+            }
+        )
+    )
 
 
 def coinapi_csv(events: pa.Table) -> bytes:
@@ -121,6 +209,9 @@ def main() -> None:
     # same bytes with the error objects under a key of their own.
     node_bare = node.replace(b'"status": {"error": ', b'"status_error": {"error": ')
     csv_bytes = coinapi_csv(events)
+    frames = websocket_frames(events)
+    flat = bitquery_twap_statuses(events)
+    vendor_parquet = bitquery_twaps(events)
     read_json = lambda b: pa_json.read_json(pa.BufferReader(b))  # noqa: E731
     # name -> (the object's bytes, what the bare parse reads, the bare parse)
     formats: dict[str, tuple[bytes, bytes, Callable[[bytes], object]]] = {
@@ -134,6 +225,13 @@ def main() -> None:
             gzip.compress(node, 6),
             gzip.compress(node_bare, 6),
             lambda b: read_json(gzip.decompress(b)),
+        ),
+        "JSON lines (websocket userTwapHistory frames)": (frames, frames, read_json),
+        "JSON lines (Bitquery twap_statuses)": (flat, flat, read_json),
+        "parquet (Bitquery twaps)": (
+            vendor_parquet,
+            vendor_parquet,
+            lambda b: pq.read_table(pa.BufferReader(b)),
         ),
         "CSV (CoinAPI, ;)": (
             csv_bytes,
