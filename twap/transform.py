@@ -5,7 +5,7 @@ import os
 import shutil
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,10 +19,16 @@ from twap.spark import jvm_output_to_log, spark_env
 if TYPE_CHECKING:
     from dbt.artifacts.schemas.run import RunResult
     from dbt.cli.main import dbtRunnerResult
+    from dbt.contracts.graph.manifest import Manifest
+    from dbt_common.events.base_types import EventMsg
 
 # dbt prints its progress live when this module logs at INFO (`twap -v`); its log file has it all.
 logger = logging.getLogger(__name__)
 FAILED_STATUSES = {"error", "fail"}
+# The commands the project's hooks log as builds: they need the schema set up first.
+BUILD_COMMANDS = {"build", "run", "retry"}
+SETUP_OPERATION = "setup_warehouse"
+PARSE_OPTIONS = {"--vars", "--target"}
 
 
 @dataclass(frozen=True)
@@ -73,7 +79,8 @@ def run_dbt(settings: Settings, database: Database | None, command: str, *args: 
     else:
         variables, quiet = database.libpq_env(), nullcontext()
     with _environment(variables), quiet:
-        result = _invoke(settings, command, args)
+        manifest = _set_up(settings, args) if command in BUILD_COMMANDS else None
+        result = _invoke(settings, command, args, manifest)
     if result.exception is not None:
         raise TwapError(f"dbt {command} could not run: {one_line(result.exception, 500)}")
     nodes = list(result.result or [])
@@ -115,11 +122,45 @@ def _describe_failure(result: "RunResult") -> str:
     return f"{node.name} ({one_line(result.message or str(result.status), 200)})"
 
 
-def _invoke(settings: Settings, command: str, args: tuple[str, ...]) -> "dbtRunnerResult":
+def _set_up(settings: Settings, args: tuple[str, ...]) -> "Manifest":
+    """Parse the project, then `dbt run-operation setup_warehouse` (the build log's tables and
+    their upkeep; on Spark the lake's files); returns the manifest, which the build reuses so
+    the set-up costs its statements only, not a second parse."""
+    # The build's vars and target: the parse (and its partial-parse state) is the build's own.
+    shared = [
+        part for at, arg in enumerate(args) if arg in PARSE_OPTIONS for part in args[at : at + 2]
+    ]
+    parsed = _invoke(settings, "parse", tuple(shared))
+    if not parsed.success:
+        raise TwapError(f"dbt could not parse the project: {one_line(parsed.exception, 500)}")
+    errors: list[str] = []
+    set_up = _invoke(
+        settings,
+        "run-operation",
+        (SETUP_OPERATION,),
+        parsed.result,
+        [lambda event: errors.append(event.info.msg) if event.info.level == "error" else None],
+    )
+    if not set_up.success:
+        why = one_line(set_up.exception or (errors[-1] if errors else "see dbt's log"), 500)
+        log = settings.dbt_dir / "logs" / "dbt.log"
+        raise TwapError(
+            f"dbt run-operation {SETUP_OPERATION} failed: {why}; dbt's output is in {log}"
+        )
+    return parsed.result
+
+
+def _invoke(
+    settings: Settings,
+    command: str,
+    args: tuple[str, ...],
+    manifest: "Manifest | None" = None,
+    callbacks: list[Callable[["EventMsg"], None]] | None = None,
+) -> "dbtRunnerResult":
     # Imported here: dbt takes over a second to import, and only `build` needs it.
     from dbt.cli.main import dbtRunner
 
-    return dbtRunner().invoke(
+    return dbtRunner(manifest=manifest, callbacks=callbacks).invoke(
         [
             command,
             "--project-dir", str(PROJECT_DIR),
