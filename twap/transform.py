@@ -1,16 +1,19 @@
 """Run dbt in-process on the project at the repo root, against the pipeline's database."""
 
+import hashlib
 import logging
 import os
 import shutil
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import closing, contextmanager, nullcontext
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from twap.builds import BUILD_KEYS
 from twap.database import Database
 from twap.errors import TwapError, one_line
 from twap.settings import PROJECT_DIR, Settings
@@ -29,6 +32,13 @@ FAILED_STATUSES = {"error", "fail"}
 BUILD_COMMANDS = {"build", "run", "retry"}
 SETUP_OPERATION = "setup_warehouse"
 PARSE_OPTIONS = {"--vars", "--target"}
+# On PostgreSQL the set-up runs again after this long, for its expiry of old rebuilt keys.
+SETUP_EVERY = timedelta(days=1)
+SETUP_STAMP = "setup_warehouse.stamp"
+SETUP_MACROS = [
+    PROJECT_DIR / "dbt_project" / "macros" / name
+    for name in ("setup_warehouse.sql", "build_log.sql")
+]
 
 
 @dataclass(frozen=True)
@@ -79,7 +89,8 @@ def run_dbt(settings: Settings, database: Database | None, command: str, *args: 
     else:
         variables, quiet = database.libpq_env(), nullcontext()
     with _environment(variables), quiet:
-        manifest = _set_up(settings, args) if command in BUILD_COMMANDS else None
+        due = command in BUILD_COMMANDS and _set_up_due(settings, database)
+        manifest = _set_up(settings, database, args) if due else None
         result = _invoke(settings, command, args, manifest)
     if result.exception is not None:
         raise TwapError(f"dbt {command} could not run: {one_line(result.exception, 500)}")
@@ -122,7 +133,32 @@ def _describe_failure(result: "RunResult") -> str:
     return f"{node.name} ({one_line(result.message or str(result.status), 200)})"
 
 
-def _set_up(settings: Settings, args: tuple[str, ...]) -> "Manifest":
+def _set_up_due(settings: Settings, database: Database | None) -> bool:
+    """Whether `setup_warehouse` must run before a build: always on Spark (it registers the
+    lake's new files); on PostgreSQL when its stamp names another database or other set-up
+    macros, is a day old, or the build log's tables are missing (a database made anew)."""
+    if database is None:
+        return True
+    stamp = settings.dbt_dir / SETUP_STAMP
+    if not stamp.exists() or stamp.read_text() != _setup_identity(database):
+        return True
+    if datetime.now(UTC) - datetime.fromtimestamp(stamp.stat().st_mtime, UTC) > SETUP_EVERY:
+        return True
+    with closing(database.connect()) as conn, conn.cursor() as cursor:
+        cursor.execute("select to_regclass(%s) is null", (BUILD_KEYS,))
+        return cursor.fetchone()[0]
+
+
+def _setup_identity(database: Database) -> str:
+    """The database and the set-up's own macros, as the stamp records them."""
+    macros = hashlib.sha256()
+    for path in (PROJECT_DIR / "dbt_project.yml", *SETUP_MACROS):
+        macros.update(path.read_bytes())
+    where = f"{database.host}:{database.port}/{database.dbname}"
+    return f"{where} {macros.hexdigest()}\n"
+
+
+def _set_up(settings: Settings, database: Database | None, args: tuple[str, ...]) -> "Manifest":
     """Parse the project, then `dbt run-operation setup_warehouse` (the build log's tables and
     their upkeep; on Spark the lake's files); returns the manifest, which the build reuses so
     the set-up costs its statements only, not a second parse."""
@@ -147,6 +183,8 @@ def _set_up(settings: Settings, args: tuple[str, ...]) -> "Manifest":
         raise TwapError(
             f"dbt run-operation {SETUP_OPERATION} failed: {why}; dbt's output is in {log}"
         )
+    if database is not None:
+        (settings.dbt_dir / SETUP_STAMP).write_text(_setup_identity(database))
     return parsed.result
 
 

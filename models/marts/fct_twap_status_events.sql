@@ -1,4 +1,5 @@
--- The deduplicated event history: one row per (twap_id, status, event_time).
+-- The deduplicated event history: one row per (twap_id, status, event_time). A build replaces
+-- a changed TWAP's events together: its unique_key is the key a build deletes and appends.
 {{
     config(
         materialized='incremental',
