@@ -142,6 +142,7 @@ def test_every_command_of_the_readme_is_run_here() -> None:
         r"\.venv/bin/twap run --source s3://\S+ --requester-pays --s3-region us-east-1",
         r"cp profiles\.yml\.example profiles\.yml",
         r'eval "\$\(\.venv/bin/twap env\)"',
+        r"\.venv/bin/dbt run-operation setup_warehouse",
         r"\.venv/bin/dbt build",
     )
     unrun = [c for c in sh_commands() if not any(re.fullmatch(p, c) for p in handled)]

@@ -1,16 +1,19 @@
 """Run dbt in-process on the project at the repo root, against the pipeline's database."""
 
+import hashlib
 import logging
 import os
 import shutil
 import sys
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager, nullcontext
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from twap.builds import BUILD_KEYS
 from twap.database import Database
 from twap.errors import TwapError, one_line
 from twap.settings import PROJECT_DIR, Settings
@@ -19,10 +22,23 @@ from twap.spark import jvm_output_to_log, spark_env
 if TYPE_CHECKING:
     from dbt.artifacts.schemas.run import RunResult
     from dbt.cli.main import dbtRunnerResult
+    from dbt.contracts.graph.manifest import Manifest
+    from dbt_common.events.base_types import EventMsg
 
 # dbt prints its progress live when this module logs at INFO (`twap -v`); its log file has it all.
 logger = logging.getLogger(__name__)
 FAILED_STATUSES = {"error", "fail"}
+# The commands the project's hooks log as builds: they need the schema set up first.
+BUILD_COMMANDS = {"build", "run", "retry"}
+SETUP_OPERATION = "setup_warehouse"
+PARSE_OPTIONS = {"--vars", "--target"}
+# On PostgreSQL the set-up runs again after this long, for its expiry of old rebuilt keys.
+SETUP_EVERY = timedelta(days=1)
+SETUP_STAMP = "setup_warehouse.stamp"
+SETUP_MACROS = [
+    PROJECT_DIR / "dbt_project" / "macros" / name
+    for name in ("setup_warehouse.sql", "build_log.sql")
+]
 
 
 @dataclass(frozen=True)
@@ -73,7 +89,9 @@ def run_dbt(settings: Settings, database: Database | None, command: str, *args: 
     else:
         variables, quiet = database.libpq_env(), nullcontext()
     with _environment(variables), quiet:
-        result = _invoke(settings, command, args)
+        due = command in BUILD_COMMANDS and _set_up_due(settings, database)
+        manifest = _set_up(settings, database, args) if due else None
+        result = _invoke(settings, command, args, manifest)
     if result.exception is not None:
         raise TwapError(f"dbt {command} could not run: {one_line(result.exception, 500)}")
     nodes = list(result.result or [])
@@ -115,11 +133,72 @@ def _describe_failure(result: "RunResult") -> str:
     return f"{node.name} ({one_line(result.message or str(result.status), 200)})"
 
 
-def _invoke(settings: Settings, command: str, args: tuple[str, ...]) -> "dbtRunnerResult":
+def _set_up_due(settings: Settings, database: Database | None) -> bool:
+    """Whether `setup_warehouse` must run before a build: always on Spark (it registers the
+    lake's new files); on PostgreSQL when its stamp names another database or other set-up
+    macros, is a day old, or the build log's tables are missing (a database made anew)."""
+    if database is None:
+        return True
+    stamp = settings.dbt_dir / SETUP_STAMP
+    if not stamp.exists() or stamp.read_text() != _setup_identity(database):
+        return True
+    if datetime.now(UTC) - datetime.fromtimestamp(stamp.stat().st_mtime, UTC) > SETUP_EVERY:
+        return True
+    with closing(database.connect()) as conn, conn.cursor() as cursor:
+        cursor.execute("select to_regclass(%s) is null", (BUILD_KEYS,))
+        return cursor.fetchone()[0]
+
+
+def _setup_identity(database: Database) -> str:
+    """The database and the set-up's own macros, as the stamp records them."""
+    macros = hashlib.sha256()
+    for path in (PROJECT_DIR / "dbt_project.yml", *SETUP_MACROS):
+        macros.update(path.read_bytes())
+    where = f"{database.host}:{database.port}/{database.dbname}"
+    return f"{where} {macros.hexdigest()}\n"
+
+
+def _set_up(settings: Settings, database: Database | None, args: tuple[str, ...]) -> "Manifest":
+    """Parse the project, then `dbt run-operation setup_warehouse` (the build log's tables and
+    their upkeep; on Spark the lake's files); returns the manifest, which the build reuses so
+    the set-up costs its statements only, not a second parse."""
+    # The build's vars and target: the parse (and its partial-parse state) is the build's own.
+    shared = [
+        part for at, arg in enumerate(args) if arg in PARSE_OPTIONS for part in args[at : at + 2]
+    ]
+    parsed = _invoke(settings, "parse", tuple(shared))
+    if not parsed.success:
+        raise TwapError(f"dbt could not parse the project: {one_line(parsed.exception, 500)}")
+    errors: list[str] = []
+    set_up = _invoke(
+        settings,
+        "run-operation",
+        (SETUP_OPERATION,),
+        parsed.result,
+        [lambda event: errors.append(event.info.msg) if event.info.level == "error" else None],
+    )
+    if not set_up.success:
+        why = one_line(set_up.exception or (errors[-1] if errors else "see dbt's log"), 500)
+        log = settings.dbt_dir / "logs" / "dbt.log"
+        raise TwapError(
+            f"dbt run-operation {SETUP_OPERATION} failed: {why}; dbt's output is in {log}"
+        )
+    if database is not None:
+        (settings.dbt_dir / SETUP_STAMP).write_text(_setup_identity(database))
+    return parsed.result
+
+
+def _invoke(
+    settings: Settings,
+    command: str,
+    args: tuple[str, ...],
+    manifest: "Manifest | None" = None,
+    callbacks: list[Callable[["EventMsg"], None]] | None = None,
+) -> "dbtRunnerResult":
     # Imported here: dbt takes over a second to import, and only `build` needs it.
     from dbt.cli.main import dbtRunner
 
-    return dbtRunner().invoke(
+    return dbtRunner(manifest=manifest, callbacks=callbacks).invoke(
         [
             command,
             "--project-dir", str(PROJECT_DIR),

@@ -1,24 +1,38 @@
 {#- The build log: one row per `dbt build` or `dbt run`, written by the project's on-run-start
-    and on-run-end hooks. A build is `success` only when every model was built and no node
-    failed; it then records the ingest commit (`raw.twap_ingest_commits.seq`) it took in, and
-    the next build recomputes the keys of later commits. A killed or failed build leaves the
-    mark where it was, so the next one repairs the marts; `twap publish` refuses anything but
-    a successful build. See doc `incremental_builds`.
+    and on-run-end hooks into the tables `setup_warehouse` makes (source `build_log`). A build
+    is `success` only when every model was built and no node failed; it then records the ingest
+    commit (`raw.twap_ingest_commits.seq`) it took in, and the next build recomputes the keys
+    of later commits. A killed or failed build leaves the mark where it was, so the next one
+    repairs the marts; `twap publish` refuses anything but a successful build. See doc
+    `incremental_builds`.
 
-    A successful incremental build also keeps the keys it rebuilt (`int_twaps__changed`) in
-    `dbt_build_keys`, and says so in `keys_recorded`: `twap publish` applies the keys of the
-    builds since the served one to a copy of it instead of writing every row anew. The keys of
-    a build are dropped once a later build was published, or after `build_keys_days`. -#}
+    A successful incremental build on PostgreSQL also keeps the keys it rebuilt
+    (`int_twaps__changed`) in `dbt_build_keys`, and says so in `keys_recorded`: `twap publish`
+    applies the keys of the builds since the served one to a copy of it instead of writing
+    every row anew. On Spark the log is append-only: a row when a build starts and another when
+    it ends, with the same commit; readers take a build's last row (`int_twaps__changed`). -#}
 
+{#- A table of source `build_log`, for hooks and tests (which may not call source()). -#}
 {% macro build_log_relation(identifier='dbt_build_log') -%}
-    {{ return(api.Relation.create(
-        database=target.database | default(none), schema=var('build_log_schema'), identifier=identifier
-    )) }}
+    {{ return(graph_relation('source.' ~ project_name ~ '.build_log.' ~ identifier)) }}
 {%- endmacro %}
 
 
 {% macro is_logged_command() -%}
     {{ return(execute and flags.WHICH in ('build', 'run', 'retry')) }}
+{%- endmacro %}
+
+
+{#- The build log, or a compiler error saying how to make it. -#}
+{% macro existing_build_log() -%}
+    {%- set log = build_log_relation() -%}
+    {%- if not adapter.get_relation(log.database, log.schema, log.identifier) -%}
+        {{ exceptions.raise_compiler_error(
+            'The build log ' ~ log ~ ' does not exist: run `dbt run-operation setup_warehouse`'
+            ~ ' first (`twap build` runs it)'
+        ) }}
+    {%- endif -%}
+    {{ return(log) }}
 {%- endmacro %}
 
 
@@ -28,42 +42,15 @@
 {%- endmacro %}
 
 {% macro default__start_build() -%}
+    {{ exceptions.raise_compiler_error(
+        'macro start_build has no implementation for adapter ' ~ adapter.type()
+    ) }}
+{%- endmacro %}
+
+{% macro postgres__start_build() -%}
     {%- if is_logged_command() -%}
         {%- set commits = source('hyperliquid', 'twap_ingest_commits') -%}
-        {%- set log = build_log_relation() -%}
-        {%- set keys = build_log_relation('dbt_build_keys') -%}
-        create schema if not exists {{ log.schema }};
-        create table if not exists {{ log }} (
-            build_id bigint generated always as identity primary key,
-            invocation_id text not null,
-            command text not null,
-            status text not null,
-            built_through_seq bigint not null,
-            started_at timestamptz not null default now(),
-            finished_at timestamptz,
-            keys_recorded boolean not null default false
-        );
-        {%- if 'keys_recorded' not in adapter.get_columns_in_relation(log) | map(attribute='name') | list %}
-        alter table {{ log }} add column if not exists keys_recorded boolean not null default false;
-        {%- endif %}
-        {%- if not adapter.get_relation(keys.database, keys.schema, keys.identifier) %}
-        create table {{ keys }} (
-            build_id bigint not null,
-            twap_id bigint,
-            wallet text,
-            coin text,
-            event_date date,
-            start_date date
-        );
-        create index on {{ keys }} (build_id);
-        {%- endif %}
-        with expired as (
-            update {{ log }} set keys_recorded = false
-            where keys_recorded and finished_at < now() - interval '{{ var("build_keys_days") }} days'
-            returning build_id
-        )
-        delete from {{ keys }} where build_id in (select build_id from expired);
-        insert into {{ log }} (invocation_id, command, status, built_through_seq)
+        insert into {{ existing_build_log() }} (invocation_id, command, status, built_through_seq)
         select
             '{{ invocation_id }}',
             '{{ flags.WHICH }}',
@@ -77,6 +64,17 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- Runs its statement itself (Spark runs one per call) and leaves the hook empty. -#}
+{% macro spark__start_build() -%}
+    {%- if is_logged_command() -%}
+        {%- do run_query(
+            "insert into " ~ existing_build_log() ~ " select '" ~ invocation_id ~ "', '" ~ flags.WHICH
+            ~ "', 'running', (select coalesce(max(seq), 0) from "
+            ~ source('hyperliquid', 'twap_ingest_commits') ~ "), current_timestamp(), null"
+        ) -%}
+    {%- endif -%}
+{%- endmacro %}
+
 
 {#- on-run-end: `success` when every model was built and nothing failed, else `failed`
     (or `partial` for a selection of models that all went well). -#}
@@ -85,6 +83,12 @@
 {%- endmacro %}
 
 {% macro default__finish_build(results) -%}
+    {{ exceptions.raise_compiler_error(
+        'macro finish_build has no implementation for adapter ' ~ adapter.type()
+    ) }}
+{%- endmacro %}
+
+{% macro postgres__finish_build(results) -%}
     {%- if is_logged_command() -%}
         {%- set status = build_status(results) -%}
         {%- set log = build_log_relation() -%}
@@ -99,6 +103,17 @@
         set status = '{{ status }}', finished_at = now(), keys_recorded = {{ keys_recorded }}
         where invocation_id = '{{ invocation_id }}';
         commit;
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro spark__finish_build(results) -%}
+    {%- if is_logged_command() -%}
+        {%- set log = build_log_relation() -%}
+        {%- do run_query(
+            "insert into " ~ log ~ " select invocation_id, command, '" ~ build_status(results)
+            ~ "', built_through_seq, started_at, current_timestamp() from " ~ log
+            ~ " where invocation_id = '" ~ invocation_id ~ "' and status = 'running'"
+        ) -%}
     {%- endif -%}
 {%- endmacro %}
 
@@ -123,12 +138,30 @@
 {%- endmacro %}
 
 {% macro default__finished_build_exists() -%}
+    {{ exceptions.raise_compiler_error(
+        'macro finished_build_exists has no implementation for adapter ' ~ adapter.type()
+    ) }}
+{%- endmacro %}
+
+{% macro postgres__finished_build_exists() -%}
     {%- if not execute -%}
         {{ return(false) }}
     {%- endif -%}
     {%- set log = build_log_relation() -%}
     {%- set exists = run_query("select to_regclass('" ~ log ~ "') is not null").columns[0].values()[0] -%}
     {%- if not exists -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set finished = run_query("select count(*) from " ~ log ~ " where status = 'success'") -%}
+    {{ return(finished.columns[0].values()[0] > 0) }}
+{%- endmacro %}
+
+{% macro spark__finished_build_exists() -%}
+    {%- if not execute -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set log = build_log_relation() -%}
+    {%- if not adapter.get_relation(log.database, log.schema, log.identifier) -%}
         {{ return(false) }}
     {%- endif -%}
     {%- set finished = run_query("select count(*) from " ~ log ~ " where status = 'success'") -%}

@@ -19,7 +19,7 @@ commits as (
 
 builds as (
 
-    select * from {{ build_log_relation() }}
+    select * from {{ source('build_log', 'dbt_build_log') }}
 
 ),
 

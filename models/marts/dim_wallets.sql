@@ -2,20 +2,17 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy=mart_incremental_strategy(),
-        on_schema_change='fail',
+        unique_key='wallet',
         indexes=[
             {'columns': ['wallet'], 'unique': true},
             {'columns': ['favourite_coin']},
         ],
-        pre_hook="{{ delete_changed('wallet') }}",
     )
 }}
 -- depends_on: {{ ref('int_twaps__changed') }}
 
 with
 
--- Incremental: the TWAPs of the wallets changed since the last successful build.
 twaps as (
 
     select
@@ -28,7 +25,10 @@ twaps as (
         coalesce(started_at, first_seen_at) as started_at
 
     from {{ ref('fct_twaps') }}
+    {% if is_incremental() %}
+    -- Incremental: the TWAPs of the wallets changed since the last successful build.
     where {{ is_changed('wallet') }}
+    {% endif %}
 
 ),
 

@@ -2,13 +2,11 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy=mart_incremental_strategy(),
-        on_schema_change='fail',
+        unique_key=['coin', 'flow_date'],
         indexes=[
             {'columns': ['coin', 'flow_date'], 'unique': true},
             {'columns': ['flow_date']},
         ],
-        pre_hook="{{ delete_changed('coin_day') }}",
     )
 }}
 -- depends_on: {{ ref('int_twaps__changed') }}

@@ -1,27 +1,28 @@
--- The deduplicated event history: one row per (twap_id, status, event_time).
+-- The deduplicated event history: one row per (twap_id, status, event_time). A build replaces
+-- a changed TWAP's events together: its unique_key is the key a build deletes and appends.
 {{
     config(
         materialized='incremental',
-        incremental_strategy=mart_incremental_strategy(),
-        on_schema_change='fail',
+        unique_key='twap_id',
         indexes=[
             {'columns': ['twap_id']},
             {'columns': ['wallet']},
             {'columns': ['coin', 'event_time']},
             {'columns': ['status']},
         ],
-        pre_hook="{{ delete_changed('twap_id') }}",
     )
 }}
 -- depends_on: {{ ref('int_twaps__changed') }}
 
 with
 
--- Incremental: the events of the TWAPs changed since the last successful build.
 twap_events as (
 
     select * from {{ ref('int_twap_status_events__deduplicated') }}
+    {% if is_incremental() %}
+    -- Incremental: the events of the TWAPs changed since the last successful build.
     where {{ is_changed('twap_id') }}
+    {% endif %}
 
 ),
 

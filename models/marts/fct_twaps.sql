@@ -2,8 +2,7 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy=mart_incremental_strategy(),
-        on_schema_change='fail',
+        unique_key='twap_id',
         indexes=[
             {'columns': ['twap_id'], 'unique': true},
             {'columns': ['wallet']},
@@ -11,18 +10,19 @@
             {'columns': ['coin', 'status_at']},
             {'columns': ['status']},
         ],
-        pre_hook="{{ delete_changed('twap_id') }}",
     )
 }}
 -- depends_on: {{ ref('int_twaps__changed') }}
 
 with
 
--- Incremental: the events of the TWAPs changed since the last successful build.
 twap_events as (
 
     select * from {{ ref('int_twap_status_events__deduplicated') }}
+    {% if is_incremental() %}
+    -- Incremental: the events of the TWAPs changed since the last successful build.
     where {{ is_changed('twap_id') }}
+    {% endif %}
 
 ),
 

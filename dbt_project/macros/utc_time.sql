@@ -1,35 +1,5 @@
-{#- Types and time arithmetic that differ between the targets (PostgreSQL, Spark). Spark's
-    session time zone is UTC (profiles.yml.example), so its timestamps read as UTC. -#}
-
-{#- Text. -#}
-{% macro text_type() -%}
-    {{ return(adapter.dispatch('text_type')()) }}
-{%- endmacro %}
-
-{% macro default__text_type() -%}
-    text
-{%- endmacro %}
-
-{% macro spark__text_type() -%}
-    string
-{%- endmacro %}
-
-
-{#- An exact amount. PostgreSQL's numeric is exact at any precision; Spark's decimal holds at
-    most 38 digits: 20 before the point (10^20 USD) and 18 after it keep every amount of the
-    source exact, and sums stay exact. -#}
-{% macro amount_type() -%}
-    {{ return(adapter.dispatch('amount_type')()) }}
-{%- endmacro %}
-
-{% macro default__amount_type() -%}
-    numeric
-{%- endmacro %}
-
-{% macro spark__amount_type() -%}
-    decimal(38, 18)
-{%- endmacro %}
-
+{#- Time arithmetic in UTC that differs between the targets (PostgreSQL, Spark). Spark's session
+    time zone is UTC (profiles.yml.example), so its timestamps read as UTC. -#}
 
 {#- `timestamp` plus `minutes` minutes. -#}
 {% macro add_minutes(timestamp, minutes) -%}
@@ -37,6 +7,12 @@
 {%- endmacro %}
 
 {% macro default__add_minutes(timestamp, minutes) -%}
+    {{ exceptions.raise_compiler_error(
+        'macro add_minutes has no implementation for adapter ' ~ adapter.type()
+    ) }}
+{%- endmacro %}
+
+{% macro postgres__add_minutes(timestamp, minutes) -%}
     {{ timestamp }} + {{ minutes }} * interval '1 minute'
 {%- endmacro %}
 
@@ -51,6 +27,12 @@
 {%- endmacro %}
 
 {% macro default__utc_midnight(date, days) -%}
+    {{ exceptions.raise_compiler_error(
+        'macro utc_midnight has no implementation for adapter ' ~ adapter.type()
+    ) }}
+{%- endmacro %}
+
+{% macro postgres__utc_midnight(date, days) -%}
     cast({{ date }} + {{ days }} as timestamp) at time zone 'UTC'
 {%- endmacro %}
 
@@ -59,8 +41,18 @@
 {%- endmacro %}
 
 
-{#- The UTC calendar day of a timestamp, whatever the session time zone (PostgreSQL). -#}
+{#- The UTC calendar day of a timestamp, whatever the session time zone. -#}
+{% macro utc_date(column) -%}
+    {{ return(adapter.dispatch('utc_date')(column)) }}
+{%- endmacro %}
+
 {% macro default__utc_date(column) -%}
+    {{ exceptions.raise_compiler_error(
+        'macro utc_date has no implementation for adapter ' ~ adapter.type()
+    ) }}
+{%- endmacro %}
+
+{% macro postgres__utc_date(column) -%}
     cast({{ column }} at time zone 'UTC' as date)
 {%- endmacro %}
 

@@ -1,17 +1,25 @@
-{#- `column` among the values of `keys_query`, written so that an index on `column` is used.
-    Postgres plans `in (subquery)` as a hash semi-join that scans the whole table when it cannot
-    tell that the subquery is small; `= any(array(subquery))` is evaluated first, then probed
-    through the index. Other adapters get the plain `in`. -#}
+{#- Lookups written so that PostgreSQL probes an index instead of scanning a whole table; other
+    targets get the plain SQL. -#}
+
+{#- `column` among the values of `keys_query`. Postgres plans `in (subquery)` as a hash
+    semi-join that scans the whole table when it cannot tell that the subquery is small;
+    `= any(array(subquery))` is evaluated first, then probed through the index. -#}
 {% macro keys_in(column, keys_query) -%}
     {{ return(adapter.dispatch('keys_in')(column, keys_query)) }}
 {%- endmacro %}
 
 {% macro default__keys_in(column, keys_query) -%}
-    {{ column }} in ({{ keys_query }})
+    {{ exceptions.raise_compiler_error(
+        'macro keys_in has no implementation for adapter ' ~ adapter.type()
+    ) }}
 {%- endmacro %}
 
 {% macro postgres__keys_in(column, keys_query) -%}
     {{ column }} = any(array({{ keys_query }}))
+{%- endmacro %}
+
+{% macro spark__keys_in(column, keys_query) -%}
+    {{ column }} in ({{ keys_query }})
 {%- endmacro %}
 
 
@@ -23,8 +31,14 @@
 {%- endmacro %}
 
 {% macro default__lateral_fence() -%}
+    {{ exceptions.raise_compiler_error(
+        'macro lateral_fence has no implementation for adapter ' ~ adapter.type()
+    ) }}
 {%- endmacro %}
 
 {% macro postgres__lateral_fence() -%}
     offset 0
+{%- endmacro %}
+
+{% macro spark__lateral_fence() -%}
 {%- endmacro %}

@@ -1,0 +1,56 @@
+{#- Spark on the lake: the raw tables the dlt lake pipeline writes (dlt_pipelines/lake.py)
+    registered as the `hyperliquid` source. Each statement runs on its own (Spark runs one per
+    call). The lake is `TWAP_LAKE_URL` (a path or URL Spark reads), raw is its dataset `raw`.
+    On PostgreSQL the source is dlt's own tables: there is nothing to register. -#}
+
+{#- (Re)registers raw's files, so new files and columns are seen: part of setup_warehouse. -#}
+{% macro register_lake_sources() -%}
+    {{ return(adapter.dispatch('register_lake_sources')()) }}
+{%- endmacro %}
+
+{% macro default__register_lake_sources() -%}
+    {{ exceptions.raise_compiler_error(
+        'macro register_lake_sources has no implementation for adapter ' ~ adapter.type()
+    ) }}
+{%- endmacro %}
+
+{% macro spark__register_lake_sources() -%}
+    {%- if execute -%}
+        {%- set raw = env_var('TWAP_LAKE_URL').rstrip('/') ~ '/raw' -%}
+        {%- set tables = {
+            'twap_status_events': 'parquet',
+            'twap_ingest_objects_log': 'parquet',
+            'twap_ingest_commits_log': 'parquet',
+            '_dlt_loads': 'json',
+        } -%}
+        {%- do run_query('create database if not exists raw') -%}
+        {%- for table, format in tables.items() -%}
+            {%- set name = 'raw.' ~ table.lstrip('_') -%}
+            {%- do run_query('drop table if exists ' ~ name) -%}
+            {%- do run_query(
+                'create table ' ~ name ~ ' using ' ~ format
+                ~ " options (mergeSchema 'true') location '" ~ raw ~ '/' ~ table ~ "'"
+            ) -%}
+        {%- endfor -%}
+        {#- A ledger row counts once its dlt load completed; an object's entry is its newest. -#}
+        {%- do run_query(
+            "create or replace view raw.twap_ingest_commits as
+            select seq, object_key, load_id, previous_load_id, committed_at
+            from raw.twap_ingest_commits_log
+            where _dlt_load_id in (select load_id from raw.dlt_loads)"
+        ) -%}
+        {%- do run_query(
+            "create or replace view raw.twap_ingest_objects as
+            select * except (revision, revision_rank, _dlt_load_id)
+            from (
+                select
+                    *,
+                    row_number() over (partition by object_key order by revision desc)
+                        as revision_rank
+                from raw.twap_ingest_objects_log
+                where _dlt_load_id in (select load_id from raw.dlt_loads)
+            )
+            where revision_rank = 1"
+        ) -%}
+    {%- endif -%}
+{%- endmacro %}
