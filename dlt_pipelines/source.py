@@ -1,5 +1,5 @@
-"""The dlt source: objects of TWAP status events, in any format and layout, into `raw`, with a
-per-object ledger."""
+"""The dlt source: a listing resource piped into the events transformer, as dlt's own
+`filesystem(...) | read_parquet()`; the source's arguments come from dlt config and secrets."""
 
 import logging
 import tempfile

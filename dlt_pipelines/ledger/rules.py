@@ -8,6 +8,7 @@ Spark reads the lake through `lake_view_sql`, rendered into the dbt macro file
 """
 
 import sys
+import textwrap
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -234,14 +235,21 @@ def lake_view_sql(raw: str, loads: str) -> dict[str, str]:
     complete = f"_dlt_load_id in (select load_id from {raw}.{loads})"
     return {
         f"{raw}.twap_ingest_commits": (
-            "select seq, object_key, load_id, previous_load_id, committed_at "
-            f"from {raw}.twap_ingest_commits_log where {complete}"
+            "select seq, object_key, load_id, previous_load_id, committed_at\n"
+            f"from {raw}.twap_ingest_commits_log\n"
+            f"where {complete}"
         ),
         f"{raw}.twap_ingest_objects": (
-            "select * except (revision, revision_rank, _dlt_load_id) from ("
-            "select *, row_number() over (partition by object_key order by revision desc) "
-            f"as revision_rank from {raw}.twap_ingest_objects_log where {complete}"
-            ") where revision_rank = 1"
+            "select * except (revision, revision_rank, _dlt_load_id)\n"
+            "from (\n"
+            "    select\n"
+            "        *,\n"
+            "        row_number() over (partition by object_key order by revision desc)\n"
+            "            as revision_rank\n"
+            f"    from {raw}.twap_ingest_objects_log\n"
+            f"    where {complete}\n"
+            ")\n"
+            "where revision_rank = 1"
         ),
     }
 
@@ -249,7 +257,8 @@ def lake_view_sql(raw: str, loads: str) -> dict[str, str]:
 def lake_views_macro() -> str:
     """The dbt macro that creates `lake_view_sql`'s views on Spark (the file's whole text)."""
     statements = "\n".join(
-        f'    {{%- do run_query("create or replace view {view} as {select}") -%}}'
+        f'    {{%- do run_query("create or replace view {view} as\n'
+        f'{textwrap.indent(select, " " * 8)}") -%}}'
         for view, select in lake_view_sql("raw", "dlt_loads").items()
     )
     return (

@@ -3,6 +3,19 @@
     as views named as PostgreSQL's tables: a log row counts once its dlt load
     completed, an object's entry is its newest counted row. -#}
 {% macro create_lake_ledger_views() -%}
-    {%- do run_query("create or replace view raw.twap_ingest_commits as select seq, object_key, load_id, previous_load_id, committed_at from raw.twap_ingest_commits_log where _dlt_load_id in (select load_id from raw.dlt_loads)") -%}
-    {%- do run_query("create or replace view raw.twap_ingest_objects as select * except (revision, revision_rank, _dlt_load_id) from (select *, row_number() over (partition by object_key order by revision desc) as revision_rank from raw.twap_ingest_objects_log where _dlt_load_id in (select load_id from raw.dlt_loads)) where revision_rank = 1") -%}
+    {%- do run_query("create or replace view raw.twap_ingest_commits as
+        select seq, object_key, load_id, previous_load_id, committed_at
+        from raw.twap_ingest_commits_log
+        where _dlt_load_id in (select load_id from raw.dlt_loads)") -%}
+    {%- do run_query("create or replace view raw.twap_ingest_objects as
+        select * except (revision, revision_rank, _dlt_load_id)
+        from (
+            select
+                *,
+                row_number() over (partition by object_key order by revision desc)
+                    as revision_rank
+            from raw.twap_ingest_objects_log
+            where _dlt_load_id in (select load_id from raw.dlt_loads)
+        )
+        where revision_rank = 1") -%}
 {%- endmacro %}
