@@ -3,7 +3,7 @@ on the same 1M events, each as a ratio to pyarrow's bare parse of the same bytes
 
     .venv/bin/python -m benchmarks.bench_reader [--rows 1000000]
 
-The reader (`dlt_pipelines.helpers.read_events`) finds the format from the bytes, decompresses,
+The reader (`dlt_pipelines.readers.objects.read_events`) finds the format from the bytes, decompresses,
 parses, picks the layout and validates every row; the bare parse is only the pyarrow reader.
 No database: this is the per-row cost of reading, the part that differs between formats.
 """
@@ -24,8 +24,9 @@ import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
 from benchmarks.common import history_start, log, write_results
-from dlt_pipelines.helpers import SourceObject, read_events
-from dlt_pipelines.layouts import KNOWN_LAYOUTS
+from dlt_pipelines.listing import SourceObject
+from dlt_pipelines.readers.layouts import KNOWN_LAYOUTS
+from dlt_pipelines.readers.objects import read_events
 from dlt_pipelines.sample_data import generate
 
 ROWS = 1_000_000

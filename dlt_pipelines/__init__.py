@@ -1,1 +1,1 @@
-"""dlt source and pipeline for Hyperliquid TWAP status events stored as hourly parquet objects."""
+"""dlt source, readers, ledger and pipelines for Hyperliquid TWAP status events in object stores."""

@@ -1,16 +1,17 @@
-"""The pipeline factory and one load run; also a plain dlt script.
+"""The pipelines (PostgreSQL and lake) and one load run; also a plain dlt script.
 
     python -m dlt_pipelines.pipeline   # reads .dlt/config.toml, secrets.toml and env vars
 
 Configure the source under `[sources.hyperliquid_twap]` (`bucket_url`, `credentials`) and the
 destination under `[destination.postgres.credentials]`, as for any dlt pipeline. The lake target
-(`dlt_pipelines.lake.make_lake_pipeline`) loads the same way into parquet files.
+(`make_lake_pipeline`) loads the same way into parquet files.
 """
 
 import logging
 import os
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -18,11 +19,20 @@ from typing import Any, Protocol
 import dlt
 from dlt.common.pipeline import LoadInfo
 
-from dlt_pipelines import ledger
-from dlt_pipelines.lake import LakeLedger
-from dlt_pipelines.ledger import KEEP, KnownObject, LedgerEntry
-from dlt_pipelines.settings import DATASET_NAME, PIPELINE_NAME
-from dlt_pipelines.source import IngestStats, hyperliquid_twap
+from dlt_pipelines.ledger import postgres
+from dlt_pipelines.ledger.lake import LakeLedger
+from dlt_pipelines.ledger.rules import (
+    CHANGED,
+    FAILED,
+    KEEP,
+    LOADED,
+    NEW,
+    RETRIED,
+    KnownObject,
+    LedgerEntry,
+)
+from dlt_pipelines.settings import DATASET_NAME, EVENTS_TABLE, LAKE_PIPELINE_NAME, PIPELINE_NAME
+from dlt_pipelines.source import hyperliquid_twap
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +57,20 @@ def make_pipeline(credentials: Any = None, pipelines_dir: Path | None = None) ->
     )
 
 
+def make_lake_pipeline(lake_url: str, pipelines_dir: str | None = None) -> dlt.Pipeline:
+    """The TWAP pipeline writing parquet files to dataset `raw` under `lake_url` (a local path,
+    `file://` or `s3://` URL)."""
+    return dlt.pipeline(
+        pipeline_name=LAKE_PIPELINE_NAME,
+        destination=dlt.destinations.filesystem(bucket_url=lake_url),
+        dataset_name=DATASET_NAME,
+        pipelines_dir=pipelines_dir,
+    )
+
+
 class Ledger(Protocol):
-    """Where a pipeline's ledger lives: its SQL destination (ledger.py) or its lake (lake.py)."""
+    """Where a pipeline's ledger lives: its SQL destination (ledger/postgres.py) or its lake
+    (ledger/lake.py); both apply the rules of ledger/rules.py."""
 
     def prepare(self, aborted_loads: Collection[str] = ()) -> None: ...
 
@@ -73,15 +95,15 @@ class SqlLedger:
 
     def prepare(self, aborted_loads: Collection[str] = ()) -> None:
         with self.pipeline.sql_client() as client:
-            ledger.prepare(client, aborted_loads)
+            postgres.prepare(client, aborted_loads)
 
     def known(self) -> dict[str, KnownObject]:
         with self.pipeline.sql_client() as client:
-            return ledger.known_objects(client)
+            return postgres.known_objects(client)
 
     def record(self, entries: Sequence[LedgerEntry], *args: Any, **kwargs: Any) -> None:
         with self.pipeline.sql_client() as client:
-            ledger.record(client, entries, *args, **kwargs)
+            postgres.record(client, entries, *args, **kwargs)
 
 
 def ledger_of(pipeline: dlt.Pipeline) -> Ledger:
@@ -89,6 +111,73 @@ def ledger_of(pipeline: dlt.Pipeline) -> Ledger:
     if pipeline.destination.destination_name == "filesystem":
         return LakeLedger(pipeline)
     return SqlLedger(pipeline)
+
+
+@dataclass(frozen=True)
+class IngestStats:
+    """What one extraction did: what the listing found and what each object read gave (the
+    ledger entries of the run), from the events resource's dlt metrics."""
+
+    listed: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)  # files that are not data, by why
+    why: dict[str, str] = field(default_factory=dict)  # object key -> NEW, CHANGED or RETRIED
+    rows: int = 0
+    entries: list[LedgerEntry] = field(default_factory=list)
+    # Known objects missing from this listing, and vanished ones listed again.
+    vanished: list[str] = field(default_factory=list)
+    reappeared: list[str] = field(default_factory=list)
+    on_vanished: str = KEEP
+
+    @classmethod
+    def of(cls, metrics: Mapping[str, Any]) -> "IngestStats":
+        """From the metrics `source.twap_status_events` kept."""
+        return cls(
+            metrics["listed"],
+            Counter(metrics["skipped"]),
+            metrics["why"],
+            metrics["rows"],
+            [LedgerEntry(**entry) for entry in metrics["attempts"]],
+            metrics["vanished"],
+            metrics["reappeared"],
+            metrics["on_vanished"],
+        )
+
+    @property
+    def new(self) -> int:
+        return sum(why == NEW for why in self.why.values())
+
+    @property
+    def changed(self) -> int:
+        return sum(why == CHANGED for why in self.why.values())
+
+    @property
+    def retried(self) -> int:
+        return sum(why == RETRIED for why in self.why.values())
+
+    @property
+    def selected(self) -> int:
+        return len(self.why)
+
+    @property
+    def loaded(self) -> int:
+        return sum(entry.status == LOADED for entry in self.entries)
+
+    @property
+    def failed(self) -> dict[str, str]:
+        """Object key -> error of every object that failed in this run."""
+        return {e.key: e.error or "" for e in self.entries if e.status == FAILED}
+
+    @property
+    def rejected(self) -> dict[str, int]:
+        """Object key -> rows rejected, of every object read in this run that had some."""
+        return {e.key: e.rejected for e in self.entries if e.rejected}
+
+    @property
+    def repaired(self) -> int:
+        return sum(entry.repaired for entry in self.entries)
+
+    def skipped_text(self) -> str:
+        return ", ".join(f"{n} {why}" for why, n in sorted(self.skipped.items())) or "none"
 
 
 @dataclass
@@ -99,7 +188,7 @@ class LoadResult:
 
 def load(pipeline: dlt.Pipeline, **source_args: Any) -> LoadResult:
     """Extract new, changed and previously failed objects, append them to raw in one load
-    package, then commit what happened to each object in the ledger (see ledger.py)."""
+    package, then commit what happened to each object in the ledger (ledger/rules.py)."""
     aborted: list[str] = []
     if pipeline.has_pending_data:
         # Left by an interrupted run: whatever of it reached raw is named by no ledger row.
@@ -111,12 +200,20 @@ def load(pipeline: dlt.Pipeline, **source_args: Any) -> LoadResult:
         pipeline.abort_packages()
     book = ledger_of(pipeline)
     book.prepare(aborted)
-    known = book.known()
-    stats = IngestStats()
     started_at = datetime.now(UTC)
-    source = hyperliquid_twap(**source_args, known=known, stats=stats)
-    # Nothing to read: no dlt run at all (no load package, no state sync).
-    info = pipeline.run(source, loader_file_format="parquet") if stats.selected else None
+    if pipeline.first_run:
+        # A new local pipeline takes dlt's state and schemas from the destination, as `run` does.
+        pipeline.sync_destination()
+    source = hyperliquid_twap(**source_args, known=book.known())
+    pipeline.extract(source, loader_file_format="parquet")
+    stats = IngestStats.of(source.resources[EVENTS_TABLE].custom_metrics)
+    info = None
+    if stats.selected:
+        pipeline.normalize()
+        info = pipeline.load()
+    else:
+        # Nothing to read: the empty package is dropped, nothing reaches the destination.
+        pipeline.abort_packages()
     book.record(
         stats.entries,
         info.loads_ids[-1] if info and info.loads_ids else None,

@@ -3,6 +3,7 @@
 import pyarrow as pa
 
 PIPELINE_NAME = "hyperliquid_twap"
+LAKE_PIPELINE_NAME = "hyperliquid_twap_lake"
 DATASET_NAME = "raw"
 EVENTS_TABLE = "twap_status_events"
 LEDGER_TABLE = "twap_ingest_objects"

@@ -4,7 +4,7 @@ publishes PostgreSQL's, always in full (Spark's build log keeps no rebuilt keys 
 A SparkSession made with the `spark` target's configuration (twap/spark.py) reads the tables
 dbt built in the metastore under $TWAP_HOME/spark, and the ingest ledger through the view the
 build registered on the lake's ledger log (the newest counted entry per object, as
-dlt_pipelines/lake.py reads it). Spark converts the columns to what SQLite stores, as
+dlt_pipelines/ledger/rules.py defines it). Spark converts the columns to what SQLite stores, as
 PostgreSQL does in twap/publish.py, and hands them over as arrow tables.
 Needs the Spark extra (pyspark).
 """

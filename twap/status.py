@@ -2,6 +2,7 @@
 
 from contextlib import closing
 
+from dlt_pipelines.ledger.rules import CURRENT, FAILED, VANISHED, VANISHED_SINCE, summary_sql
 from dlt_pipelines.settings import DATASET_NAME, LEDGER_TABLE, QUARANTINE_TABLE
 from twap.database import Database
 from twap.errors import EXIT_OBJECTS_FAILED
@@ -10,20 +11,7 @@ LEDGER = f"{DATASET_NAME}.{LEDGER_TABLE}"
 QUARANTINE = f"{DATASET_NAME}.{QUARANTINE_TABLE}"
 
 
-# Read through jsonb: a ledger from before rows were rejected or objects vanished gains those
-# columns on its next load, and reads as zero until then.
-SUMMARY = f"""
-    select
-        count(*) filter (where status = 'loaded'),
-        count(*) filter (where status = 'failed'),
-        count(*) filter (where to_jsonb(l) ->> 'vanished_at' is not null),
-        coalesce(sum(row_count) filter (where load_id is not null), 0),
-        coalesce(sum((to_jsonb(l) ->> 'rejected_rows')::bigint), 0),
-        coalesce(sum((to_jsonb(l) ->> 'repaired_times')::bigint), 0),
-        max(loaded_at),
-        max(last_attempt_at)
-    from {LEDGER} as l
-"""
+SUMMARY = summary_sql(LEDGER)
 
 
 def current_raw_rows(database: Database) -> int:
@@ -54,7 +42,7 @@ def print_status(database: Database) -> int:
             f"""
             select object_key, attempts, loaded_version is not null, error
             from {LEDGER}
-            where status = 'failed'
+            where status = '{FAILED}'
             order by object_key
             """
         )
@@ -63,9 +51,9 @@ def print_status(database: Database) -> int:
             print(f"failed: {key} (attempt {attempts}{note}): {error}")
         cursor.execute(
             f"""
-            select object_key, (to_jsonb(l) ->> 'vanished_at')::timestamptz, load_id is not null
+            select object_key, {VANISHED_SINCE}, {CURRENT}
             from {LEDGER} as l
-            where to_jsonb(l) ->> 'vanished_at' is not null
+            where {VANISHED}
             order by object_key
             """
         )

@@ -8,8 +8,8 @@ from botocore.exceptions import BotoCoreError, EndpointConnectionError
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from dlt_pipelines.lake import LakeLedger, make_lake_pipeline
-from dlt_pipelines.pipeline import LoadResult, load, make_pipeline
+from dlt_pipelines.ledger.lake import LakeLedger
+from dlt_pipelines.pipeline import LoadResult, load, make_lake_pipeline, make_pipeline
 from dlt_pipelines.settings import DATASET_NAME, EVENTS_TABLE
 from twap import logs, metrics, runs
 from twap.builds import served_is_current
@@ -86,7 +86,6 @@ def load_step(settings: Settings, database: Database | None) -> LoadResult:
             result = load(pipeline, **source, **settings.source_args)
         except TwapError:
             raise
-        # Listing happens as the source is made, so its errors come unwrapped by dlt too.
         except (PipelineStepFailed, ConfigFieldMissingException, OSError, BotoCoreError) as exc:
             raise TwapError(_explain_load_error(settings.source_url, exc)) from exc
         stats = result.stats

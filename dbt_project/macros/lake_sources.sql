@@ -1,4 +1,4 @@
-{#- Spark on the lake: the raw tables the dlt lake pipeline writes (dlt_pipelines/lake.py)
+{#- Spark on the lake: the raw tables the dlt lake pipeline writes (dlt_pipelines/ledger/lake.py)
     registered as the `hyperliquid` source. Each statement runs on its own (Spark runs one per
     call). The lake is `TWAP_LAKE_URL` (a path or URL Spark reads), raw is its dataset `raw`.
     On PostgreSQL the source is dlt's own tables: there is nothing to register. -#}
@@ -32,25 +32,7 @@
                 ~ " options (mergeSchema 'true') location '" ~ raw ~ '/' ~ table ~ "'"
             ) -%}
         {%- endfor -%}
-        {#- A ledger row counts once its dlt load completed; an object's entry is its newest. -#}
-        {%- do run_query(
-            "create or replace view raw.twap_ingest_commits as
-            select seq, object_key, load_id, previous_load_id, committed_at
-            from raw.twap_ingest_commits_log
-            where _dlt_load_id in (select load_id from raw.dlt_loads)"
-        ) -%}
-        {%- do run_query(
-            "create or replace view raw.twap_ingest_objects as
-            select * except (revision, revision_rank, _dlt_load_id)
-            from (
-                select
-                    *,
-                    row_number() over (partition by object_key order by revision desc)
-                        as revision_rank
-                from raw.twap_ingest_objects_log
-                where _dlt_load_id in (select load_id from raw.dlt_loads)
-            )
-            where revision_rank = 1"
-        ) -%}
+        {#- The ledger as PostgreSQL's tables (lake_ledger_views.sql, from the ledger's rules). -#}
+        {%- do create_lake_ledger_views() -%}
     {%- endif -%}
 {%- endmacro %}

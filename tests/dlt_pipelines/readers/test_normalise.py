@@ -6,8 +6,9 @@ import pyarrow as pa
 import pytest
 
 from dlt_pipelines.errors import BadObjectError
-from dlt_pipelines.helpers import BatchRead, SourceObject, read_batch
-from dlt_pipelines.layouts import KNOWN_LAYOUTS
+from dlt_pipelines.listing import SourceObject
+from dlt_pipelines.readers.layouts import KNOWN_LAYOUTS
+from dlt_pipelines.readers.objects import BatchRead, read_batch
 from dlt_pipelines.settings import EVENT_SCHEMA, LINEAGE_SCHEMA
 
 # 2026-01-28T15:00:05.423822681Z, the activation of TWAP 1544034 (DATA.md).

@@ -10,9 +10,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from dlt_pipelines.errors import BadObjectError
-from dlt_pipelines.formats import not_data_reason, read_table
-from dlt_pipelines.helpers import BatchRead, SourceObject, read_batch, read_events
-from dlt_pipelines.layouts import KNOWN_LAYOUTS, layouts_from_config
+from dlt_pipelines.listing import SourceObject
+from dlt_pipelines.readers.formats import not_data_reason, read_table
+from dlt_pipelines.readers.layouts import KNOWN_LAYOUTS, layouts_from_config
+from dlt_pipelines.readers.objects import BatchRead, read_batch, read_events
 from tests import vendor_files
 from tests.vendor_files import LAYOUT_FILES, Event, LayoutFile, compressed, twaps
 

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dlt_pipelines.errors import BadObjectError
-from dlt_pipelines.layouts import SIDES, STATUSES, TIMES, Layout, choose_layout
+from dlt_pipelines.readers.layouts import SIDES, STATUSES, TIMES, Layout, choose_layout
 from dlt_pipelines.settings import (
     AMOUNT_COLUMNS,
     EVENT_SCHEMA,

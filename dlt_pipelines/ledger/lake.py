@@ -1,5 +1,4 @@
-"""The lake target: the same source into parquet files (dlt's `filesystem` destination), with
-the ledger kept as append-only files beside raw.
+"""The ingest ledger on a lake (dlt's `filesystem` destination): append-only files beside raw.
 
 Nothing on a lake is updated in place, so the ledger is a log too:
 
@@ -13,11 +12,12 @@ same rule as on PostgreSQL, with dlt's completion marker in place of a transacti
 commit numbers continue from the highest counted ones; one writer at a time (the run lock of
 the deployment, e.g. `flock`, as for the hourly cron line). Rows that stop being current stay
 in their files (nothing is deleted on the lake); the readers (dbt on Spark) see only current
-rows. Spark registers these tables in `dbt_project/macros/cross_db/lake_sources.sql`.
+rows. Spark reads these logs through the views of `rules.lake_view_sql`.
 """
 
 import json
 from collections.abc import Collection, Iterable, Sequence
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any
@@ -27,12 +27,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from dlt.destinations.impl.filesystem.filesystem import FilesystemClient
 
-from dlt_pipelines.ledger import LOADED, MIRROR, KnownObject, LedgerEntry
-from dlt_pipelines.settings import DATASET_NAME
+from dlt_pipelines.ledger.rules import (
+    KEEP,
+    KnownObject,
+    LedgerEntry,
+    apply_run,
+    counted,
+    newest_entries,
+)
 
 OBJECTS_LOG = "twap_ingest_objects_log"
 COMMITS_LOG = "twap_ingest_commits_log"
-LAKE_PIPELINE_NAME = "hyperliquid_twap_lake"
 
 _TIME = pa.timestamp("us", tz="UTC")
 OBJECT_SCHEMA = pa.schema(
@@ -68,17 +73,6 @@ COMMIT_SCHEMA = pa.schema(
 )
 
 
-def make_lake_pipeline(lake_url: str, pipelines_dir: str | None = None) -> dlt.Pipeline:
-    """The TWAP pipeline writing parquet files to dataset `raw` under `lake_url` (a local path,
-    `file://` or `s3://` URL)."""
-    return dlt.pipeline(
-        pipeline_name=LAKE_PIPELINE_NAME,
-        destination=dlt.destinations.filesystem(bucket_url=lake_url),
-        dataset_name=DATASET_NAME,
-        pipelines_dir=pipelines_dir,
-    )
-
-
 class LakeLedger:
     """The ledger of a lake pipeline, read from and appended to its files."""
 
@@ -93,77 +87,41 @@ class LakeLedger:
         with self.pipeline.destination_client() as client:
             assert isinstance(client, FilesystemClient)
             complete = _complete_loads(client)
-            objects = _read(client, OBJECTS_LOG, complete)
-            commits = _read(client, COMMITS_LOG, complete)
-        self.entries = {}
-        for row in sorted(objects, key=lambda row: row["revision"]):
-            self.entries[row["object_key"]] = row
+            objects = counted(_read(client, OBJECTS_LOG), complete)
+            commits = counted(_read(client, COMMITS_LOG), complete)
+        self.entries = newest_entries(objects)
         self.revision = max((row["revision"] for row in objects), default=0)
         self.seq = max((row["seq"] for row in commits), default=0)
 
     def known(self) -> dict[str, KnownObject]:
-        return {
-            key: KnownObject(
-                row["object_version"],
-                row["status"],
-                row["load_id"] is not None,
-                row["vanished_at"] is not None,
-            )
-            for key, row in self.entries.items()
-        }
+        return {key: KnownObject.of(entry) for key, entry in self.entries.items()}
 
     def record(
         self,
-        entries: Sequence[LedgerEntry],
+        attempts: Sequence[LedgerEntry],
         load_id: str | None,
         at: datetime,
         vanished: Collection[str] = (),
         reappeared: Collection[str] = (),
-        on_vanished: str = "keep",
+        on_vanished: str = KEEP,
     ) -> None:
-        """Append what a run did as one dlt load: the changed ledger rows and their commits."""
-        changed: dict[str, dict[str, Any]] = {}
-        commits: list[dict[str, Any]] = []
-
-        def entry(key: str) -> dict[str, Any]:
-            return changed.setdefault(key, dict(self.entries[key]))
-
-        def commit(row: dict[str, Any], new_load: str | None) -> None:
-            self.seq += 1
-            commits.append(
-                {
-                    "seq": self.seq,
-                    "object_key": row["object_key"],
-                    "load_id": new_load,
-                    "previous_load_id": row["load_id"],
-                    "committed_at": at,
-                }
-            )
-            row.update(load_id=new_load, commit_seq=self.seq)
-
-        for item in entries:
-            row = changed[item.key] = _attempted(self.entries.get(item.key), item, at)
-            if item.status == LOADED:
-                row.update(loaded_version=item.version, loaded_at=at)
-                if row["load_id"] != load_id:
-                    commit(row, load_id)
-        for key in reappeared:
-            entry(key)["vanished_at"] = None
-        for key in vanished:
-            row = entry(key)
-            row["vanished_at"] = row["vanished_at"] or at
-            if on_vanished == MIRROR and row["load_id"] is not None:
-                commit(row, None)
-                row.update(loaded_version=None, row_count=0, rejected_rows=0)
-        if not changed:
+        """Append what a run did (`rules.apply_run`) as one dlt load: the changed entries, each
+        a new revision, and their commits numbered after the counted ones."""
+        changes = apply_run(self.entries, attempts, load_id, at, vanished, reappeared, on_vanished)
+        if not changes.entries:
             return
-        for row in changed.values():
+        commits = []
+        for commit in changes.commits:
+            self.seq += 1
+            commits.append({**asdict(commit), "seq": self.seq, "committed_at": at})
+            changes.entries[commit.object_key]["commit_seq"] = self.seq
+        for entry in changes.entries.values():
             self.revision += 1
-            row["revision"] = self.revision
+            entry["revision"] = self.revision
         self.pipeline.run(
             [
                 dlt.resource(
-                    [pa.Table.from_pylist(list(changed.values()), OBJECT_SCHEMA)],
+                    [pa.Table.from_pylist(list(changes.entries.values()), OBJECT_SCHEMA)],
                     name=OBJECTS_LOG,
                     write_disposition="append",
                 ),
@@ -175,28 +133,7 @@ class LakeLedger:
             ],
             loader_file_format="parquet",
         )
-        self.entries.update(changed)
-
-
-def _attempted(previous: dict[str, Any] | None, item: LedgerEntry, at: datetime) -> dict[str, Any]:
-    """The ledger row of an object after an attempt: as the PostgreSQL ledger's upsert."""
-    row = dict(previous) if previous else {"first_seen_at": at, "attempts": 0, "load_id": None}
-    row.setdefault("commit_seq", None)
-    same_version = previous is not None and previous["object_version"] == item.version
-    row.update(
-        object_key=item.key,
-        object_version=item.version,
-        size_bytes=item.size_bytes,
-        modified_at=item.modified_at,
-        status=item.status,
-        error=item.error,
-        attempts=row["attempts"] + 1 if same_version else 1,
-        last_attempt_at=at,
-        vanished_at=None,
-    )
-    if item.status == LOADED:
-        row.update(row_count=item.rows, rejected_rows=item.rejected, repaired_times=item.repaired)
-    return row
+        self.entries.update(changes.entries)
 
 
 def _complete_loads(client: FilesystemClient) -> set[str]:
@@ -209,13 +146,12 @@ def _complete_loads(client: FilesystemClient) -> set[str]:
     return loads
 
 
-def _read(client: FilesystemClient, table: str, loads: set[str]) -> list[dict[str, Any]]:
-    """The rows of `table` written by one of `loads` (none before the table exists)."""
+def _read(client: FilesystemClient, table: str) -> list[dict[str, Any]]:
+    """The rows of `table`'s files (none before the table exists)."""
     rows: list[dict[str, Any]] = []
     for path in _table_files(client, table, ".parquet"):
         with client.fs_client.open(path, "rb") as file:
-            data = pq.read_table(file)
-        rows.extend(row for row in data.to_pylist() if row.get("_dlt_load_id") in loads)
+            rows.extend(pq.read_table(file).to_pylist())
     return rows
 
 

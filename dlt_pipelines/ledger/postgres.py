@@ -1,4 +1,4 @@
-"""The ingest ledger: the commit log of raw.
+"""The ingest ledger in PostgreSQL, beside raw: the commit log of raw.
 
 Raw is append-only: every load adds rows tagged with its dlt load id, and nothing in raw counts
 by itself. An object's rows count (are *current*) only once the ledger names the load that
@@ -15,11 +15,22 @@ commit made non-current are deleted once a finished build has taken in that comm
 """
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from dlt.destinations.sql_client import SqlClientBase
 
+from dlt_pipelines.ledger.rules import (
+    CURRENT,
+    ENTRY_COLUMNS,
+    FAILED,
+    KEEP,
+    LOADED,
+    VANISHED,
+    KnownObject,
+    LedgerEntry,
+    apply_run,
+)
 from dlt_pipelines.settings import (
     BUILD_LOG_SCHEMA,
     BUILD_LOG_TABLE,
@@ -28,36 +39,39 @@ from dlt_pipelines.settings import (
     LEDGER_TABLE,
 )
 
-LOADED, FAILED = "loaded", "failed"
-# What happens to the rows of an object that is no longer listed (see README, Guarantees).
-KEEP, MIRROR = "keep", "mirror"
-
-_LEDGER_COLUMNS = """
-    object_key text primary key,
-    object_version text not null,
-    size_bytes bigint,
-    modified_at timestamptz,
-    status text not null check (status in ('loaded', 'failed')),
-    error text,
-    attempts integer not null,
-    row_count bigint,
-    loaded_version text,
-    load_id text,
-    commit_seq bigint,
-    first_seen_at timestamptz not null,
-    last_attempt_at timestamptz not null,
-    loaded_at timestamptz,
-    vanished_at timestamptz,
-    rejected_rows bigint,
-    repaired_times bigint
-"""
-# Columns added since the first ledgers were made: added to an existing ledger on its next run.
-_ADDED_COLUMNS = (
-    "commit_seq bigint",
-    "vanished_at timestamptz",
-    "rejected_rows bigint",
-    "repaired_times bigint",
+# Each entry column's type, and the constraints of those that have some.
+_TYPES = {
+    "object_key": "text",
+    "object_version": "text",
+    "size_bytes": "bigint",
+    "modified_at": "timestamptz",
+    "status": "text",
+    "error": "text",
+    "attempts": "integer",
+    "row_count": "bigint",
+    "loaded_version": "text",
+    "load_id": "text",
+    "commit_seq": "bigint",
+    "first_seen_at": "timestamptz",
+    "last_attempt_at": "timestamptz",
+    "loaded_at": "timestamptz",
+    "vanished_at": "timestamptz",
+    "rejected_rows": "bigint",
+    "repaired_times": "bigint",
+}
+_CONSTRAINTS = {
+    "object_key": "primary key",
+    "object_version": "not null",
+    "status": f"not null check (status in ('{LOADED}', '{FAILED}'))",
+    "attempts": "not null",
+    "first_seen_at": "not null",
+    "last_attempt_at": "not null",
+}
+_LEDGER_COLUMNS = ", ".join(
+    f"{c} {_TYPES[c]} {_CONSTRAINTS.get(c, '')}".strip() for c in ENTRY_COLUMNS
 )
+# Columns added since the first ledgers were made: added to an existing ledger on its next run.
+_ADDED_COLUMNS = ("commit_seq", "vanished_at", "rejected_rows", "repaired_times")
 _COMMIT_COLUMNS = """
     seq bigint generated always as identity primary key,
     object_key text not null,
@@ -72,37 +86,14 @@ _COMMIT_COLUMNS = """
 RAW_INDEXES = (("object_key", "_dlt_load_id"), ("_dlt_load_id",), ("twap_id",))
 
 
-@dataclass(frozen=True)
-class LedgerEntry:
-    """What one run did with one object version."""
-
-    key: str
-    version: str
-    size_bytes: int | None
-    modified_at: datetime | None
-    status: str
-    rows: int | None = None
-    error: str | None = None
-    rejected: int = 0  # rows kept in the quarantine table instead
-    repaired: int = 0  # times corrected from milliseconds stored as nanoseconds
-
-
-@dataclass(frozen=True)
-class KnownObject:
-    version: str
-    status: str
-    current: bool  # the ledger names a load holding the object's rows
-    vanished: bool  # the object was missing from the last listing
-
-
 def known_objects(client: SqlClientBase) -> dict[str, KnownObject]:
     """Object key -> what the ledger holds of it (empty before the first run)."""
     if not _table_exists(client, LEDGER_TABLE):
         return {}
     rows = client.execute_sql(
         f"""
-        select object_key, object_version, status, load_id is not null, vanished_at is not null
-        from {_name(client, LEDGER_TABLE)}
+        select object_key, object_version, status, {CURRENT}, {VANISHED}
+        from {_name(client, LEDGER_TABLE)} as l
         """
     )
     return {key: KnownObject(*values) for key, *values in rows or []}
@@ -118,8 +109,8 @@ def prepare(client: SqlClientBase, aborted_loads: Collection[str] = ()) -> None:
         # Only what is missing: ALTER TABLE locks the ledger against readers even as a no-op.
         present = _columns(client, LEDGER_TABLE)
         for column in _ADDED_COLUMNS:
-            if column.split()[0] not in present:
-                client.execute_sql(f"alter table {ledger} add column {column}")
+            if column not in present:
+                client.execute_sql(f"alter table {ledger} add column {column} {_TYPES[column]}")
         client.execute_sql(
             f"create table if not exists {_name(client, COMMITS_TABLE)} ({_COMMIT_COLUMNS})"
         )
@@ -189,146 +180,56 @@ def built_through(client: SqlClientBase) -> int | None:
 
 def record(
     client: SqlClientBase,
-    entries: Sequence[LedgerEntry],
+    attempts: Sequence[LedgerEntry],
     load_id: str | None,
     at: datetime,
     vanished: Collection[str] = (),
     reappeared: Collection[str] = (),
     on_vanished: str = KEEP,
 ) -> None:
-    """Write what a run did in one transaction, after dlt committed its rows.
-
-    A loaded entry makes `load_id` the object's current load (one commit); a failed one keeps
-    whatever was current. `attempts` counts tries at the current version. Objects missing from
-    the listing are marked vanished; with `on_vanished="mirror"` their rows stop being current.
-    """
-    if not (entries or vanished or reappeared):
+    """Write what a run did (`rules.apply_run`) in one transaction, after dlt committed its
+    rows: the changed entries, and one commit numbered by the database's sequence each."""
+    touched = [*(attempt.key for attempt in attempts), *reappeared, *vanished]
+    if not touched:
         return  # a run that read nothing and saw no object come or go
     ledger, commits = _name(client, LEDGER_TABLE), _name(client, COMMITS_TABLE)
     if _table_exists(client, EVENTS_TABLE):
         _create_raw_indexes(client)
     with client.begin_transaction():
-        if entries:
-            _upsert(client, ledger, commits, entries, load_id, at)
-        if reappeared:
-            client.execute_sql(
-                f"update {ledger} set vanished_at = null where object_key = any(%s)",
-                list(reappeared),
+        columns = ", ".join(ENTRY_COLUMNS)
+        rows = client.execute_sql(
+            f"select {columns} from {ledger} where object_key = any(%s)", touched
+        )
+        previous = {row[0]: dict(zip(ENTRY_COLUMNS, row, strict=True)) for row in rows or []}
+        changes = apply_run(previous, attempts, load_id, at, vanished, reappeared, on_vanished)
+        if changes.commits:
+            numbered = client.execute_sql(
+                f"""
+                insert into {commits} (object_key, load_id, previous_load_id)
+                select * from unnest(%s::text[], %s::text[], %s::text[])
+                returning object_key, seq
+                """,
+                [c.object_key for c in changes.commits],
+                [c.load_id for c in changes.commits],
+                [c.previous_load_id for c in changes.commits],
             )
-        if vanished:
-            client.execute_sql(
-                f"update {ledger} set vanished_at = coalesce(vanished_at, %s) where object_key = any(%s)",
-                at,
-                list(vanished),
-            )
-            if on_vanished == MIRROR:
-                _commit(client, ledger, commits, list(vanished), None)
+            for key, seq in numbered:
+                changes.entries[key]["commit_seq"] = seq
+        _write(client, ledger, list(changes.entries.values()))
 
 
-def _upsert(
-    client: SqlClientBase,
-    ledger: str,
-    commits: str,
-    entries: Sequence[LedgerEntry],
-    load_id: str | None,
-    at: datetime,
-) -> None:
+def _write(client: SqlClientBase, ledger: str, entries: list[dict[str, Any]]) -> None:
+    """Insert or replace `entries` whole, in one statement whatever their number."""
+    arrays = ", ".join(f"%({c})s::{_TYPES[c]}[]" for c in ENTRY_COLUMNS)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in ENTRY_COLUMNS[1:])
     client.execute_sql(
         f"""
-        insert into {ledger} as l (
-            object_key, object_version, size_bytes, modified_at, status, error, attempts,
-            row_count, first_seen_at, last_attempt_at, rejected_rows, repaired_times
-        )
-        select
-            e.key, e.version, e.size_bytes, e.modified_at, e.status, e.error, 1,
-            e.row_count, %(at)s, %(at)s, e.rejected_rows, e.repaired_times
-        from unnest(
-            %(keys)s::text[], %(versions)s::text[], %(sizes)s::bigint[],
-            %(modified)s::timestamptz[], %(statuses)s::text[], %(errors)s::text[],
-            %(rows)s::bigint[], %(rejected)s::bigint[], %(repaired)s::bigint[]
-        ) as e(
-            key, version, size_bytes, modified_at, status, error, row_count, rejected_rows,
-            repaired_times
-        )
-        on conflict (object_key) do update set
-            object_version = excluded.object_version,
-            size_bytes = excluded.size_bytes,
-            modified_at = excluded.modified_at,
-            status = excluded.status,
-            error = excluded.error,
-            attempts = case
-                when l.object_version = excluded.object_version then l.attempts + 1
-                else 1
-            end,
-            -- A failed attempt leaves what is current (and its row count) as it was.
-            row_count = case
-                when excluded.status = 'loaded' then excluded.row_count
-                else l.row_count
-            end,
-            rejected_rows = case
-                when excluded.status = 'loaded' then excluded.rejected_rows
-                else l.rejected_rows
-            end,
-            repaired_times = case
-                when excluded.status = 'loaded' then excluded.repaired_times
-                else l.repaired_times
-            end,
-            last_attempt_at = excluded.last_attempt_at,
-            vanished_at = null
+        insert into {ledger} ({", ".join(ENTRY_COLUMNS)})
+        select * from unnest({arrays})
+        on conflict (object_key) do update set {updates}
         """,
-        keys=[e.key for e in entries],
-        versions=[e.version for e in entries],
-        sizes=[e.size_bytes for e in entries],
-        modified=[e.modified_at for e in entries],
-        statuses=[e.status for e in entries],
-        errors=[e.error for e in entries],
-        rows=[e.rows for e in entries],
-        rejected=[e.rejected if e.status == LOADED else None for e in entries],
-        repaired=[e.repaired if e.status == LOADED else None for e in entries],
-        at=at,
+        **{c: [entry[c] for entry in entries] for c in ENTRY_COLUMNS},
     )
-    loaded = [e.key for e in entries if e.status == LOADED]
-    if loaded:
-        _commit(client, ledger, commits, loaded, load_id)
-        client.execute_sql(
-            f"""
-            update {ledger} set loaded_version = object_version, loaded_at = %s
-            where object_key = any(%s)
-            """,
-            at,
-            loaded,
-        )
-
-
-def _commit(
-    client: SqlClientBase, ledger: str, commits: str, keys: list[str], load_id: str | None
-) -> None:
-    """Make `load_id` (None: no load) what is current of `keys`, one numbered commit each."""
-    client.execute_sql(
-        f"""
-        with changed as (
-            insert into {commits} (object_key, load_id, previous_load_id)
-            select l.object_key, %(load_id)s, l.load_id
-            from {ledger} as l
-            where l.object_key = any(%(keys)s) and l.load_id is distinct from %(load_id)s
-            returning object_key, seq
-        )
-        update {ledger} as l
-        set load_id = %(load_id)s, commit_seq = changed.seq
-        from changed
-        where l.object_key = changed.object_key
-        """,
-        keys=keys,
-        load_id=load_id,
-    )
-    if load_id is None:
-        client.execute_sql(
-            f"""
-            update {ledger} set loaded_version = null, row_count = 0, rejected_rows = 0
-            where object_key = any(%s)
-            """,
-            keys,
-        )
 
 
 def _create_raw_indexes(client: SqlClientBase) -> None:

@@ -1,13 +1,13 @@
-"""The lake target's ledger (dlt_pipelines/lake.py): the same rules as PostgreSQL's, kept in
+"""The lake target's ledger (dlt_pipelines/ledger/lake.py): the same rules as PostgreSQL's, kept in
 append-only files, with dlt's completion marker in place of a transaction."""
 
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from dlt_pipelines.lake import LakeLedger, make_lake_pipeline
-from dlt_pipelines.ledger import LOADED, MIRROR, KnownObject
-from dlt_pipelines.pipeline import load
+from dlt_pipelines.ledger.lake import LakeLedger
+from dlt_pipelines.ledger.rules import LOADED, MIRROR, KnownObject
+from dlt_pipelines.pipeline import load, make_lake_pipeline
 from dlt_pipelines.sample_data import generate
 
 

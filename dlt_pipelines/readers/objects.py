@@ -1,11 +1,9 @@
-"""Listing, fetching and reading the source objects."""
+"""Fetching objects in batches and reading them into canonical events and rejected rows."""
 
 import dataclasses
-import posixpath
-from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -14,71 +12,13 @@ import pyarrow.parquet as pq
 from fsspec import AbstractFileSystem
 
 from dlt_pipelines.errors import BadObjectError, one_line
-from dlt_pipelines.formats import PARQUET_MAGIC, not_data_reason, read_table
-from dlt_pipelines.layouts import Layout
-from dlt_pipelines.normalise import Fitted, Normalised, fit_layout, normalise_events
+from dlt_pipelines.listing import SourceObject
+from dlt_pipelines.readers.formats import PARQUET_MAGIC, read_table
+from dlt_pipelines.readers.layouts import Layout
+from dlt_pipelines.readers.normalise import Fitted, Normalised, fit_layout, normalise_events
 from dlt_pipelines.settings import LINEAGE_SCHEMA, QUARANTINE_SCHEMA, ROWS_PER_ITEM
 
 EMPTY_OBJECT = "the object has no rows (an hourly object always has events)"
-
-
-@dataclass(frozen=True)
-class SourceObject:
-    """One listed object: its URL (`key`) and what identifies its content (`version`)."""
-
-    key: str
-    path: str
-    version: str
-    size_bytes: int | None
-    modified_at: datetime | None
-
-
-@dataclass
-class Listing:
-    objects: list[SourceObject]
-    skipped: Counter[str] = dataclasses.field(
-        default_factory=Counter
-    )  # why a file is not data -> files
-
-
-def list_objects(fs: AbstractFileSystem, bucket_url: str, file_glob: str) -> Listing:
-    """List the files under `bucket_url` matching `file_glob` with one listing, sorted by key,
-    leaving out files that are not data (dot-files, sync temporaries, markers, checksums).
-
-    Raises FileNotFoundError when `bucket_url` itself does not exist.
-    """
-    root = fs._strip_protocol(bucket_url).rstrip("/")
-    if not fs.exists(root):
-        raise FileNotFoundError(root)
-    found = fs.glob(posixpath.join(root, file_glob), detail=True)
-    listing = Listing([])
-    for path, info in found.items():
-        if info["type"] != "file":
-            continue
-        why = not_data_reason(path[len(root) + 1 :] if path.startswith(root) else path)
-        if why is None:
-            listing.objects.append(_source_object(fs, path, info))
-        else:
-            listing.skipped[why] += 1
-    listing.objects.sort(key=lambda obj: obj.key)
-    return listing
-
-
-def _source_object(fs: AbstractFileSystem, path: str, info: dict) -> SourceObject:
-    modified = info.get("LastModified") or info.get("mtime")
-    if isinstance(modified, int | float):
-        modified = datetime.fromtimestamp(modified, UTC)
-    etag = info.get("ETag") or info.get("etag")
-    # Object stores give an ETag; local files are identified by size and modification time.
-    version = etag.strip('"') if etag else f"{info.get('size')}:{modified and modified.isoformat()}"
-    return SourceObject(
-        # The full URL: two sources with the same layout never share keys.
-        key=fs.unstrip_protocol(path),
-        path=path,
-        version=version,
-        size_bytes=info.get("size"),
-        modified_at=modified,
-    )
 
 
 def batched(

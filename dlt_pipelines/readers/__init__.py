@@ -1,0 +1,1 @@
+"""Reading objects: formats, layouts, row normalisation, and objects into canonical events."""
