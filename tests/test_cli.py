@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import Twap, free_port
-from twap.demo import demo_sample
+from twap.run.demo import demo_sample
 from twap.settings import Settings
 
 
@@ -88,7 +88,7 @@ def test_demo_sample_is_made_again_only_for_other_days_seed_or_hour(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = Settings.from_env(home=str(tmp_path))
-    logger = logging.getLogger("twap.demo")
+    logger = logging.getLogger("twap.run.demo")
     logger.addHandler(caplog.handler)  # `twap` may not propagate, after an in-process main()
     caplog.set_level(logging.INFO, logger=logger.name)
     end = datetime(2026, 11, 30, 14, tzinfo=UTC)

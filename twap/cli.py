@@ -13,20 +13,21 @@ from pathlib import Path
 from typing import Any
 
 from dlt_pipelines.sample_data import DEFAULT_START
-from twap import logs, runs, steps
+from twap.build.spark import SPARK, WAREHOUSES
 from twap.database import stop_embedded
-from twap.demo import DEMO_DAYS, DEMO_SEED, demo_sample, write_sample
 from twap.errors import EXIT_ERROR, TwapError, one_line
-from twap.logs import LOG_FORMATS
 from twap.markets import INFO_URL, MARKETS_FILE, fetch_markets, write_markets
+from twap.observe import logs, runs
+from twap.observe.logs import LOG_FORMATS
+from twap.run import steps
+from twap.run.demo import DEMO_DAYS, DEMO_SEED, demo_sample, write_sample
+from twap.run.status import nothing_loaded, print_status
 from twap.serve import check_port, serve
 from twap.settings import Settings, check_source_url, source_arguments
-from twap.spark import SPARK, WAREHOUSES
-from twap.status import nothing_loaded, print_status
 
 logger = logging.getLogger("twap")
 # Their progress lines show with -v; by default each step prints one summary line.
-DETAIL_LOGGERS = ("dlt_pipelines", "twap.publish", "twap.transform")
+DETAIL_LOGGERS = ("dlt_pipelines", "twap.publish", "twap.build")
 
 
 def cmd_sample_data(args: argparse.Namespace, settings: Settings) -> int:

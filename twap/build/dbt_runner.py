@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from twap.build.spark import jvm_output_to_log, spark_env
 from twap.database import Database
 from twap.errors import TwapError, one_line
 from twap.settings import PROJECT_DIR, Settings
-from twap.spark import jvm_output_to_log, spark_env
 
 if TYPE_CHECKING:
     from dbt.artifacts.schemas.run import RunResult

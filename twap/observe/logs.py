@@ -6,7 +6,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from twap import runs
+from twap.observe import runs
 
 LOG_FORMATS = ("text", "json")
 TEXT_FORMAT = "%(asctime)s %(message)s"
