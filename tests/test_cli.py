@@ -40,8 +40,16 @@ def test_a_mistyped_flag_gets_the_commands_usage_and_a_suggestion(tmp_path: Path
     result = twap_alone(tmp_path, "run", "--sorce", "x")
 
     assert result.returncode == 2
-    assert result.stderr.startswith("usage: twap run ")
-    assert "unrecognized arguments: --sorce x (did you mean --source?)" in result.stderr
+    assert result.stderr.startswith("Usage: twap run ")
+    assert "No such option '--sorce'. Did you mean '--source'?" in result.stderr
+    assert not tmp_path.joinpath("pgdata").exists()
+
+
+def test_a_mistyped_command_gets_a_suggestion(tmp_path: Path) -> None:
+    result = twap_alone(tmp_path, "rn")
+
+    assert result.returncode == 2
+    assert "No such command 'rn'. Did you mean 'run'?" in result.stderr
     assert not tmp_path.joinpath("pgdata").exists()
 
 
