@@ -41,7 +41,7 @@ def test_a_mistyped_flag_gets_the_commands_usage_and_a_suggestion(tmp_path: Path
 
     assert result.returncode == 2
     assert result.stderr.startswith("Usage: twap run ")
-    assert "No such option '--sorce'. Did you mean '--source'?" in result.stderr
+    assert "twap run: error: No such option '--sorce'. Did you mean '--source'?" in result.stderr
     assert not tmp_path.joinpath("pgdata").exists()
 
 
@@ -49,7 +49,7 @@ def test_a_mistyped_command_gets_a_suggestion(tmp_path: Path) -> None:
     result = twap_alone(tmp_path, "rn")
 
     assert result.returncode == 2
-    assert "No such command 'rn'. Did you mean 'run'?" in result.stderr
+    assert "twap: error: No such command 'rn'. Did you mean 'run'?" in result.stderr
     assert not tmp_path.joinpath("pgdata").exists()
 
 

@@ -109,7 +109,7 @@ def run_command(
             log_format=log_format,
         )
     except TwapError as exc:  # a setting no command can run with: a usage error
-        raise click.UsageError(str(exc)) from None
+        raise click.UsageError(str(exc), click.get_current_context()) from None
     for flag in SOURCE_FLAGS:
         options.pop(flag, None)
     configure_logging(debug, verbose, settings.log_format)
@@ -369,12 +369,21 @@ def configure_logging(debug: bool, verbose: bool, log_format: str) -> None:
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
 
 
+def usage_error(exc: click.ClickException) -> str:
+    """A mistake on the command line: the command's usage, then one line `twap run: error: …`
+    (click's message, with its suggestion for a mistyped command or flag)."""
+    context = getattr(exc, "ctx", None)
+    if context is None:
+        return f"twap: error: {exc.format_message()}"
+    return f"{context.get_usage()}\n{context.command_path}: error: {exc.format_message()}"
+
+
 def main(argv: list[str] | None = None) -> int:
-    """The `twap` command's exit status; a usage mistake exits 2 with click's suggestion."""
+    """The `twap` command's exit status (2 for a usage mistake)."""
     try:
         return cli.main(argv, prog_name="twap", standalone_mode=False)
     except click.ClickException as exc:
-        exc.show()
+        click.echo(usage_error(exc), err=True)
         return exc.exit_code
 
 

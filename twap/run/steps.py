@@ -13,7 +13,7 @@ from dlt_pipelines.pipeline import LoadResult, load, make_pipeline
 from dlt_pipelines.settings import DATASET_NAME, EVENTS_TABLE
 from twap.build.build_log import served_is_current
 from twap.build.dbt_runner import DbtFailed, run_dbt
-from twap.build.spark import SPARK, check_spark_installed, lake_lock
+from twap.build.spark import SPARK, check_spark_installed
 from twap.database import (
     Database,
     embedded_database,
@@ -26,7 +26,7 @@ from twap.observe import logs, metrics, runs
 from twap.observe.runs import StepRecord
 from twap.publish.tables import publish
 from twap.publish.versions import Publication
-from twap.run.lock import run_lock
+from twap.run.lock import lake_lock, run_lock
 from twap.run.status import current_raw_rows
 from twap.settings import Settings
 
