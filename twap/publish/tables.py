@@ -333,7 +333,7 @@ def _write_delta(
         changed = pool.submit(_fetch_keys, database.url, keys)
         fetched = [
             pool.submit(
-                _fetch, database.url, table, _rows_of(table.changed_by, f"{keys} as keys", True)
+                _fetch, database.url, table, rows_of(table.changed_by, f"{keys} as keys", True)
             )
             for table in PUBLISHED_TABLES
         ]
@@ -342,7 +342,7 @@ def _write_delta(
             (table, data.result) for table, data in zip(PUBLISHED_TABLES, fetched, strict=True)
         ]
         for table, data in [*replaced, (TEST_RESULTS, lambda: _ordered(tests))]:
-            where = _rows_of(table.changed_by, "temp.changed_keys", False)
+            where = rows_of(table.changed_by, "temp.changed_keys", False)
             cursor.execute(f'delete from "{table.name}" where {where}')
             cursor.execute("select changes()")
             deleted = cursor.fetchone()[0]
@@ -376,7 +376,7 @@ def _ordered(tests: pa.Table) -> pa.Table:
     return tests.sort_by([(key, "ascending") for key in TEST_RESULTS.primary_key])
 
 
-def _rows_of(kind: str | None, keys: str, postgres: bool) -> str:
+def rows_of(kind: str | None, keys: str, postgres: bool) -> str:
     """A filter on the rows of the changed keys of `kind` in the relation `keys`; every row
     for a table without such keys. Postgres probes its index through an array of keys."""
     if kind is None:

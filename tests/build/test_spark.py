@@ -22,9 +22,9 @@ import pytest
 from datasette.app import Datasette
 
 from dlt_pipelines.sample_data import generate
+from tests.build.test_models import MARTS, rewrite
 from tests.conftest import Twap
-from tests.test_models import MARTS, rewrite
-from tests.test_publish import datasette_json
+from tests.publish.test_publish import datasette_json
 from twap.publish.tables import PUBLISHED_TABLES, TEST_RESULTS, PublishedTable
 from twap.settings import PROJECT_DIR
 
