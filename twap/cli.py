@@ -31,29 +31,37 @@ logger = logging.getLogger("twap")
 DETAIL_LOGGERS = ("dlt_pipelines", "twap.publish", "twap.build")
 
 
-def logging_options(hidden: bool) -> Callable:
-    """--debug, -v and --log-format: on `twap` itself, and (hidden) after any command too."""
+def with_options(*options: Any) -> Callable:
+    """Apply click options (or lists of them) in the order given, as they show in --help."""
 
     def decorate(func: Callable) -> Callable:
-        func = click.option(
-            "--log-format",
-            type=click.Choice(LOG_FORMATS),
-            hidden=hidden,
-            help="text: one readable line per step (default); json: one JSON object per line "
-            "(default $TWAP_LOG_FORMAT)",
-        )(func)
-        func = click.option(
+        flat = [o for option in options for o in (option if isinstance(option, list) else [option])]
+        for option in reversed(flat):
+            func = option(func)
+        return func
+
+    return decorate
+
+
+def logging_options(hidden: bool) -> Callable:
+    """--debug, -v and --log-format: on `twap` itself, and (hidden) after any command too."""
+    return with_options(
+        click.option("--debug", is_flag=True, hidden=hidden, help="show tracebacks and debug logs"),
+        click.option(
             "-v",
             "--verbose",
             is_flag=True,
             hidden=hidden,
             help="show each step's progress and dbt's output",
-        )(func)
-        return click.option(
-            "--debug", is_flag=True, hidden=hidden, help="show tracebacks and debug logs"
-        )(func)
-
-    return decorate
+        ),
+        click.option(
+            "--log-format",
+            type=click.Choice(LOG_FORMATS),
+            hidden=hidden,
+            help="text: one readable line per step (default); json: one JSON object per line "
+            "(default $TWAP_LOG_FORMAT)",
+        ),
+    )
 
 
 @click.group(
@@ -68,72 +76,55 @@ def cli(home: str | None, debug: bool, verbose: bool, log_format: str | None) ->
 
 
 def command(name: str, help: str) -> Callable:
-    """A `twap` subcommand: `func(settings, **its own options)` returns the exit status."""
+    """A `twap` subcommand: `func(settings, **its own options)` returns the exit status; a
+    TwapError is one line (a traceback only with --debug)."""
 
     def decorate(func: Callable[..., int]) -> click.Command:
         @functools.wraps(func)
         def invoke(debug: bool, verbose: bool, log_format: str | None, **options: Any) -> int:
-            top = click.get_current_context().find_root().params
-            return run_command(
-                name,
-                func,
-                debug or top["debug"],
-                verbose or top["verbose"],
-                log_format or top["log_format"],
-                top["home"],
-                options,
-            )
+            context = click.get_current_context()
+            top = context.find_root().params
+            debug, verbose = debug or top["debug"], verbose or top["verbose"]
+            source_flags = {flag: options.pop(flag, None) for flag in SOURCE_FLAGS}
+            runs.begin(name)
+            try:
+                settings = Settings.from_env(
+                    home=top["home"],
+                    source_url=options.pop("source", None),
+                    source_args=source_arguments(source_flags),
+                    warehouse=options.pop("warehouse", None),
+                    log_format=log_format or top["log_format"],
+                )
+            except TwapError as exc:  # a setting no command can run with: a usage error
+                raise click.UsageError(str(exc), context) from None
+            configure_logging(debug, verbose, settings.log_format)
+            try:
+                if settings.warehouse not in WAREHOUSES:
+                    raise TwapError(
+                        f"unknown warehouse {settings.warehouse!r} in TWAP_WAREHOUSE: "
+                        f"use {' or '.join(WAREHOUSES)}"
+                    )
+                return func(settings, **options)
+            except TwapError as exc:
+                logger.error("error: %s", exc)
+                if debug:
+                    raise
+                return exc.exit_code
+            except KeyboardInterrupt:
+                return 130
+            except Exception as exc:
+                if debug:
+                    raise
+                logger.error(
+                    "error: %s: %s (run with --debug for the traceback)",
+                    type(exc).__name__,
+                    one_line(exc),
+                )
+                return EXIT_ERROR
 
         return cli.command(name, help=help, short_help=help)(logging_options(hidden=True)(invoke))
 
     return decorate
-
-
-def run_command(
-    name: str,
-    func: Callable[..., int],
-    debug: bool,
-    verbose: bool,
-    log_format: str | None,
-    home: str | None,
-    options: dict[str, Any],
-) -> int:
-    """Settings from the environment and flags, then the command; a TwapError is one line."""
-    runs.begin(name)
-    try:
-        settings = Settings.from_env(
-            home=home,
-            source_url=options.pop("source", None),
-            source_args=source_arguments(options),
-            warehouse=options.pop("warehouse", None),
-            log_format=log_format,
-        )
-    except TwapError as exc:  # a setting no command can run with: a usage error
-        raise click.UsageError(str(exc), click.get_current_context()) from None
-    for flag in SOURCE_FLAGS:
-        options.pop(flag, None)
-    configure_logging(debug, verbose, settings.log_format)
-    try:
-        if settings.warehouse not in WAREHOUSES:
-            raise TwapError(
-                f"unknown warehouse {settings.warehouse!r} in TWAP_WAREHOUSE: "
-                f"use {' or '.join(WAREHOUSES)}"
-            )
-        return func(settings, **options)
-    except TwapError as exc:
-        logger.error("error: %s", exc)
-        if debug:
-            raise
-        return exc.exit_code
-    except KeyboardInterrupt:
-        return 130
-    except Exception as exc:
-        if debug:
-            raise
-        logger.error(
-            "error: %s: %s (run with --debug for the traceback)", type(exc).__name__, one_line(exc)
-        )
-        return EXIT_ERROR
 
 
 source_options = [
@@ -185,18 +176,6 @@ serve_options = [
         help="Datasette processes sharing the port (default: one per available core)",
     ),
 ]
-
-
-def with_options(*options: Any) -> Callable:
-    """Apply click options (or lists of them) in the order given, as they show in --help."""
-
-    def decorate(func: Callable) -> Callable:
-        flat = [o for option in options for o in (option if isinstance(option, list) else [option])]
-        for option in reversed(flat):
-            func = option(func)
-        return func
-
-    return decorate
 
 
 @command("sample-data", "write realistic hourly parquet objects of TWAP events")

@@ -47,7 +47,7 @@ class Settings:
     publish_path: Path
     # Arguments of the dlt source from flags (source_arguments), overriding dlt's config.
     source_args: dict[str, Any] = field(default_factory=dict)
-    # Where raw lands and dbt builds: `postgres`, or `spark` (raw on the lake, see twap/build/spark.py).
+    # Where raw lands and dbt builds: `postgres`, or `spark` (raw on the lake: twap/build/spark.py).
     warehouse: str = "postgres"
     lake: str | None = None
     # `text` (one readable line per step) or `json` (one object per line): twap/observe/logs.py.

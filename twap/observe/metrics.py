@@ -3,9 +3,9 @@
 Each command replaces `$TWAP_METRICS_DIR/twap_<command>.prom` atomically (node_exporter's
 textfile collector reads the folder) and, when TWAP_PUSHGATEWAY_URL is set, pushes the same
 metrics to that Pushgateway under `job="twap"`, `command`, `instance`. The figures are the step
-records of twap/observe/runs.py, the ones the log lines carry. Last-success times of steps that did not
-succeed this time are carried over from the previous file, so a failed hour does not erase when
-the step last worked.
+records of twap/observe/runs.py, the ones the log lines carry. Last-success times of steps that
+did not succeed this time are carried over from the previous file, so a failed hour does not
+erase when the step last worked.
 """
 
 import functools

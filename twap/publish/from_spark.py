@@ -89,8 +89,8 @@ def _fetch(spark: SparkSession, table: PublishedTable) -> pa.Table:
 
 
 def _sqlite_ready(column: str, kind: str) -> str:
-    """`column` as SQLite stores it, as twap/publish/tables.py has PostgreSQL convert it: decimals as
-    REAL, timestamps as ISO 8601 text in UTC, booleans as 0/1, the rest as text."""
+    """`column` as SQLite stores it, as twap/publish/tables.py has PostgreSQL convert it:
+    decimals as REAL, timestamps as ISO 8601 text in UTC, booleans as 0/1, the rest as text."""
     quoted = f"`{column}`"
     if kind in AS_IS_TYPES:
         return quoted
