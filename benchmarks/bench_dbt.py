@@ -29,10 +29,10 @@ import pyarrow.parquet as pq
 
 from benchmarks.common import elapsed, history_start, log, run_in_home, write_results
 from dlt_pipelines.sample_data import SampleSummary, generate
+from twap.build.dbt_runner import run_dbt
+from twap.build.spark import POSTGRES, WAREHOUSES
 from twap.database import Database, embedded_database
 from twap.settings import Settings
-from twap.spark import POSTGRES, WAREHOUSES
-from twap.transform import run_dbt
 
 TARGET_RATIO = 0.15
 

@@ -10,7 +10,7 @@ times the real `twap run` in a subprocess, start-up included:
 - no-op: the next run, with nothing new;
 - hour: a run after each held-back hour arrives (the median), and its publish step; the
   versions published before are dated an hour back first, as they would be in an hourly
-  schedule, so the publish takes over a file no reader uses (twap/publication.py);
+  schedule, so the publish takes over a file no reader uses (twap/publish/versions.py);
 - full publish: `twap publish --full` of the same marts.
 
 Ratios: no-op ÷ backfill, hour ÷ backfill, hour on two periods ÷ on one, hourly publish ÷ full
@@ -147,7 +147,7 @@ def figures(history: History) -> dict:
 
 def age_versions(home: Path) -> None:
     """Date the published versions' `retired` marks an hour back, as the next hourly run
-    finds them (twap/publication.py)."""
+    finds them (twap/publish/versions.py)."""
     for mark in (home / "twap.db.versions").glob("*/retired"):
         os.utime(mark, (mark.stat().st_mtime - 3600,) * 2)
 

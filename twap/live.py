@@ -22,7 +22,7 @@ from typing import Any
 from datasette.app import Datasette
 from datasette.database import Database, Results
 
-from twap.publication import Publication, Version
+from twap.publish.versions import Publication, Version
 
 logger = logging.getLogger(__name__)
 DATABASE = "twap"

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from twap.errors import TwapError, one_line
-from twap.metadata import DATASETTE_DIR
+from twap.publish.metadata import DATASETTE_DIR
 
 MARKETS_FILE = DATASETTE_DIR / "markets.csv"
 INFO_URL = "https://api.hyperliquid.xyz/info"

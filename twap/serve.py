@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from twap.errors import TwapError
-from twap.metadata import DATASETTE_DIR
-from twap.publication import Publication, Version
+from twap.publish.metadata import DATASETTE_DIR
+from twap.publish.versions import Publication, Version
 from twap.settings import Settings
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import fsspec
 
 from twap.errors import TwapError
-from twap.logs import LOG_FORMATS
+from twap.observe.logs import LOG_FORMATS
 
 # The repo root: dbt_project.yml, profiles.yml.example and datasette/ (`pip install -e .`).
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -47,10 +47,10 @@ class Settings:
     publish_path: Path
     # Arguments of the dlt source from flags (source_arguments), overriding dlt's config.
     source_args: dict[str, Any] = field(default_factory=dict)
-    # Where raw lands and dbt builds: `postgres`, or `spark` (raw on the lake, see twap/spark.py).
+    # Where raw lands and dbt builds: `postgres`, or `spark` (raw on the lake: twap/build/spark.py).
     warehouse: str = "postgres"
     lake: str | None = None
-    # `text` (one readable line per step) or `json` (one object per line): twap/logs.py.
+    # `text` (one readable line per step) or `json` (one object per line): twap/observe/logs.py.
     log_format: str = "text"
     # Each writing command's Prometheus metrics, as `twap_<command>.prom` (None: no file).
     metrics_dir: Path | None = None

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import uvicorn
 
-from twap import logs, runs
 from twap.live import SWITCHES_PER_WORKER, live_site
-from twap.logs import LOG_FORMATS
+from twap.observe import logs, runs
+from twap.observe.logs import LOG_FORMATS
 from twap.serve import BACKLOG, STOP_SECONDS, make_datasette, reuse_port_socket
 
 # Address space of one worker: a hostile query fails with "out of memory", the machine does not.

@@ -40,7 +40,7 @@ class DbtRelation:
 
 
 class Sortable(Protocol):
-    """How a published table may be sorted (twap.publish.PublishedTable)."""
+    """How a published table may be sorted (twap.publish.tables.PublishedTable)."""
 
     @property
     def sort_columns(self) -> list[str]: ...

@@ -1,7 +1,8 @@
 """The `twap` command in progress: its run id, and what each step did (seconds, figures).
 
-Its structured log lines (twap/logs.py) and its Prometheus metrics (twap/metrics.py) both read
-the same record, so the figures a log line carries are the ones the metrics file has.
+Its structured log lines (twap/observe/logs.py) and its Prometheus metrics
+(twap/observe/metrics.py) both read the same record, so the figures a log line carries are the
+ones the metrics file has.
 """
 
 import secrets

@@ -13,11 +13,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from twap.builds import BUILD_KEYS
+from twap.build.build_log import BUILD_KEYS
+from twap.build.spark import jvm_output_to_log, spark_env
 from twap.database import Database
 from twap.errors import TwapError, one_line
 from twap.settings import PROJECT_DIR, Settings
-from twap.spark import jvm_output_to_log, spark_env
 
 if TYPE_CHECKING:
     from dbt.artifacts.schemas.run import RunResult

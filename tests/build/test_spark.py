@@ -22,10 +22,10 @@ import pytest
 from datasette.app import Datasette
 
 from dlt_pipelines.sample_data import generate
+from tests.build.test_models import MARTS, rewrite
 from tests.conftest import Twap
-from tests.test_models import MARTS, rewrite
-from tests.test_publish import datasette_json
-from twap.publish import PUBLISHED_TABLES, TEST_RESULTS, PublishedTable
+from tests.publish.test_publish import datasette_json
+from twap.publish.tables import PUBLISHED_TABLES, TEST_RESULTS, PublishedTable
 from twap.settings import PROJECT_DIR
 
 # Quotients and what is computed from them: PostgreSQL's numeric division keeps at least 16

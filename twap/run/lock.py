@@ -1,6 +1,7 @@
-"""One run at a time per database: a PostgreSQL session advisory lock.
+"""One run at a time: a PostgreSQL session advisory lock per database, a file lock per lake.
 
-The lock lives as long as its connection, so a crashed or killed run never leaves it behind.
+Either lock lives as long as its connection or process, so a crashed or killed run never leaves
+it behind.
 """
 
 import os
@@ -8,8 +9,11 @@ import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 
+from filelock import FileLock, Timeout
+
 from twap.database import Database
 from twap.errors import EXIT_LOCKED, TwapError
+from twap.settings import Settings
 
 # 'twap' in ASCII: the key every `twap` command that writes takes.
 RUN_LOCK_KEY = 0x74776170
@@ -30,14 +34,49 @@ def run_lock(database: Database, command: str, wait_seconds: float = 0.0) -> Ite
             deadline = time.monotonic() + wait_seconds
             while not _try_lock(cursor):
                 if time.monotonic() >= deadline:
-                    raise TwapError(
-                        f"another run holds the run lock on {database.display}: "
-                        f"{_holder(cursor)}; nothing was done (try again when it has finished, "
-                        "or pass --wait SECONDS)",
-                        exit_code=EXIT_LOCKED,
-                    )
+                    raise locked_out(database.display, _holder(cursor))
                 time.sleep(WAIT_STEP_SECONDS)
         yield
+
+
+@contextmanager
+def lake_lock(settings: Settings, command: str, wait_seconds: float = 0.0) -> Iterator[None]:
+    """One `twap` run at a time on this home's lake (`--warehouse spark`): an exclusive lock on
+    `lake.lock`, which names its holder. (On a shared lake, schedule one writer.)"""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    path = settings.home / "lake.lock"
+    holder = f"twap {command} (pid {os.getpid()})\n".encode()
+
+    def name_holder(fd: int) -> None:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, holder, 0)
+
+    lock = FileLock(
+        path,
+        timeout=wait_seconds,
+        poll_interval=WAIT_STEP_SECONDS,
+        # A kernel lock, kept with its holder's name: never a marker file that a crash leaves.
+        fallback_to_soft=False,
+        preserve_lock_file=True,
+        on_acquired=name_holder,
+    )
+    try:
+        lock.acquire()
+    except Timeout:
+        raise locked_out(str(path), path.read_text().strip() or "another run") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def locked_out(where: str, holder: str) -> TwapError:
+    """The one line (exit status EXIT_LOCKED) when another run keeps the lock."""
+    return TwapError(
+        f"another run holds the run lock on {where}: {holder}; nothing was done "
+        "(try again when it has finished, or pass --wait SECONDS)",
+        exit_code=EXIT_LOCKED,
+    )
 
 
 def _try_lock(cursor) -> bool:

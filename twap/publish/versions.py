@@ -9,7 +9,8 @@
 
 A reader resolves the symlink once and keeps the version it got, so it sees one version whole.
 A version no reader can use any more (replaced long enough ago) may hand its file over to the
-next version, which updates it instead of copying or rewriting a whole file (twap/publish.py).
+next version, which updates it instead of copying or rewriting a whole file
+(twap/publish/tables.py).
 """
 
 import json

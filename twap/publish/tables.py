@@ -1,5 +1,5 @@
 """Export the marts, the ingest ledger and the dbt test results from PostgreSQL to one SQLite
-file for Datasette, as a new version (see twap/publication.py).
+file for Datasette, as a new version (see twap/publish/versions.py).
 
 PostgreSQL converts the columns to what SQLite stores (see _sqlite_ready), ADBC fetches them as
 arrow tables (two at a time, while SQLite writes the previous one) and ADBC's SQLite driver
@@ -11,7 +11,7 @@ the keys rebuilt since (the build log's `dbt_build_keys`) are replaced, in one t
 the small tables are written anew. A full publish writes everything: the first one, after a
 full refresh, when the tables' layout changed, or with `twap publish --full`.
 
-From Spark (twap/spark_marts.py) only the reading differs, and every publish is a full one.
+From Spark (twap/publish/from_spark.py) only the reading differs, and every publish is a full one.
 """
 
 import functools
@@ -34,13 +34,13 @@ import adbc_driver_sqlite.dbapi as adbc_sqlite
 import pyarrow as pa
 
 from dlt_pipelines.settings import DATASET_NAME, LEDGER_TABLE
-from twap.builds import BUILD_KEYS, Build, builds_since, finished_build, forget_keys
+from twap.build.build_log import BUILD_KEYS, Build, builds_since, finished_build, forget_keys
+from twap.build.dbt_results import read_test_results
 from twap.database import Database
-from twap.dbt_results import read_test_results
 from twap.errors import TwapError, one_line
-from twap.metadata import DbtRelation, build_metadata, read_manifest
-from twap.publication import Publication, Version
-from twap.views import create_views
+from twap.publish.metadata import DbtRelation, build_metadata, read_manifest
+from twap.publish.versions import Publication, Version
+from twap.publish.views import create_views
 
 logger = logging.getLogger(__name__)
 
@@ -232,7 +232,7 @@ def publish_version(
             )
             publication_facts = {
                 "version": version.name,
-                # The dbt build whose marts these are (see twap/builds.py).
+                # The dbt build whose marts these are (see twap/build/build_log.py).
                 "build": build.invocation_id,
                 "published_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "publish_seconds": round(time.monotonic() - started, 2),
@@ -333,7 +333,7 @@ def _write_delta(
         changed = pool.submit(_fetch_keys, database.url, keys)
         fetched = [
             pool.submit(
-                _fetch, database.url, table, _rows_of(table.changed_by, f"{keys} as keys", True)
+                _fetch, database.url, table, rows_of(table.changed_by, f"{keys} as keys", True)
             )
             for table in PUBLISHED_TABLES
         ]
@@ -342,7 +342,7 @@ def _write_delta(
             (table, data.result) for table, data in zip(PUBLISHED_TABLES, fetched, strict=True)
         ]
         for table, data in [*replaced, (TEST_RESULTS, lambda: _ordered(tests))]:
-            where = _rows_of(table.changed_by, "temp.changed_keys", False)
+            where = rows_of(table.changed_by, "temp.changed_keys", False)
             cursor.execute(f'delete from "{table.name}" where {where}')
             cursor.execute("select changes()")
             deleted = cursor.fetchone()[0]
@@ -376,7 +376,7 @@ def _ordered(tests: pa.Table) -> pa.Table:
     return tests.sort_by([(key, "ascending") for key in TEST_RESULTS.primary_key])
 
 
-def _rows_of(kind: str | None, keys: str, postgres: bool) -> str:
+def rows_of(kind: str | None, keys: str, postgres: bool) -> str:
     """A filter on the rows of the changed keys of `kind` in the relation `keys`; every row
     for a table without such keys. Postgres probes its index through an array of keys."""
     if kind is None:

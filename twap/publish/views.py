@@ -4,7 +4,7 @@ newest event, shared by the canned queries and the pages so that they are define
 import re
 import sqlite3
 
-from twap.metadata import DATASETTE_DIR
+from twap.publish.metadata import DATASETTE_DIR
 
 VIEWS_FILE = DATASETTE_DIR / "views.sql"
 

@@ -11,8 +11,9 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 from dlt_pipelines.ledger.lake import LakeLedger
 from dlt_pipelines.pipeline import LoadResult, load, make_lake_pipeline, make_pipeline
 from dlt_pipelines.settings import DATASET_NAME, EVENTS_TABLE
-from twap import logs, metrics, runs
-from twap.builds import served_is_current
+from twap.build.build_log import served_is_current
+from twap.build.dbt_runner import DbtFailed, run_dbt
+from twap.build.spark import SPARK, check_spark_installed
 from twap.database import (
     Database,
     embedded_database,
@@ -21,14 +22,13 @@ from twap.database import (
     stop_embedded,
 )
 from twap.errors import EXIT_OBJECTS_FAILED, TwapError, one_line
-from twap.lock import run_lock
-from twap.publication import Publication
-from twap.publish import publish
-from twap.runs import StepRecord
+from twap.observe import logs, metrics, runs
+from twap.observe.runs import StepRecord
+from twap.publish.tables import publish
+from twap.publish.versions import Publication
+from twap.run.lock import lake_lock, run_lock
+from twap.run.status import current_raw_rows
 from twap.settings import Settings
-from twap.spark import SPARK, check_spark_installed, lake_lock
-from twap.status import current_raw_rows
-from twap.transform import DbtFailed, run_dbt
 
 logger = logging.getLogger("twap")
 RAW_EVENTS = f"{DATASET_NAME}.{EVENTS_TABLE}"
@@ -143,7 +143,7 @@ def publish_step(settings: Settings, database: Database | None, full: bool = Fal
     with step("publish") as done:
         if database is None:
             # Imported here: only Spark's publish needs pyspark (the Spark extra).
-            from twap.spark_marts import publish_from_spark
+            from twap.publish.from_spark import publish_from_spark
 
             published, why = publish_from_spark(settings), ""
         else:

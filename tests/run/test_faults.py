@@ -23,8 +23,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from dlt_pipelines.sample_data import generate
+from tests.build.test_models import MARTS
 from tests.conftest import Twap, make_twap, new_database
-from tests.test_models import MARTS
 from twap.database import Database, embedded_database, stop_embedded
 from twap.errors import EXIT_OBJECTS_FAILED
 

@@ -1,11 +1,11 @@
-"""`twap publish --warehouse spark`: the marts Spark built, published as twap/publish.py
+"""`twap publish --warehouse spark`: the marts Spark built, published as twap/publish/tables.py
 publishes PostgreSQL's, always in full (Spark's build log keeps no rebuilt keys to apply).
 
-A SparkSession made with the `spark` target's configuration (twap/spark.py) reads the tables
+A SparkSession made with the `spark` target's configuration (twap/build/spark.py) reads the tables
 dbt built in the metastore under $TWAP_HOME/spark, and the ingest ledger through the view the
 build registered on the lake's ledger log (the newest counted entry per object, as
 dlt_pipelines/ledger/rules.py defines it). Spark converts the columns to what SQLite stores, as
-PostgreSQL does in twap/publish.py, and hands them over as arrow tables.
+PostgreSQL does in twap/publish/tables.py, and hands them over as arrow tables.
 Needs the Spark extra (pyspark).
 """
 
@@ -15,12 +15,12 @@ import pyarrow as pa
 from pyspark.errors import PySparkException
 from pyspark.sql import SparkSession
 
-from twap.builds import BUILD_LOG, NOTHING_BUILT, Build, successful
+from twap.build.build_log import BUILD_LOG, NOTHING_BUILT, Build, successful
+from twap.build.spark import jvm_output_to_log, spark_parameters
 from twap.errors import TwapError, one_line
-from twap.publication import Publication
-from twap.publish import Published, PublishedTable, publish_version, write_database
+from twap.publish.tables import Published, PublishedTable, publish_version, write_database
+from twap.publish.versions import Publication
 from twap.settings import Settings
-from twap.spark import jvm_output_to_log, spark_parameters
 
 # Spark types that arrive as arrow types SQLite takes as they are.
 AS_IS_TYPES = {"bigint", "int", "smallint", "double", "float", "string"}
@@ -41,7 +41,7 @@ def publish_from_spark(settings: Settings) -> Published:
             Publication(settings.publish_path),
             settings.dbt_dir / "target",
             _last_build(spark),
-            # Never the base of a delta (see twap/publish.py), so no layout to compare.
+            # Never the base of a delta (see twap/publish/tables.py), so no layout to compare.
             None,
             lambda version, tests: (write_database(fetch, source, version, tests), None),
         )
@@ -89,8 +89,8 @@ def _fetch(spark: SparkSession, table: PublishedTable) -> pa.Table:
 
 
 def _sqlite_ready(column: str, kind: str) -> str:
-    """`column` as SQLite stores it, as twap/publish.py has PostgreSQL convert it: decimals as
-    REAL, timestamps as ISO 8601 text in UTC, booleans as 0/1, the rest as text."""
+    """`column` as SQLite stores it, as twap/publish/tables.py has PostgreSQL convert it:
+    decimals as REAL, timestamps as ISO 8601 text in UTC, booleans as 0/1, the rest as text."""
     quoted = f"`{column}`"
     if kind in AS_IS_TYPES:
         return quoted

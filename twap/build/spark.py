@@ -2,24 +2,21 @@
 destination) and the same dbt models built by Spark in local mode (dbt-spark's `session`
 method, the `spark` target of profiles.yml.example). Needs the Spark extra and Java 17."""
 
-import fcntl
 import importlib.util
 import os
 import shutil
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import jinja2
 import yaml
 
-from twap.errors import EXIT_LOCKED, TwapError
+from twap.errors import TwapError
 from twap.settings import PROJECT_DIR, Settings
 
 POSTGRES, SPARK = "postgres", "spark"
 WAREHOUSES = (POSTGRES, SPARK)
-WAIT_STEP_SECONDS = 0.5
 
 
 def check_spark_installed() -> None:
@@ -64,31 +61,3 @@ def jvm_output_to_log(settings: Settings) -> Iterator[None]:
         sys.stderr.flush()
         os.dup2(saved, 2)
         os.close(saved)
-
-
-@contextmanager
-def lake_lock(settings: Settings, command: str, wait_seconds: float = 0.0) -> Iterator[None]:
-    """One `twap` run at a time on this home's lake: an exclusive lock on a file, released
-    when the process ends however it ends. (On a shared lake, schedule one writer.)"""
-    settings.home.mkdir(parents=True, exist_ok=True)
-    path = settings.home / "lake.lock"
-    with path.open("a+") as file:
-        deadline = time.monotonic() + wait_seconds
-        while True:
-            try:
-                fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    file.seek(0)
-                    holder = file.read().strip() or "another run"
-                    raise TwapError(
-                        f"another run holds the run lock on {path}: {holder}; nothing was done "
-                        "(try again when it has finished, or pass --wait SECONDS)",
-                        exit_code=EXIT_LOCKED,
-                    ) from None
-                time.sleep(WAIT_STEP_SECONDS)
-        file.truncate(0)
-        file.write(f"twap {command} (pid {os.getpid()})\n")
-        file.flush()
-        yield

@@ -3,9 +3,9 @@
 Each command replaces `$TWAP_METRICS_DIR/twap_<command>.prom` atomically (node_exporter's
 textfile collector reads the folder) and, when TWAP_PUSHGATEWAY_URL is set, pushes the same
 metrics to that Pushgateway under `job="twap"`, `command`, `instance`. The figures are the step
-records of twap/runs.py, the ones the log lines carry. Last-success times of steps that did not
-succeed this time are carried over from the previous file, so a failed hour does not erase when
-the step last worked.
+records of twap/observe/runs.py, the ones the log lines carry. Last-success times of steps that
+did not succeed this time are carried over from the previous file, so a failed hour does not
+erase when the step last worked.
 """
 
 import functools
@@ -22,9 +22,9 @@ from prometheus_client import CollectorRegistry, Gauge, push_to_gateway, write_t
 from prometheus_client.exposition import basic_auth_handler, default_handler
 from prometheus_client.parser import text_string_to_metric_families
 
-from twap import runs
 from twap.errors import EXIT_ERROR, TwapError, one_line
-from twap.publication import Publication
+from twap.observe import runs
+from twap.publish.versions import Publication
 from twap.settings import Settings
 
 logger = logging.getLogger(__name__)

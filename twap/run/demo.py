@@ -9,8 +9,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from dlt_pipelines.sample_data import generate
+from twap.run.steps import step
 from twap.settings import Settings
-from twap.steps import step
 
 logger = logging.getLogger(__name__)
 DEMO_DAYS = 7

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import Twap, free_port
-from twap.demo import demo_sample
+from twap.run.demo import demo_sample
 from twap.settings import Settings
 
 
@@ -40,8 +40,16 @@ def test_a_mistyped_flag_gets_the_commands_usage_and_a_suggestion(tmp_path: Path
     result = twap_alone(tmp_path, "run", "--sorce", "x")
 
     assert result.returncode == 2
-    assert result.stderr.startswith("usage: twap run ")
-    assert "unrecognized arguments: --sorce x (did you mean --source?)" in result.stderr
+    assert result.stderr.startswith("Usage: twap run ")
+    assert "twap run: error: No such option '--sorce'. Did you mean '--source'?" in result.stderr
+    assert not tmp_path.joinpath("pgdata").exists()
+
+
+def test_a_mistyped_command_gets_a_suggestion(tmp_path: Path) -> None:
+    result = twap_alone(tmp_path, "rn")
+
+    assert result.returncode == 2
+    assert "twap: error: No such command 'rn'. Did you mean 'run'?" in result.stderr
     assert not tmp_path.joinpath("pgdata").exists()
 
 
@@ -88,7 +96,7 @@ def test_demo_sample_is_made_again_only_for_other_days_seed_or_hour(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = Settings.from_env(home=str(tmp_path))
-    logger = logging.getLogger("twap.demo")
+    logger = logging.getLogger("twap.run.demo")
     logger.addHandler(caplog.handler)  # `twap` may not propagate, after an in-process main()
     caplog.set_level(logging.INFO, logger=logger.name)
     end = datetime(2026, 11, 30, 14, tzinfo=UTC)

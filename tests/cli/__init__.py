@@ -1,0 +1,1 @@
+"""Tests of the `twap` command line (twap/cli.py)."""

@@ -1,0 +1,1 @@
+"""Tests of watching runs (twap/observe/): log lines."""

@@ -1,0 +1,1 @@
+"""Tests of publishing (twap/publish/): tables, versions, swaps under a running site."""

@@ -1,0 +1,1 @@
+"""Tests of running the pipeline (twap/run/): steps, locks, faults, hourly runs."""
