@@ -18,9 +18,9 @@ from twap.database import stop_embedded
 from twap.demo import DEMO_DAYS, DEMO_SEED, demo_sample, write_sample
 from twap.errors import EXIT_ERROR, TwapError, one_line
 from twap.logs import LOG_FORMATS
-from twap.markets import INFO_URL, MARKETS_FILE, fetch_markets, write_markets
-from twap.serve import check_port, serve
 from twap.settings import Settings, check_source_url, source_arguments
+from twap.site.markets import INFO_URL, MARKETS_FILE, fetch_markets, write_markets
+from twap.site.serve import check_port, serve
 from twap.spark import SPARK, WAREHOUSES
 from twap.status import nothing_loaded, print_status
 
@@ -94,12 +94,12 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     status = steps.locked(settings, "demo", args.wait, steps.run_steps)
     if args.no_serve:
         return status
-    serve(settings, args.host, args.port, args.cors, args.workers)
+    serve(settings, args.host, args.port, args.cors, args.workers, exit_status=status)
     return status
 
 
 def cmd_markets(args: argparse.Namespace, settings: Settings) -> int:
-    """Refresh the reference table of market names (datasette/markets.csv) from the info API."""
+    """Refresh the reference table of market names (twap/site/markets.csv) from the info API."""
     markets = fetch_markets(args.url)
     out = Path(args.out) if args.out else MARKETS_FILE
     write_markets(markets, out)
@@ -307,7 +307,7 @@ def build_parser() -> Parser:
     )
     markets.add_argument("--url", default=INFO_URL, help=f"info API (default {INFO_URL})")
     markets.add_argument(
-        "--out", help=f"table to write (default {MARKETS_FILE.name} in datasette/)"
+        "--out", help=f"table to write (default {MARKETS_FILE.name} in twap/site/)"
     )
     command("env", cmd_env, 'print PG* variables for psql and dbt (eval "$(twap env)")')
     command("stop", cmd_stop, "stop the embedded PostgreSQL")

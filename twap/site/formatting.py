@@ -1,5 +1,5 @@
 """How numbers, times, flags, wallets and markets read on the site's pages (the JSON keeps the
-raw values). The cell renderer (datasette/plugins/readable.py), the templates (as Jinja filters)
+raw values). The cell renderer (twap/site/plugins/readable.py), the templates (as Jinja filters)
 and the charts all format through these functions."""
 
 from datetime import UTC, datetime

@@ -1,6 +1,9 @@
-"""Slots for expensive requests shared by every worker process of one site on this machine:
-a few lock files, each held (flock) by the request using it. Expensive requests then use at
-most half the cores together, whatever the number of workers; a lock dies with its process."""
+"""Slots for expensive requests shared by every worker process of one site on this machine.
+
+A few lock files, each held (flock) by the request using it: expensive requests then use at
+most half the cores together, whatever the number of workers. Neither Datasette (its SQL
+threads are per process) nor gunicorn admits requests across workers, and a lock, unlike a
+shared semaphore, is freed when gunicorn kills the worker holding it."""
 
 import asyncio
 import fcntl

@@ -1,10 +1,10 @@
-"""How numbers, times and flags read on the pages (twap/formatting.py)."""
+"""How numbers, times and flags read on the pages (twap/site/formatting.py)."""
 
 from datetime import UTC, datetime
 
 import pytest
 
-from twap import formatting
+from twap.site import formatting
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Prometheus metrics of the served site, at /-/metrics (datasette/plugins/metrics.py).
+"""Prometheus metrics of the served site, at /-/metrics (twap/site/plugins/metrics.py).
 
 Every request is counted by route class and status and timed (an ASGI wrapper outside the guard,
 so that refusals and replayed answers count too); requests the guard refuses are counted by
@@ -9,25 +9,26 @@ for each serve, removed after), where prometheus-client's multiprocess mode keep
 counts, so any worker's /-/metrics answers for all of them, workers replaced included.
 """
 
+from __future__ import annotations
+
 import os
-import tempfile
 import time
 import urllib.parse
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from twap.health import health
-from twap.live import INTERNAL_HEADER, LiveSite, live_site
+from twap.site import MULTIPROCESS_ENV
+from twap.site.health import health
+from twap.site.versions import LiveSite, live_site
 
 if TYPE_CHECKING:
     from datasette.app import Datasette
 
-MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # Route classes: a fixed few, never the path itself (one series per URL would be unbounded).
 PAGES = {"healthz": "health", "metrics": "metrics", "charts": "charts", "static": "static"}
 STATIC_PATHS = ("/robots.txt", "/favicon.ico")
@@ -61,20 +62,9 @@ REFUSED = Counter(
 )
 
 
-@contextmanager
-def multiprocess_folder() -> Iterator[dict[str, str]]:
-    """The environment of one serve's workers: a fresh folder for their counts, removed after."""
-    with tempfile.TemporaryDirectory(
-        prefix="twap-serve-metrics-", ignore_cleanup_errors=True
-    ) as folder:
-        yield {**os.environ, MULTIPROCESS_ENV: folder}
-
-
 def route_class(scope: dict[str, Any], site: LiveSite | None, queries: set[str]) -> str:
     """What kind of page a request asked for: home, table, query (canned), sql, database, row,
-    stream, health, metrics, charts, static, meta (other /-/ pages), internal, other."""
-    if (INTERNAL_HEADER.encode(), b"1") in scope.get("headers", ()):
-        return "internal"
+    stream, health, metrics, charts, static, meta (other /-/ pages), other."""
     path: str = scope["path"]
     if path == "/":
         return "home"
@@ -158,9 +148,9 @@ def exposition(site: LiveSite | None) -> bytes:
         requests = CollectorRegistry()
         MultiProcessCollector(requests, path=folder)
     text = generate_latest(requests)
-    if site is not None and site.database is not None:
+    if site is not None and site.served is not None:
         served = CollectorRegistry(auto_describe=False)
-        served.register(ServedVersion(site.database.publication))
+        served.register(ServedVersion(site.served.publication))
         text += generate_latest(served)
     return text
 
@@ -168,7 +158,7 @@ def exposition(site: LiveSite | None) -> bytes:
 class Metered:
     """The ASGI wrapper that counts and times every HTTP request of `app`."""
 
-    def __init__(self, app: Any, datasette: "Datasette") -> None:
+    def __init__(self, app: Any, datasette: Datasette) -> None:
         self.app = app
         self.datasette = datasette
         self._queries: tuple[str | None, set[str]] = (None, set())
@@ -197,9 +187,9 @@ class Metered:
 
     def canned_queries(self, site: LiveSite | None) -> set[str]:
         """The served version's canned query names (asked once per version)."""
-        if site is None or site.database is None:
+        if site is None or site.served is None:
             return set()
-        name = site.database.name
+        name = site.served.database.name
         if self._queries[0] != name:
             queries = self.datasette.metadata("queries", database=name) or {}
             self._queries = (name, set(queries))

@@ -3,15 +3,19 @@ net pressure, the `coins_now` canned query), and a summary above the rows of a c
 TWAPs, a wallet's TWAPs and a TWAP's timeline. Each summary is one indexed lookup, through the
 served version's database (so bounded like any query) and only on HTML pages."""
 
-from typing import Any
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode
 
 from datasette import hookimpl
-from datasette.app import Datasette
 from datasette.utils.asgi import Request
 
-from twap.live import live_site
-from twap.parameters import valid
+from twap.site.parameters import valid
+from twap.site.versions import live_site
+
+if TYPE_CHECKING:
+    from datasette.app import Datasette
 
 # The canned query whose rows the home page shows; its JSON is the dashboard's API.
 DASHBOARD_QUERY = "coins_now"
@@ -42,18 +46,19 @@ SUMMARIES = {
 
 async def one_row(datasette: Datasette, sql: str, params: dict[str, Any]) -> dict | None:
     site = live_site(datasette)
-    if site is None or site.database is None:
+    if site is None or site.served is None:
         return None
-    rows = (await site.database.execute(sql, params)).rows
+    rows = (await site.served.database.execute(sql, params)).rows
     return dict(rows[0]) if rows else None
 
 
 async def dashboard(datasette: Datasette, request: Request) -> dict[str, Any]:
     site = live_site(datasette)
-    if site is None or site.database is None:
+    if site is None or site.served is None:
         return {}
-    query = await datasette.get_canned_query(site.database.name, DASHBOARD_QUERY, request.actor)
-    results = await site.database.execute(query["sql"], {})
+    database = site.served.database
+    query = await datasette.get_canned_query(database.name, DASHBOARD_QUERY, request.actor)
+    results = await database.execute(query["sql"], {})
     return {"dashboard_query": query, "dashboard_rows": [dict(row) for row in results.rows]}
 
 
@@ -74,9 +79,9 @@ def next_page_url(request: Request, query: dict[str, Any], rows: list, columns: 
 async def query_page(datasette: Datasette, request: Request) -> dict[str, Any]:
     name = request.url_vars.get("table", "")
     site = live_site(datasette)
-    if site is None or site.database is None:
+    if site is None or site.served is None:
         return {}
-    query = await datasette.get_canned_query(site.database.name, name, request.actor) or {}
+    query = await datasette.get_canned_query(site.served.database.name, name, request.actor) or {}
     found: dict[str, Any] = {
         "next_page_url": lambda rows, columns: next_page_url(request, query, rows, columns)
     }

@@ -1,4 +1,4 @@
-"""The types of canned-query parameters (datasette/queries.yml) and how values are checked."""
+"""The types of canned-query parameters (twap/site/queries.yml) and how values are checked."""
 
 import re
 from datetime import date

@@ -2,20 +2,24 @@
 ✓/✗, and each wallet, TWAP id and coin a link to its page. The JSON and CSV keep the raw values.
 The same formatting is offered to the templates as Jinja filters."""
 
+from __future__ import annotations
+
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from datasette import hookimpl
-from datasette.app import Datasette
 from jinja2 import Environment
 from markupsafe import Markup, escape
 
-from twap import formatting
-from twap.live import DATABASE
-from twap.markets import market_name
+from twap.site import formatting
+from twap.site.markets import market_name
+from twap.site.versions import DATABASE
 
-# Columns by what they hold (the marts, the views of datasette/views.sql, the canned queries).
+if TYPE_CHECKING:
+    from datasette.app import Datasette
+
+# Columns by what they hold (the marts, the views of twap/site/views.sql, the canned queries).
 USD_COLUMNS = {
     "executed_notional",
     "executed_notional_bought",

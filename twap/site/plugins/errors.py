@@ -1,31 +1,23 @@
-"""Every request bounded (twap/guard.py); errors answered quietly with the right status; no
+"""Errors answered quietly with the right status (a 4xx for what the request got wrong); no
 file paths or server internals shown."""
+
+from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datasette import hookimpl
-from datasette.app import Datasette
-from datasette.plugins import pm
 from datasette.utils.asgi import Base400, Request, Response
 from datasette.views.base import DatasetteError
 
-from twap.guard import guarded, too_large_message
-from twap.live import live_site
-from twap.site_metrics import Metered
+from twap.site.guard import too_large_message
+from twap.site.versions import live_site
+
+if TYPE_CHECKING:
+    from datasette.app import Datasette
 
 logger = logging.getLogger("twap.serve")
-# Datasette runs every exception handler, and its own prints each 400 with a rich traceback of
-# all locals (~250 ms and pages of log for the caller's mistake): this one answers instead.
-if pm.has_plugin("datasette.handle_exception"):
-    pm.unregister(name="datasette.handle_exception")
-
-
-@hookimpl
-def asgi_wrapper(datasette: Datasette) -> Callable[[Any], Any]:
-    # Metered outside the guard: its refusals and replayed answers are counted and timed too.
-    return lambda app: Metered(guarded(app, datasette), datasette)
 
 
 def status_and_message(exception: Exception) -> tuple[int, str]:
@@ -44,7 +36,8 @@ def status_and_message(exception: Exception) -> tuple[int, str]:
 def handle_exception(
     datasette: Datasette, request: Request, exception: Exception
 ) -> Callable[[], Awaitable[Response]]:
-    """The error page or JSON, with a 4xx for what the request got wrong."""
+    """The error page or JSON, with a 4xx for what the request got wrong. Datasette answers
+    with the first handler's response, and its own default is marked to run last."""
 
     async def answer() -> Response:
         status, message = status_and_message(exception)
@@ -61,9 +54,9 @@ def handle_exception(
 async def databases(datasette: Datasette) -> Response:
     """The served database by its route, without the file path Datasette shows."""
     site = live_site(datasette)
-    if site is None or site.database is None:
+    if site is None or site.served is None:
         return Response.json([])
-    served = {"name": site.route, "route": site.route, "version": site.database.version.name}
+    served = {"name": site.route, "route": site.route, "version": site.served.version.name}
     return Response.json([{**served, "is_mutable": False, "is_memory": False}])
 
 

@@ -2,12 +2,16 @@
 and `atom_link` columns (the convention of datasette-atom), so a trader can subscribe to the
 new large TWAPs (the `large_twaps` canned query) in a feed reader."""
 
-from typing import Any
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree
 
 from datasette import hookimpl
-from datasette.app import Datasette
 from datasette.utils.asgi import Request
+
+if TYPE_CHECKING:
+    from datasette.app import Datasette
 
 ATOM_NAMESPACE = "http://www.w3.org/2005/Atom"
 REQUIRED_COLUMNS = {"atom_id", "atom_title", "atom_updated", "atom_link"}

@@ -1,21 +1,25 @@
-"""/-/healthz (JSON), the freshness banner on every page, and /robots.txt (crawlers kept out)."""
+"""/-/healthz (JSON) and the freshness banner on every page."""
 
-from typing import Any
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from datasette import hookimpl
-from datasette.app import Datasette
 from datasette.utils.asgi import Response
 
-from twap.guard import guard_of
-from twap.health import banner, health
-from twap.live import live_site
+from twap.site.guard import guard_of
+from twap.site.health import banner, health
+from twap.site.versions import live_site
+
+if TYPE_CHECKING:
+    from datasette.app import Datasette
 
 
 def _report(datasette: Datasette) -> dict[str, Any] | None:
     site = live_site(datasette)
-    if site is None or site.database is None:
+    if site is None or site.served is None:
         return None
-    return health(site.database.publication)
+    return health(site.served.publication)
 
 
 async def healthz(datasette: Datasette) -> Response:
@@ -28,13 +32,9 @@ async def healthz(datasette: Datasette) -> Response:
     return Response.json({**report, "expensive_requests": load})
 
 
-async def robots_txt() -> Response:
-    return Response.text("User-agent: *\nDisallow: /\n")
-
-
 @hookimpl
 def register_routes() -> list[tuple[str, Any]]:
-    return [(r"^/-/healthz$", healthz), (r"^/robots\.txt$", robots_txt)]
+    return [(r"^/-/healthz$", healthz)]
 
 
 @hookimpl

@@ -1,14 +1,18 @@
 """Serve the version `twap publish` points at; pick up a new one without a restart (checked
-before each request by twap/guard.py)."""
+before each request by twap/site/guard.py)."""
+
+from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datasette import hookimpl
-from datasette.app import Datasette
 from datasette.utils.asgi import Response
 
-from twap.live import live_site
+from twap.site.versions import live_site
+
+if TYPE_CHECKING:
+    from datasette.app import Datasette
 
 
 @hookimpl
@@ -30,7 +34,7 @@ def get_metadata(datasette: Datasette) -> dict[str, Any]:
 async def metadata_json(datasette: Datasette) -> Response:
     """The served version's metadata as published (by route, not by version name)."""
     site = live_site(datasette)
-    return Response.json(site.database.metadata if site and site.database else {})
+    return Response.json(site.served.metadata if site and site.served else {})
 
 
 @hookimpl

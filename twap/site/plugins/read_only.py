@@ -1,12 +1,17 @@
 """No write path: SQLite itself refuses writes, ATTACH and the like on the published file; and
 SQLite's own limits keep one value, one statement and one row small, whatever the SQL asks."""
 
+from __future__ import annotations
+
 import sqlite3
+from typing import TYPE_CHECKING
 
 from datasette import hookimpl
-from datasette.app import Datasette
 
-from twap.live import live_site
+from twap.site.versions import live_site
+
+if TYPE_CHECKING:
+    from datasette.app import Datasette
 
 # Everything a SELECT needs; anything else (INSERT, ATTACH, CREATE, PRAGMA writes…) is denied.
 ALLOWED_ACTIONS = {

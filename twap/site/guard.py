@@ -1,14 +1,16 @@
-"""Bounds on every request, around Datasette (the ASGI wrapper of datasette/plugins/guard.py).
+"""Bounds on every request: the ASGI middleware Datasette runs through its `asgi_wrapper` hook.
 
 Before Datasette sees a request: GET and HEAD only; the URL, its parameters and its facets
 bounded; a parameter given twice refused (but for the few Datasette reads as lists), a facet
-named twice asked once; canned-query parameters typed (twap/parameters.py), whatever the
+named twice asked once; canned-query parameters typed (twap/site/parameters.py), whatever the
 renderer. Around it: one time budget for the whole request, its work cancelled when the client
 leaves, expensive requests (SQL, facets, streams) admitted a few at a time so that the others
-keep answering, answers too large refused, answers asked again replayed for a while
-(twap/page_cache.py), and security headers on every answer. It also switches to a newly
-published version first (twap/live.py).
+keep answering (twap/site/slots.py), answers too large refused, answers asked again replayed
+for a while (twap/site/page_cache.py), and security headers on every answer. It also switches
+to a newly published version first (twap/site/versions.py), so a request sees one version.
 """
+
+from __future__ import annotations
 
 import asyncio
 import time
@@ -17,16 +19,20 @@ import weakref
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from datasette.app import Datasette
+from datasette.database import Database
 from datasette.utils.asgi import Request, Response
 
-from twap import site_metrics
-from twap.live import LiveSite, VersionDatabase, live_site
-from twap.page_cache import PageCache
-from twap.parameters import problem
-from twap.slots import Slots, machine_slots
+from twap.site import metrics
+from twap.site.page_cache import PageCache
+from twap.site.parameters import problem
+from twap.site.slots import Slots, machine_slots
+from twap.site.versions import LiveSite, live_site
+from twap.site.workarounds import first_page_in_key_order
+
+if TYPE_CHECKING:
+    from datasette.app import Datasette
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -43,7 +49,7 @@ LIST_PARAMETERS = {"_facet", "_facet_array", "_facet_date", "_col", "_nocol"}
 # What makes a request expensive: its own SQL, facets or filters beyond the served ones, streams.
 EXPENSIVE_PARAMETERS = {"sql", "_stream", "_where", "_search"}
 EXPENSIVE_PREFIXES = ("_facet",)
-# Expensive requests run in the machine's slots (twap/slots.py: half its cores); a few more
+# Expensive requests run in the machine's slots (twap/site/slots.py: half its cores); a few more
 # wait in each worker, up to REQUEST_SECONDS.
 EXPENSIVE_WAITING = 4
 # A whole request, however many queries it runs (each is also held to sql_time_limit_ms).
@@ -69,7 +75,7 @@ SECURITY_HEADERS = [
 class Refusal:
     status: int
     message: str
-    # Why, for the request metrics (twap/site_metrics.py): a bound of the URL unless said.
+    # Why, for the request metrics (twap/site/metrics.py): a bound of the URL unless said.
     reason: str = "bounds"
 
 
@@ -86,10 +92,10 @@ class Load:
         return dict(self.__dict__)
 
 
-_guards: "weakref.WeakKeyDictionary[Datasette, Guard]" = weakref.WeakKeyDictionary()
+_guards: weakref.WeakKeyDictionary[Datasette, Guard] = weakref.WeakKeyDictionary()
 
 
-def guarded(app: App, datasette: Datasette) -> "Guard":
+def guarded(app: App, datasette: Datasette) -> Guard:
     """`app` behind a guard (Datasette's asgi_wrapper); the first one made is the one that
     serves (a worker builds its app once; in-process clients build theirs first)."""
     guard = Guard(app, datasette)
@@ -97,7 +103,7 @@ def guarded(app: App, datasette: Datasette) -> "Guard":
     return guard
 
 
-def guard_of(datasette: Datasette) -> "Guard | None":
+def guard_of(datasette: Datasette) -> Guard | None:
     """The guard of `datasette`'s requests (its load for /-/healthz, its remembered pages)."""
     return _guards.get(datasette)
 
@@ -128,11 +134,11 @@ def without_repeated_facets(pairs: list[tuple[str, str]]) -> list[tuple[str, str
 def cache_key(scope: Scope, site: LiveSite | None) -> tuple[str, ...] | None:
     """What a remembered answer is found by, if this request's may be remembered: the health
     report is live, a stream long."""
-    if site is None or site.database is None or scope["method"] != "GET":
+    if site is None or site.served is None or scope["method"] != "GET":
         return None
     if scope["path"] in UNCACHED_PATHS or b"_stream=" in scope["query_string"]:
         return None
-    return (site.database.version.name, scope["path"], scope["query_string"].decode())
+    return (site.served.version.name, scope["path"], scope["query_string"].decode())
 
 
 def is_expensive(pairs: list[tuple[str, str]]) -> bool:
@@ -180,7 +186,7 @@ class Guard:
         refused = refusal(scope["path"], query_string, pairs) or self.canned_refusal(scope, pairs)
         if refused is not None:
             return await self.refuse(scope, receive, send, refused)
-        ordered = await self.first_page_in_key_order(scope["path"], pairs)
+        ordered = await self.in_key_order(scope["path"], pairs)
         if isinstance(ordered, Refusal):
             return await self.refuse(scope, receive, send, ordered)
         scope = {**scope, "query_string": urllib.parse.urlencode(ordered).encode()}
@@ -211,46 +217,25 @@ class Guard:
             self.load.running -= 1
             Slots.release(slot)
 
-    async def first_page_in_key_order(
+    def page_of(self, path: str) -> tuple[Database, str, str] | None:
+        """The served version, and the table or query `/<route>/<name>[.<format>]` names."""
+        site = live_site(self.datasette)
+        parts = path.strip("/").split("/")
+        if site is None or site.served is None or len(parts) != 2 or parts[0] != site.route:
+            return None
+        name, _, extension = parts[1].partition(".")
+        return site.served.database, name, extension
+
+    async def in_key_order(
         self, path: str, pairs: list[tuple[str, str]]
     ) -> list[tuple[str, str]] | Refusal:
-        """A table page's parameters, so that its rows and facets are right and quick.
-
-        Datasette orders a first page by the sort column alone and the next ones by the sort
-        column then the key, so rows tied at the end of page one would be repeated or skipped
-        on page two. A descending first page follows its index (twap/publish.py), in key order;
-        an ascending one is asked as the keyset page after nulls, which are none (sort columns
-        are NOT NULL): key order too. A CSV stream cannot start from a cursor, so it runs
-        descending. Facets of later pages would count only the rows after the cursor, slowly:
-        they are on the first page only."""
+        """A table page's parameters, its rows in key order (twap/site/workarounds.py)."""
         page = self.page_of(path)
         if page is None:
             return pairs
         database, table, _ = page
-        given = dict(pairs)
-        metadata = self.datasette.table_metadata(database.name, table)
-        if "sortable_columns" not in metadata:
-            return pairs
-        if "_next" in given:
-            return [*pairs, ("_nofacet", "1")] if "_nofacet" not in given else pairs
-        column = given.get("_sort") or given.get("_sort_desc")
-        column = column or metadata.get("sort") or metadata.get("sort_desc")
-        ascending = "_sort" in given or ("_sort_desc" not in given and "sort" in metadata)
-        keys = await database.primary_keys(table)
-        if not ascending or keys == [column] or column not in metadata["sortable_columns"]:
-            return pairs  # in key order already, unique, or for Datasette to refuse
-        if "_stream" in given:
-            return Refusal(400, f"CSV streams by {column} run descending: _sort_desc={column}")
-        return [*pairs, ("_next", ",".join(["$null", *["0"] * len(keys)]))]
-
-    def page_of(self, path: str) -> tuple[VersionDatabase, str, str] | None:
-        """The served version, and the table or query `/<route>/<name>[.<format>]` names."""
-        site = live_site(self.datasette)
-        parts = path.strip("/").split("/")
-        if site is None or site.database is None or len(parts) != 2 or parts[0] != site.route:
-            return None
-        name, _, extension = parts[1].partition(".")
-        return site.database, name, extension
+        ordered = await first_page_in_key_order(self.datasette, database, table, pairs)
+        return Refusal(400, ordered) if isinstance(ordered, str) else ordered
 
     def slots(self, site: LiveSite) -> Slots:
         """The machine's slots for expensive requests to this site."""
@@ -301,7 +286,7 @@ class Guard:
         message = f"this request took over its {budget:.0f} s budget: narrow it down"
         if not response.started:
             return await self.refuse(scope, receive, send, Refusal(400, message, "over_budget"))
-        site_metrics.refused("over_budget")
+        metrics.refused("over_budget")
         if not response.finished:
             await send({"type": "http.response.body", "body": f"\n{message}\n".encode()})
         return None
@@ -314,7 +299,7 @@ class Guard:
         refused: Refusal,
         headers: tuple[tuple[str, str], ...] = (),
     ) -> None:
-        site_metrics.refused(refused.reason)
+        metrics.refused(refused.reason)
         info = {"ok": False, "error": refused.message, "status": refused.status, "title": None}
         path = scope["path"]
         if path.endswith(".json") or b"_format=json" in scope.get("query_string", b""):
@@ -377,7 +362,7 @@ class ResponseState:
             self.started = True
             if whole and len(message.get("body", b"")) > MAX_RESPONSE_BYTES:
                 self.finished = True
-                site_metrics.refused("too_large")
+                metrics.refused("too_large")
                 too_large = {"ok": False, "status": 413, "error": too_large_message()}
                 return await Response.json(too_large, status=413).asgi_send(self._send)
             await self._send(start)

@@ -4,18 +4,22 @@ running TWAPs per coin, and the outcome mix over time, with axes and gridlines.
 Drawn here as inline SVG: the browser fetches nothing else, from this server or elsewhere.
 """
 
+from __future__ import annotations
+
 from html import escape
 from math import floor, log10
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datasette import hookimpl
-from datasette.app import Datasette
 from datasette.utils.asgi import Request, Response
 from markupsafe import Markup
 
-from twap.formatting import signed_usd, usd
-from twap.live import live_site
-from twap.parameters import valid
+from twap.site.formatting import signed_usd, usd
+from twap.site.parameters import valid
+from twap.site.versions import live_site
+
+if TYPE_CHECKING:
+    from datasette.app import Datasette
 
 WIDTH, HEIGHT, MARGIN = 960, 260, 70
 # Dates written under a chart at most (every n-th day on long ones).
@@ -172,9 +176,9 @@ def pressure_svg(rows: list[tuple[str, float, float]]) -> str:
 
 async def charts(datasette: Datasette, request: Request) -> Response:
     site = live_site(datasette)
-    if site is None or site.database is None:
+    if site is None or site.served is None:
         return Response.text("nothing published", status=503)
-    db = site.database
+    db = site.served.database
     coins = [row[0] for row in await db.execute(COINS_SQL)]
     coin = request.args.get("coin") or (coins[0] if coins else "")
     days = request.args.get("days") or "90"

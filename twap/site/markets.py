@@ -1,6 +1,6 @@
 """Readable names of markets: spot pairs are `@<index>` in the data (`@107` is HYPE/USDC) and
 HIP-3 markets `dex:SYMBOL`. The names come from a small reference table shipped with the
-project (datasette/markets.csv), read once per process: nothing is fetched at page-view time.
+package (twap/site/markets.csv), read once per process: nothing is fetched at page-view time.
 `twap markets` refreshes the table from Hyperliquid's info API."""
 
 import csv
@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from twap.errors import TwapError, one_line
-from twap.metadata import DATASETTE_DIR
+from twap.site import MARKETS_FILE
 
-MARKETS_FILE = DATASETTE_DIR / "markets.csv"
 INFO_URL = "https://api.hyperliquid.xyz/info"
 TIMEOUT_SECONDS = 30
 

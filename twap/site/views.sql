@@ -1,5 +1,5 @@
 -- SQL views of the published SQLite file, created by `twap publish` after the tables (described
--- in datasette/metadata.yml); each is dropped first, so the script may run on a file again.
+-- in twap/site/metadata.yml); each is dropped first, so the script may run on a file again.
 -- Times are relative to the data's own clock, `as_of`: the newest event published, so the same
 -- file always gives the same answers.
 

@@ -13,8 +13,8 @@ from xml.etree import ElementTree
 import pytest
 
 from tests.conftest import Twap
-from tests.test_datasette import Client
-from twap.formatting import usd
+from tests.site.test_datasette import Client
+from twap.site.formatting import usd
 
 
 @pytest.fixture(scope="module")

@@ -3,14 +3,18 @@ HYPE and `wallet=0xAB…` the lower-case address the marts hold. The canned quer
 without case themselves; table filters are exact in Datasette, so their values are rewritten to
 the stored spelling before Datasette reads them."""
 
+from __future__ import annotations
+
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode
 
 from datasette import hookimpl
-from datasette.app import Datasette
 
-from twap.live import live_site
+from twap.site.versions import live_site
+
+if TYPE_CHECKING:
+    from datasette.app import Datasette
 
 App = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 WALLET_PARAMETERS = {"wallet", "wallet__exact"}
@@ -22,11 +26,11 @@ _known: dict[str, dict[str, str]] = {}
 
 async def known_coins(datasette: Datasette) -> dict[str, str]:
     site = live_site(datasette)
-    if site is None or site.database is None:
+    if site is None or site.served is None:
         return {}
-    version = site.database.version.name
+    version = site.served.version.name
     if version not in _known:
-        rows = await site.database.execute(KNOWN_COINS_SQL)
+        rows = await site.served.database.execute(KNOWN_COINS_SQL)
         _known.clear()
         _known[version] = {row[0].lower(): row[0] for row in rows}
     return _known[version]

@@ -13,14 +13,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from datasette.database import Results
 
 from tests.conftest import Twap, make_twap
-from twap.guard import Guard, guard_of
-from twap.live import REMEMBERED_BYTES, live_site
-from twap.page_cache import MAX_ANSWER_BYTES, MAX_BYTES, PageCache
 from twap.publish import PUBLISHED_TABLES, TEST_RESULTS, PublishedTable
-from twap.serve import make_datasette
+from twap.site.app import make_datasette
+from twap.site.guard import Guard, guard_of
+from twap.site.page_cache import MAX_ANSWER_BYTES, MAX_BYTES, PageCache
 
 PUBLISHED = {
     "fct_twaps",
@@ -363,17 +361,6 @@ def test_sqlite_limits_cap_values_and_statements(client: Client) -> None:
         assert time.monotonic() - started < 5
     assert len(client.json(sql_path("select zeroblob(50000) as b"))["rows"]) == 1
     assert "too large" in client.refused(sql_path("select 1" + "+1" * 150))  # depth over 100
-
-
-def test_remembered_answers_are_bounded_in_bytes(client: Client) -> None:
-    client.get("/")  # the first request serves the current version
-    database = live_site(client.datasette).database
-    row = ("x" * 50_000,)
-    for number in range(2000):
-        database.remember(f"query {number}", Results([row] * 20, False, [("x",)]))
-    assert 0 < database.remembered_bytes <= REMEMBERED_BYTES
-    assert len(database.remembered) < 2000
-    database.forget()
 
 
 def test_security_headers_on_every_answer(client: Client) -> None:

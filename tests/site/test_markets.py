@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Twap
-from twap.markets import market_name
+from twap.site.markets import market_name
 
 # The shapes of Hyperliquid's `spotMeta` and `perpDexs` answers (fields trimmed).
 ANSWERS = {

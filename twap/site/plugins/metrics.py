@@ -1,15 +1,19 @@
 """/-/metrics: Prometheus metrics of every request of every worker, and of the served version
-(twap/site_metrics.py). Read-only, cheap (a few small files read), the same for any query string."""
+(twap/site/metrics.py). Read-only, cheap (a few small files read), the same for any query string."""
 
-from typing import Any
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from datasette import hookimpl
-from datasette.app import Datasette
 from datasette.utils.asgi import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from twap.live import live_site
-from twap.site_metrics import exposition
+from twap.site.metrics import exposition
+from twap.site.versions import live_site
+
+if TYPE_CHECKING:
+    from datasette.app import Datasette
 
 
 async def metrics(datasette: Datasette) -> Response:
