@@ -1,20 +1,21 @@
 """What the site needs that Datasette 0.65's public API cannot give, each with why.
 
-Only two things: the first page of an ascending table sort in key order (Datasette orders a
-first page by the sort column alone, later ones by the column then the key), asked through
-Datasette's own `_next` cursor; and its default error handler kept quiet (it prints every
-client error's traceback with all locals, ~250 ms each, and a hook cannot stop it running).
+Two things: the first page of an ascending table sort in key order (Datasette orders a first
+page by the sort column alone, later ones by the column then the key), asked through
+Datasette's own `_next` cursor; and only the first `handle_exception` answer awaited, through
+a pluggy hook wrapper (Datasette awaits all, though it uses the first). Registered as a
+plugin of its own (the `datasette` entry point `twap_workarounds`).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-import rich
-from datasette.database import Database
+from datasette import hookimpl
 
 if TYPE_CHECKING:
     from datasette.app import Datasette
+    from datasette.database import Database
 
 Pairs = list[tuple[str, str]]
 
@@ -48,10 +49,10 @@ async def first_page_in_key_order(
     return [*pairs, ("_next", ",".join(["$null", *["0"] * len(keys)]))]
 
 
-def quiet_default_error_printing() -> None:
-    """Silence the rich console Datasette's default `handle_exception` prints to.
-
-    Datasette awaits every `handle_exception` implementation, its own included, and uses the
-    first answer: ours (twap/site/plugins/errors.py) answers, and logs server errors itself.
-    Called in `twap serve`'s workers only (rich's console is the process's)."""
-    rich.reconfigure(quiet=True)
+@hookimpl(wrapper=True)
+def handle_exception(datasette: Datasette, request: Any, exception: Exception) -> Any:
+    """Only the first handler's answer (twap/site/plugins/errors.py): Datasette's default, which
+    runs last, prints each error's traceback with all its locals (~250 ms for a client's
+    mistake) and raises when no exception is being handled (a path no route matches: a 500)."""
+    answers = yield
+    return answers[:1]

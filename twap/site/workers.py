@@ -75,6 +75,9 @@ def gunicorn_settings(args: argparse.Namespace) -> dict[str, Any]:
         "max_requests": MAX_REQUESTS,
         "max_requests_jitter": MAX_REQUESTS_JITTER,
         "backlog": BACKLOG,
+        # Each worker listens on a socket of its own: the kernel spreads connections evenly (on
+        # one shared socket, one busy worker took 80% of them; benchmarks/README.md).
+        "reuse_port": True,
         "logconfig_dict": logging_config(args.log_format),
         "post_fork": post_fork,
         "child_exit": child_exit,
@@ -99,11 +102,8 @@ def logging_config(log_format: str) -> dict[str, Any]:
 
 def post_fork(server: Any, worker: Any) -> None:
     """In each new worker, before it loads the site: its memory bound and its run id."""
-    from twap.site.workarounds import quiet_default_error_printing
-
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT_BYTES, MEMORY_LIMIT_BYTES))
     runs.begin("serve")  # each worker's lines carry a run id of their own
-    quiet_default_error_printing()
 
 
 def child_exit(server: Any, worker: Any) -> None:

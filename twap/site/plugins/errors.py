@@ -37,7 +37,7 @@ def handle_exception(
     datasette: Datasette, request: Request, exception: Exception
 ) -> Callable[[], Awaitable[Response]]:
     """The error page or JSON, with a 4xx for what the request got wrong. Datasette answers
-    with the first handler's response, and its own default is marked to run last."""
+    with the first handler's response; its own default runs last (twap/site/workarounds.py)."""
 
     async def answer() -> Response:
         status, message = status_and_message(exception)
