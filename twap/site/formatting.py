@@ -1,6 +1,8 @@
-"""How numbers, times, flags, wallets and markets read on the site's pages (the JSON keeps the
-raw values). The cell renderer (twap/site/plugins/readable.py), the templates (as Jinja filters)
-and the charts all format through these functions."""
+"""How numbers, times, flags, wallets and markets read on the site's pages.
+
+The JSON keeps the raw values. The cell renderer (twap/site/plugins/readable.py), the templates
+(as Jinja filters) and the charts all format through these functions.
+"""
 
 from datetime import UTC, datetime
 from math import floor, log10

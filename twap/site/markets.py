@@ -1,7 +1,9 @@
-"""Readable names of markets: spot pairs are `@<index>` in the data (`@107` is HYPE/USDC) and
-HIP-3 markets `dex:SYMBOL`. The names come from a small reference table shipped with the
-package (twap/site/markets.csv), read once per process: nothing is fetched at page-view time.
-`twap markets` refreshes the table from Hyperliquid's info API."""
+"""Readable names of markets, from the reference table shipped in the package.
+
+Spot pairs are `@<index>` in the data (`@107` is HYPE/USDC) and HIP-3 markets `dex:SYMBOL`.
+The table (twap/site/markets.csv) is read once per process: nothing is fetched at page-view
+time. `twap markets` refreshes the table from Hyperliquid's info API.
+"""
 
 import csv
 import json

@@ -1,7 +1,10 @@
-"""Whole answers remembered for a short while, per published version: the same page asked
-again (the home page, a table's first page, a leaderboard) costs no SQL and no rendering. The
-file of a version never changes; what does is the freshness banner's "N minutes ago", hence the
-short life. Bounded in bytes; only plain, complete, successful answers are kept."""
+"""Whole answers remembered for a short while, per published version.
+
+The same page asked again (the home page, a table's first page, a leaderboard) costs no SQL
+and no rendering. The file of a version never changes; what does is the freshness banner's
+"N minutes ago", hence the short life. Bounded in bytes; only plain, complete, successful
+answers are kept.
+"""
 
 import time
 from collections import OrderedDict

@@ -1,7 +1,9 @@
-"""Coin and wallet filters in any case on every page of the served database: `coin=hype` finds
-HYPE and `wallet=0xAB…` the lower-case address the marts hold. The canned queries compare
-without case themselves; table filters are exact in Datasette, so their values are rewritten to
-the stored spelling before Datasette reads them."""
+"""Coin and wallet filters in any case on every page of the served database.
+
+`coin=hype` finds HYPE and `wallet=0xAB…` the lower-case address the marts hold. The canned
+queries compare without case themselves; table filters are exact in Datasette, so their values
+are rewritten to the stored spelling before Datasette reads them.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,10 @@
-"""An Atom feed (`.atom`) of any query whose rows have `atom_id`, `atom_title`, `atom_updated`
-and `atom_link` columns (the convention of datasette-atom), so a trader can subscribe to the
-new large TWAPs (the `large_twaps` canned query) in a feed reader."""
+"""An Atom feed (`.atom`) of any query whose rows have the `atom_` columns.
+
+The columns are `atom_id`, `atom_title`, `atom_updated` and `atom_link` (the convention of
+datasette-atom), so a trader can subscribe to the new large TWAPs (the `large_twaps` canned
+query) in a feed reader. Not datasette-atom itself: it answers `application/xml` and needs
+lxml, feedgen and bleach for what these 50 lines do.
+"""
 
 from __future__ import annotations
 

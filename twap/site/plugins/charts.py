@@ -1,7 +1,8 @@
-"""/-/charts: daily buy, sell and net executed notional per coin, the net pressure of the
-running TWAPs per coin, and the outcome mix over time, with axes and gridlines.
+"""/-/charts: flows, pressure and outcomes per coin as inline SVG.
 
-Drawn here as inline SVG: the browser fetches nothing else, from this server or elsewhere.
+Daily buy, sell and net executed notional per coin, the net pressure of the running TWAPs per
+coin, and the outcome mix over time, with axes and gridlines. Drawn here as inline SVG: the
+browser fetches nothing else, from this server or elsewhere.
 """
 
 from __future__ import annotations

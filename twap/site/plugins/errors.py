@@ -1,5 +1,8 @@
-"""Errors answered quietly with the right status (a 4xx for what the request got wrong); no
-file paths or server internals shown."""
+"""Errors answered quietly with the right status, no file paths or server internals shown.
+
+A 4xx for what the request got wrong, never a 500; `/-/databases.json` names the route and
+version only; Datasette's threads and versions pages are 404.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""Every request metered (twap/site/metrics.py) and bounded (twap/site/guard.py), through
-Datasette's `asgi_wrapper` hook."""
+"""Every request metered and bounded, through Datasette's `asgi_wrapper` hook.
+
+The metering is twap/site/metrics.py, the bounds twap/site/guard.py.
+"""
 
 from __future__ import annotations
 

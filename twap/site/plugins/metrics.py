@@ -1,5 +1,8 @@
-"""/-/metrics: Prometheus metrics of every request of every worker, and of the served version
-(twap/site/metrics.py). Read-only, cheap (a few small files read), the same for any query string."""
+"""/-/metrics: Prometheus metrics of every request of every worker and of the served version.
+
+The metrics are twap/site/metrics.py. Read-only, cheap (a few small files read), the same for
+any query string.
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,10 @@
-"""What the trader pages show besides Datasette's own: the dashboard on the home page (coins by
-net pressure, the `coins_now` canned query), and a summary above the rows of a coin's running
-TWAPs, a wallet's TWAPs and a TWAP's timeline. Each summary is one indexed lookup, through the
-served version's database (so bounded like any query) and only on HTML pages."""
+"""What the trader pages show besides Datasette's own: the dashboard and the summaries.
+
+The dashboard on the home page (coins by net pressure, the `coins_now` canned query), and a
+summary above the rows of a coin's running TWAPs, a wallet's TWAPs and a TWAP's timeline. Each
+summary is one indexed lookup, through the served version's database (so bounded like any
+query) and only on HTML pages.
+"""
 
 from __future__ import annotations
 

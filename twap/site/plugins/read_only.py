@@ -1,5 +1,8 @@
-"""No write path: SQLite itself refuses writes, ATTACH and the like on the published file; and
-SQLite's own limits keep one value, one statement and one row small, whatever the SQL asks."""
+"""No write path: SQLite itself refuses writes, ATTACH and the like on the published file.
+
+SQLite's own limits also keep one value, one statement and one row small, whatever the SQL
+asks.
+"""
 
 from __future__ import annotations
 

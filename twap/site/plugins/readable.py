@@ -1,6 +1,8 @@
-"""Readable cells on every table and query page: amounts rounded, times to the minute, flags as
-✓/✗, and each wallet, TWAP id and coin a link to its page. The JSON and CSV keep the raw values.
-The same formatting is offered to the templates as Jinja filters."""
+"""Readable cells on every table and query page, and the same formatting as Jinja filters.
+
+Amounts rounded, times to the minute, flags as ✓/✗, and each wallet, TWAP id and coin a link
+to its page. The JSON and CSV keep the raw values.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""Serve the version `twap publish` points at; pick up a new one without a restart (checked
-before each request by twap/site/guard.py)."""
+"""The version `twap publish` points at, served and described (twap/site/versions.py).
+
+A new one is picked up without a restart, checked before each request by twap/site/guard.py.
+"""
 
 from __future__ import annotations
 
