@@ -29,10 +29,9 @@ from benchmarks.bench_load import bench_load
 from benchmarks.bench_load import print_table as print_load_table
 from benchmarks.common import elapsed, history_start, log, run_in_home, write_results
 from dlt_pipelines.sample_data import generate
-from twap.guard import guard_of
-from twap.live import live_site
-from twap.page_cache import PageCache
-from twap.serve import DATASETTE_SETTINGS, make_datasette
+from twap.site.app import DATASETTE_SETTINGS, make_datasette
+from twap.site.guard import guard_of
+from twap.site.page_cache import PageCache
 
 TARGET_P95_MS = 50.0
 LOAD_LEVELS = [8, 32, 64]
@@ -48,7 +47,7 @@ TARGET_CASES = (
     "wallet_filter",
     "coin_facet",
 )
-# The default facets of fct_twaps (datasette/metadata.yml), computed on every table request.
+# The default facets of fct_twaps (twap/site/metadata.yml), computed on every table request.
 TABLE_FACETS = {"coin", "status", "side", "market_type"}
 
 
@@ -143,18 +142,14 @@ def request_cases(pointer: Path, rng: random.Random) -> dict[str, Callable[[], s
 async def measure(pointer: Path, cases: dict[str, Callable[[], str]], requests: int) -> dict:
     datasette = make_datasette(pointer)
     await datasette.invoke_startup()
-    database = live_site(datasette).database
     results = {}
     for name, next_url in cases.items():
-        # As served, slow answers are remembered; this case times SQLite every time.
-        database.remember_slow_queries = name != UNCACHED_FACET
-        database.forget()
         for _ in range(3):  # warm-up: connections, page cache
             await datasette.client.get(next_url())
         timings, timed_out = [], set()
         for _ in range(requests):
             url = next_url()
-            if name == UNCACHED_FACET:  # nor the whole answer replayed (twap/page_cache.py)
+            if name == UNCACHED_FACET:  # the whole answer not replayed (twap/site/page_cache.py)
                 guard_of(datasette).pages = PageCache()
             started = time.perf_counter()
             response = await datasette.client.get(url)

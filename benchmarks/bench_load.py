@@ -185,7 +185,7 @@ def bench_load(home: Path, concurrency: list[int], seconds: float, seed: int) ->
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(url)
-        # Warm-up: each worker's first switch and its remembered facets.
+        # Warm-up: each worker's first switch.
         asyncio.run(clients(url, mix, 4, 5, rng))
         levels = [
             asyncio.run(level(url, mix, count, seconds, hostile, rng))

@@ -22,9 +22,9 @@ from dlt_pipelines.sample_data import generate
 from tests.conftest import S3, free_port, new_database, wait_for
 from twap.cli import cli
 from twap.database import Database
-from twap.parameters import MAX_PAGE_SIZE
-from twap.serve import DATASETTE_SETTINGS
 from twap.settings import PROJECT_DIR
+from twap.site.app import DATASETTE_SETTINGS
+from twap.site.parameters import MAX_PAGE_SIZE
 
 README = (PROJECT_DIR / "README.md").read_text()
 DEMO_URL = "http://127.0.0.1:8001"

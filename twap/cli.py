@@ -17,14 +17,14 @@ from dlt_pipelines.sample_data import DEFAULT_START
 from twap.build.spark import SPARK, WAREHOUSES
 from twap.database import stop_embedded
 from twap.errors import EXIT_ERROR, TwapError, one_line
-from twap.markets import INFO_URL, MARKETS_FILE, fetch_markets, write_markets
 from twap.observe import logs, runs
 from twap.observe.logs import LOG_FORMATS
 from twap.run import steps
 from twap.run.demo import DEMO_DAYS, DEMO_SEED, demo_sample, write_sample
 from twap.run.status import nothing_loaded, print_status
-from twap.serve import check_port, serve
 from twap.settings import SOURCE_FLAGS, Settings, check_source_url, source_arguments
+from twap.site.markets import INFO_URL, MARKETS_FILE, fetch_markets, write_markets
+from twap.site.serve import check_port, serve
 
 logger = logging.getLogger("twap")
 # Their progress lines show with -v; by default each step prints one summary line.
@@ -296,17 +296,17 @@ def cmd_demo(
     status = steps.locked(settings, "demo", wait, steps.run_steps)
     if no_serve:
         return status
-    serve(settings, host, port, cors, workers)
+    serve(settings, host, port, cors, workers, exit_status=status)
     return status
 
 
 @command("markets", "refresh the names of spot pairs and HIP-3 dexes from Hyperliquid")
 @with_options(
     click.option("--url", default=INFO_URL, help=f"info API (default {INFO_URL})"),
-    click.option("--out", help=f"table to write (default {MARKETS_FILE.name} in datasette/)"),
+    click.option("--out", help=f"table to write (default {MARKETS_FILE.name} in twap/site/)"),
 )
 def cmd_markets(settings: Settings, url: str, out: str | None) -> int:
-    """Refresh the reference table of market names (datasette/markets.csv) from the info API."""
+    """Refresh the reference table of market names (twap/site/markets.csv) from the info API."""
     markets = fetch_markets(url)
     path = Path(out) if out else MARKETS_FILE
     write_markets(markets, path)

@@ -1,5 +1,5 @@
 """Datasette metadata: table and column descriptions from dbt's manifest (so they never drift
-from the dbt YAML), merged with the hand-written parts in `datasette/` (title, licence, facets,
+from the dbt YAML), merged with the hand-written parts in `twap/site/` (title, licence, facets,
 sort orders, labels, canned queries)."""
 
 import json
@@ -10,11 +10,8 @@ from typing import Any, Protocol
 import yaml
 
 from twap.errors import TwapError
-from twap.settings import PROJECT_DIR
-
-DATASETTE_DIR = PROJECT_DIR / "datasette"
-HAND_WRITTEN = DATASETTE_DIR / "metadata.yml"
-CANNED_QUERIES = DATASETTE_DIR / "queries.yml"
+from twap.site import METADATA_FILE as HAND_WRITTEN
+from twap.site import QUERIES_FILE as CANNED_QUERIES
 
 
 @dataclass(frozen=True)
@@ -69,7 +66,7 @@ def build_metadata(
     """Metadata for the published `tables` (name -> columns); fails if any lacks a description.
 
     `relations` names the dbt model or source of each table built by dbt; the descriptions of
-    the others come from `datasette/metadata.yml`. `orders` gives each table's default order and
+    the others come from `twap/site/metadata.yml`. `orders` gives each table's default order and
     the only columns it may be sorted by (those its indexes serve).
     """
     metadata = yaml.safe_load(HAND_WRITTEN.read_text())
@@ -96,7 +93,7 @@ def build_metadata(
             sortable_columns=order.sort_columns, **order.default_sort
         )
     for table_metadata in hand_tables.values():
-        # A view over a table (datasette/views.sql) shares that table's column descriptions.
+        # A view over a table (twap/site/views.sql) shares that table's column descriptions.
         base = table_metadata.pop("columns_from", None)
         if base:
             table_metadata["columns"] = {
@@ -122,5 +119,5 @@ def _check_descriptions(described: dict[str, Any], tables: dict[str, list[str]])
     if missing:
         raise TwapError(
             f"publish refused: no description for {', '.join(missing)} (describe them in the dbt "
-            "YAML under models/, or in datasette/metadata.yml for tables dbt does not build)"
+            "YAML under models/, or in twap/site/metadata.yml for tables dbt does not build)"
         )

@@ -1,12 +1,10 @@
-"""The SQL views of the published file (datasette/views.sql): figures relative to the data's
+"""The SQL views of the published file (twap/site/views.sql): figures relative to the data's
 newest event, shared by the canned queries and the pages so that they are defined once."""
 
 import re
 import sqlite3
 
-from twap.publish.metadata import DATASETTE_DIR
-
-VIEWS_FILE = DATASETTE_DIR / "views.sql"
+from twap.site import VIEWS_FILE
 
 
 def create_views(sink: sqlite3.Connection) -> list[str]:

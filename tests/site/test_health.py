@@ -1,0 +1,53 @@
+"""The health report and the page banner (twap/site/health.py), from a publication alone."""
+
+from datetime import UTC, datetime
+
+from twap.site.health import banner, health
+
+NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+
+
+def publication(**changes: object) -> dict:
+    return {
+        "version": "20261207T110000.000000Z",
+        "published_at": "2026-12-07T11:00:00+00:00",
+        "newest_event_at": "2026-12-07T10:30:00+00:00",
+        "last_load_at": "2026-12-07T11:55:00+00:00",
+        "objects": {"loaded": 24, "failed": 0},
+        "dbt_tests": {"pass": 83},
+        "dbt_run_at": "2026-12-07T10:58:00+00:00",
+        "tables": {"fct_twaps": 10},
+        **changes,
+    }
+
+
+def test_a_fresh_clean_publication_is_ok_with_its_ages() -> None:
+    report = health(publication(), NOW)
+    assert report["status"] == "ok" and report["problems"] == []
+    assert report["data_age_seconds"] == 5400
+    assert report["last_load_age_seconds"] == 300
+    assert report["published_age_seconds"] == 3600
+
+
+def test_failures_and_staleness_are_problems() -> None:
+    stale = publication(
+        objects={"loaded": 20, "failed": 2},
+        dbt_tests={"pass": 80, "fail": 2, "error": 1},
+        last_load_at="2026-12-07T09:00:00+00:00",
+    )
+    report = health(stale, NOW)
+    assert report["status"] == "degraded"
+    assert report["problems"] == [
+        "2 objects failed to load",
+        "3 dbt tests failed",
+        "no load for over 2 hours",
+    ]
+    assert health(publication(last_load_at=None), NOW)["problems"] == ["no load for over 2 hours"]
+
+
+def test_the_banner_says_freshness_in_words() -> None:
+    line = banner(health(publication(), NOW))
+    assert line == (
+        "Data up to 2026-12-07 10:30 UTC · last loaded 5 minutes ago · published 1 hour ago"
+        " · dbt tests: 83 pass"
+    )

@@ -1,0 +1,108 @@
+"""What the trader pages show besides Datasette's own: the dashboard and the summaries.
+
+The dashboard on the home page (coins by net pressure, the `coins_now` canned query), and a
+summary above the rows of a coin's running TWAPs, a wallet's TWAPs and a TWAP's timeline. Each
+summary is one indexed lookup, through the served version's database (so bounded like any
+query) and only on HTML pages.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode
+
+from datasette import hookimpl
+from datasette.utils.asgi import Request
+
+from twap.site.parameters import valid
+from twap.site.versions import live_site
+
+if TYPE_CHECKING:
+    from datasette.app import Datasette
+
+# The canned query whose rows the home page shows; its JSON is the dashboard's API.
+DASHBOARD_QUERY = "coins_now"
+# For the pages of some canned queries: (template variable, parameter and its type, SQL).
+SUMMARIES = {
+    "active_twaps": (
+        "coin_summary",
+        ("coin", "coin"),
+        "select * from coin_pressure_now where lower(coin) = lower(:coin)",
+    ),
+    "wallet_twaps": (
+        "wallet_summary",
+        ("wallet", "wallet"),
+        "select * from dim_wallets where wallet = lower(:wallet)",
+    ),
+    "twap_timeline": (
+        "twap_summary",
+        ("twap_id", "integer"),
+        """
+        select twaps.*, running.elapsed_share, running.minutes_left, running.as_of
+        from fct_twaps as twaps
+        left join running_twaps as running on twaps.twap_id = running.twap_id
+        where twaps.twap_id = cast(:twap_id as integer)
+        """,
+    ),
+}
+
+
+async def one_row(datasette: Datasette, sql: str, params: dict[str, Any]) -> dict | None:
+    site = live_site(datasette)
+    if site is None or site.served is None:
+        return None
+    rows = (await site.served.database.execute(sql, params)).rows
+    return dict(rows[0]) if rows else None
+
+
+async def dashboard(datasette: Datasette, request: Request) -> dict[str, Any]:
+    site = live_site(datasette)
+    if site is None or site.served is None:
+        return {}
+    database = site.served.database
+    query = await datasette.get_canned_query(database.name, DASHBOARD_QUERY, request.actor)
+    results = await database.execute(query["sql"], {})
+    return {"dashboard_query": query, "dashboard_rows": [dict(row) for row in results.rows]}
+
+
+def next_page_url(request: Request, query: dict[str, Any], rows: list, columns: list[str]) -> str:
+    """The next page of a keyset-paged canned query (its `next_page` in queries.yml): the
+    parameters each set to the last row's column, when the page is full."""
+    keyset = query.get("next_page")
+    page_size = int(request.args.get("page_size") or 100)
+    if not keyset or len(rows) < page_size:
+        return ""
+    last = dict(zip(columns, rows[-1], strict=True))
+    given = parse_qsl(request.query_string, keep_blank_values=True)
+    args = {name: value for name, value in given if not name.startswith("_")}
+    args.update({parameter: last[column] for parameter, column in keyset.items()})
+    return f"{request.path}?{urlencode(args)}"
+
+
+async def query_page(datasette: Datasette, request: Request) -> dict[str, Any]:
+    name = request.url_vars.get("table", "")
+    site = live_site(datasette)
+    if site is None or site.served is None:
+        return {}
+    query = await datasette.get_canned_query(site.served.database.name, name, request.actor) or {}
+    found: dict[str, Any] = {
+        "next_page_url": lambda rows, columns: next_page_url(request, query, rows, columns)
+    }
+    if name in SUMMARIES:
+        variable, (parameter, kind), sql = SUMMARIES[name]
+        value = request.args.get(parameter, "")
+        # Checked again here: the guard refuses a bad value, but only once the page has asked.
+        if value and valid(kind, value):
+            found[variable] = await one_row(datasette, sql, {parameter: value})
+    return found
+
+
+@hookimpl
+def extra_template_vars(template: str, request: Request, datasette: Datasette) -> Any:
+    if request is None:
+        return {}
+    if template == "index.html":
+        return dashboard(datasette, request)
+    if template == "query.html":
+        return query_page(datasette, request)
+    return {}
