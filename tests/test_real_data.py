@@ -330,6 +330,16 @@ def test_statuses_beyond_the_four_publish_every_twap(twap: Twap, tmp_path: Path)
     ]
     status = twap("status")
     assert "rows rejected:  0" in status.stdout
+    with sqlite3.connect(twap.home / "twap.db") as published:
+        served = published.execute(
+            "select twap_id, status from fct_twaps where twap_id >= ? order by twap_id", (first,)
+        ).fetchall()
+    assert [status for _, status in served] == [
+        "finished",
+        "waitingForTrigger",
+        "stopped",
+        "pausedByOracle",
+    ]
     # The warning's failing rows name the word and how many events carry it.
     assert twap.query(
         "select value_field, n_records from dbt_test__audit.twap_status_is_known"
