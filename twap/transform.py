@@ -162,7 +162,7 @@ def _set_up(settings: Settings, database: Database | None, args: tuple[str, ...]
     """Parse the project, then `dbt run-operation setup_warehouse` (the build log's tables and
     their upkeep; on Spark the lake's files); returns the manifest, which the build reuses so
     the set-up costs its statements only, not a second parse."""
-    # The build's vars and target: the parse (and its partial-parse state) and the set-up are its own.
+    # The build's vars and target, for the parse (and its partial-parse state) and the set-up.
     shared = [
         part for at, arg in enumerate(args) if arg in SHARED_OPTIONS for part in args[at : at + 2]
     ]
