@@ -143,3 +143,25 @@ def test_bad_rows_are_quarantined_before_staging_and_the_rest_is_published(
         "sz '-1.5' is negative",
         "twap_id is missing",
     ]
+
+
+def test_the_set_up_runs_when_due_and_migrates_the_build_log(twap: Twap, tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    generate(source, days=1, seed=5, twaps_per_day=50)
+    twap("load", "--source", str(source))
+    twap("build")
+    stamp = twap.home / "dbt" / "setup_warehouse.stamp"
+    set_up_at = stamp.stat().st_mtime_ns
+    # Set up already, for this database and these set-up macros: the build only builds.
+    twap("build")
+    assert stamp.stat().st_mtime_ns == set_up_at
+    # A build log from before `keys_recorded`, its keys table gone: the next build migrates it.
+    twap.query(
+        "alter table intermediate.dbt_build_log drop column keys_recorded;"
+        " drop table intermediate.dbt_build_keys; select 1"
+    )
+    twap("build")
+    assert stamp.stat().st_mtime_ns > set_up_at
+    # The column is back (false for the builds before it), and the keys of the last build kept.
+    recorded = twap.query("select keys_recorded from intermediate.dbt_build_log order by build_id")
+    assert recorded == [(False,), (False,), (True,)]

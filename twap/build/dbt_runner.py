@@ -31,7 +31,7 @@ FAILED_STATUSES = {"error", "fail"}
 # The commands the project's hooks log as builds: they need the schema set up first.
 BUILD_COMMANDS = {"build", "run", "retry"}
 SETUP_OPERATION = "setup_warehouse"
-PARSE_OPTIONS = {"--vars", "--target"}
+SHARED_OPTIONS = {"--vars", "--target"}
 # On PostgreSQL the set-up runs again after this long, for its expiry of old rebuilt keys.
 SETUP_EVERY = timedelta(days=1)
 SETUP_STAMP = "setup_warehouse.stamp"
@@ -162,9 +162,9 @@ def _set_up(settings: Settings, database: Database | None, args: tuple[str, ...]
     """Parse the project, then `dbt run-operation setup_warehouse` (the build log's tables and
     their upkeep; on Spark the lake's files); returns the manifest, which the build reuses so
     the set-up costs its statements only, not a second parse."""
-    # The build's vars and target: the parse (and its partial-parse state) is the build's own.
+    # The build's vars and target, for the parse (and its partial-parse state) and the set-up.
     shared = [
-        part for at, arg in enumerate(args) if arg in PARSE_OPTIONS for part in args[at : at + 2]
+        part for at, arg in enumerate(args) if arg in SHARED_OPTIONS for part in args[at : at + 2]
     ]
     parsed = _invoke(settings, "parse", tuple(shared))
     if not parsed.success:
@@ -173,7 +173,7 @@ def _set_up(settings: Settings, database: Database | None, args: tuple[str, ...]
     set_up = _invoke(
         settings,
         "run-operation",
-        (SETUP_OPERATION,),
+        (SETUP_OPERATION, *shared),
         parsed.result,
         [lambda event: errors.append(event.info.msg) if event.info.level == "error" else None],
     )
