@@ -24,6 +24,7 @@ from dlt_pipelines.ledger.rules import (
     vanished,
 )
 from dlt_pipelines.readers.formats import not_data_reason
+from dlt_pipelines.settings import S3_CONNECT_TIMEOUT, S3_MAX_ATTEMPTS, S3_READ_TIMEOUT
 
 logger = logging.getLogger(__name__)
 
@@ -142,11 +143,11 @@ def open_filesystem(
     bucket_url: str,
     credentials: FileSystemCredentials | AbstractFileSystem,
     *,
-    requester_pays: bool,
-    anonymous: bool,
-    max_attempts: int,
-    connect_timeout: float,
-    read_timeout: float,
+    requester_pays: bool = False,
+    anonymous: bool = False,
+    max_attempts: int = S3_MAX_ATTEMPTS,
+    connect_timeout: float = S3_CONNECT_TIMEOUT,
+    read_timeout: float = S3_READ_TIMEOUT,
     kwargs: dict[str, Any] | None = None,
     client_kwargs: dict[str, Any] | None = None,
 ) -> AbstractFileSystem:

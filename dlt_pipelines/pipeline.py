@@ -10,7 +10,7 @@ destination under `[destination.postgres.credentials]`, as for any dlt pipeline.
 import logging
 import os
 from collections import Counter
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +30,7 @@ from dlt_pipelines.ledger.rules import (
     RETRIED,
     KnownObject,
     LedgerEntry,
+    Run,
 )
 from dlt_pipelines.settings import DATASET_NAME, EVENTS_TABLE, LAKE_PIPELINE_NAME, PIPELINE_NAME
 from dlt_pipelines.source import hyperliquid_twap
@@ -76,15 +77,7 @@ class Ledger(Protocol):
 
     def known(self) -> dict[str, KnownObject]: ...
 
-    def record(
-        self,
-        entries: Sequence[LedgerEntry],
-        load_id: str | None,
-        at: datetime,
-        vanished: Collection[str] = (),
-        reappeared: Collection[str] = (),
-        on_vanished: str = KEEP,
-    ) -> None: ...
+    def record(self, run: Run) -> None: ...
 
 
 @dataclass
@@ -101,9 +94,9 @@ class SqlLedger:
         with self.pipeline.sql_client() as client:
             return postgres.known_objects(client)
 
-    def record(self, entries: Sequence[LedgerEntry], *args: Any, **kwargs: Any) -> None:
+    def record(self, run: Run) -> None:
         with self.pipeline.sql_client() as client:
-            postgres.record(client, entries, *args, **kwargs)
+            postgres.record(client, run)
 
 
 def ledger_of(pipeline: dlt.Pipeline) -> Ledger:
@@ -214,13 +207,9 @@ def load(pipeline: dlt.Pipeline, **source_args: Any) -> LoadResult:
     else:
         # Nothing to read: the empty package is dropped, nothing reaches the destination.
         pipeline.abort_packages()
+    load_id = info.loads_ids[-1] if info and info.loads_ids else None
     book.record(
-        stats.entries,
-        info.loads_ids[-1] if info and info.loads_ids else None,
-        started_at,
-        vanished=stats.vanished,
-        reappeared=stats.reappeared,
-        on_vanished=stats.on_vanished,
+        Run(stats.entries, load_id, started_at, stats.vanished, stats.reappeared, stats.on_vanished)
     )
     return LoadResult(stats=stats, info=info)
 

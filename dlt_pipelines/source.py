@@ -115,42 +115,7 @@ def hyperliquid_twap(
     """
     if on_vanished not in (KEEP, MIRROR):
         raise ValueError(f"on_vanished must be '{KEEP}' or '{MIRROR}', not {on_vanished!r}")
-    listing = object_listing(
-        bucket_url,
-        credentials,
-        file_glob,
-        known,
-        on_vanished,
-        requester_pays=requester_pays,
-        anonymous=anonymous,
-        max_attempts=max_attempts,
-        connect_timeout=connect_timeout,
-        read_timeout=read_timeout,
-        kwargs=kwargs,
-        client_kwargs=client_kwargs,
-    )
-    return listing | twap_status_events(layouts, objects_per_batch, large_object_bytes)
-
-
-@dlt.resource(name="twap_objects")
-def object_listing(
-    bucket_url: str,
-    credentials: FileSystemCredentials | AbstractFileSystem,
-    file_glob: str = DEFAULT_FILE_GLOB,
-    known: Mapping[str, KnownObject] | None = None,
-    on_vanished: str = KEEP,
-    *,
-    requester_pays: bool = False,
-    anonymous: bool = False,
-    max_attempts: int = S3_MAX_ATTEMPTS,
-    connect_timeout: float = S3_CONNECT_TIMEOUT,
-    read_timeout: float = S3_READ_TIMEOUT,
-    kwargs: dict[str, Any] | None = None,
-    client_kwargs: dict[str, Any] | None = None,
-) -> Iterator[Selection]:
-    """One listing of the objects under `bucket_url`, as one Selection: the objects to read
-    (new, changed or failed before, by the ledger's rules against `known`) and those that
-    came or went; the objects carry their filesystem, as dlt's FileItemDict does."""
+    # Opening makes no request: listing errors come from the resource, through dlt.
     fs = open_filesystem(
         bucket_url,
         credentials,
@@ -162,6 +127,23 @@ def object_listing(
         kwargs=kwargs,
         client_kwargs=client_kwargs,
     )
+    listing = object_listing(bucket_url, fs, file_glob, known, on_vanished)
+    return listing | twap_status_events(layouts, objects_per_batch, large_object_bytes)
+
+
+@dlt.resource(name="twap_objects")
+def object_listing(
+    bucket_url: str,
+    credentials: FileSystemCredentials | AbstractFileSystem,
+    file_glob: str = DEFAULT_FILE_GLOB,
+    known: Mapping[str, KnownObject] | None = None,
+    on_vanished: str = KEEP,
+) -> Iterator[Selection]:
+    """One listing of the objects under `bucket_url`, as one Selection: the objects to read
+    (new, changed or failed before, by the ledger's rules against `known`) and those that
+    came or went. `credentials` may be a filesystem, as for dlt's `filesystem` resource; the
+    objects carry it, as dlt's FileItemDict does."""
+    fs = open_filesystem(bucket_url, credentials)
     selection = select(fs, list_objects(fs, bucket_url, file_glob), known or {}, on_vanished)
     logger.info("listed %s under %s", selection.summary(), bucket_url)
     yield selection

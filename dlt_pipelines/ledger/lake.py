@@ -16,9 +16,8 @@ rows. Spark reads these logs through the views of `rules.lake_view_sql`.
 """
 
 import json
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable
 from dataclasses import asdict
-from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -28,9 +27,8 @@ import pyarrow.parquet as pq
 from dlt.destinations.impl.filesystem.filesystem import FilesystemClient
 
 from dlt_pipelines.ledger.rules import (
-    KEEP,
     KnownObject,
-    LedgerEntry,
+    Run,
     apply_run,
     counted,
     newest_entries,
@@ -96,24 +94,16 @@ class LakeLedger:
     def known(self) -> dict[str, KnownObject]:
         return {key: KnownObject.of(entry) for key, entry in self.entries.items()}
 
-    def record(
-        self,
-        attempts: Sequence[LedgerEntry],
-        load_id: str | None,
-        at: datetime,
-        vanished: Collection[str] = (),
-        reappeared: Collection[str] = (),
-        on_vanished: str = KEEP,
-    ) -> None:
-        """Append what a run did (`rules.apply_run`) as one dlt load: the changed entries, each
+    def record(self, run: Run) -> None:
+        """Append what `run` did (`rules.apply_run`) as one dlt load: the changed entries, each
         a new revision, and their commits numbered after the counted ones."""
-        changes = apply_run(self.entries, attempts, load_id, at, vanished, reappeared, on_vanished)
+        changes = apply_run(self.entries, run)
         if not changes.entries:
             return
         commits = []
         for commit in changes.commits:
             self.seq += 1
-            commits.append({**asdict(commit), "seq": self.seq, "committed_at": at})
+            commits.append({**asdict(commit), "seq": self.seq, "committed_at": run.at})
             changes.entries[commit.object_key]["commit_seq"] = self.seq
         for entry in changes.entries.values():
             self.revision += 1

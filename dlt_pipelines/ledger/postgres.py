@@ -14,8 +14,7 @@ dbt finds what changed since its last finished build by that sequence (`seq`). R
 commit made non-current are deleted once a finished build has taken in that commit.
 """
 
-from collections.abc import Collection, Sequence
-from datetime import datetime
+from collections.abc import Collection
 from typing import Any
 
 from dlt.destinations.sql_client import SqlClientBase
@@ -24,11 +23,10 @@ from dlt_pipelines.ledger.rules import (
     CURRENT,
     ENTRY_COLUMNS,
     FAILED,
-    KEEP,
     LOADED,
     VANISHED,
     KnownObject,
-    LedgerEntry,
+    Run,
     apply_run,
 )
 from dlt_pipelines.settings import (
@@ -178,18 +176,10 @@ def built_through(client: SqlClientBase) -> int | None:
     return rows[0][0]
 
 
-def record(
-    client: SqlClientBase,
-    attempts: Sequence[LedgerEntry],
-    load_id: str | None,
-    at: datetime,
-    vanished: Collection[str] = (),
-    reappeared: Collection[str] = (),
-    on_vanished: str = KEEP,
-) -> None:
-    """Write what a run did (`rules.apply_run`) in one transaction, after dlt committed its
+def record(client: SqlClientBase, run: Run) -> None:
+    """Write what `run` did (`rules.apply_run`) in one transaction, after dlt committed its
     rows: the changed entries, and one commit numbered by the database's sequence each."""
-    touched = [*(attempt.key for attempt in attempts), *reappeared, *vanished]
+    touched = [*(attempt.key for attempt in run.attempts), *run.reappeared, *run.vanished]
     if not touched:
         return  # a run that read nothing and saw no object come or go
     ledger, commits = _name(client, LEDGER_TABLE), _name(client, COMMITS_TABLE)
@@ -201,7 +191,7 @@ def record(
             f"select {columns} from {ledger} where object_key = any(%s)", touched
         )
         previous = {row[0]: dict(zip(ENTRY_COLUMNS, row, strict=True)) for row in rows or []}
-        changes = apply_run(previous, attempts, load_id, at, vanished, reappeared, on_vanished)
+        changes = apply_run(previous, run)
         if changes.commits:
             numbered = client.execute_sql(
                 f"""

@@ -1,10 +1,12 @@
 """The ledger's rules, once for every warehouse: which objects to read, what a run does to an
 object's entry, what is current, what vanished, and which ledger rows count on a lake.
 
-The PostgreSQL ledger (`postgres.py`) and the lake ledger (`lake.py`) both apply `apply_run`
-and `decision`; `twap status` reads PostgreSQL through `summary_sql`, `CURRENT` and `VANISHED`;
-Spark reads the lake through `lake_view_sql`, rendered into the dbt macro file
-`lake_ledger_views.sql` by `python -m dlt_pipelines.ledger.rules` (a test keeps them equal).
+The listing applies `decision`, `vanished` and `reappeared`; the PostgreSQL ledger
+(`postgres.py`) and the lake ledger (`lake.py`) both write what `apply_run` says of a `Run`, and read what
+is current as `CURRENT` (in SQL) and `KnownObject.of` say; the lake ledger reads its log as
+`counted` and `newest_entries`, and Spark as `lake_view_sql`, rendered into the dbt macro file
+`lake_ledger_views.sql` by `python -m dlt_pipelines.ledger.rules` (a test keeps them equal);
+`twap status` reads PostgreSQL through `summary_sql`, `CURRENT` and `VANISHED`.
 """
 
 import sys
@@ -131,21 +133,26 @@ class RunChanges:
     commits: list[Commit] = field(default_factory=list)
 
 
-def apply_run(
-    previous: Mapping[str, Entry],
-    attempts: Sequence[LedgerEntry],
-    load_id: str | None,
-    at: datetime,
-    vanished: Collection[str] = (),
-    reappeared: Collection[str] = (),
-    on_vanished: str = KEEP,
-) -> RunChanges:
-    """What a run does to the ledger, given the entries of the objects it touched.
+@dataclass(frozen=True)
+class Run:
+    """What one load run did: its attempts, the load holding their rows (None: nothing loaded),
+    when it started, and the known objects that vanished or reappeared."""
 
-    A loaded attempt makes `load_id` the object's current load (a commit, unless it already
-    was); a failed one keeps whatever was current. `attempts` counts tries at the current
-    version. Objects missing from the listing are marked vanished; with `on_vanished="mirror"`
-    their rows stop being current (a commit to no load).
+    attempts: Sequence[LedgerEntry]
+    load_id: str | None
+    at: datetime
+    vanished: Collection[str] = ()
+    reappeared: Collection[str] = ()
+    on_vanished: str = KEEP
+
+
+def apply_run(previous: Mapping[str, Entry], run: Run) -> RunChanges:
+    """What `run` does to the ledger, given the entries of the objects it touched.
+
+    A loaded attempt makes the run's load the object's current load (a commit, unless it
+    already was); a failed one keeps whatever was current. `attempts` counts tries at the
+    current version. Objects missing from the listing are marked vanished; with
+    `on_vanished="mirror"` their rows stop being current (a commit to no load).
     """
     changes = RunChanges()
 
@@ -156,18 +163,18 @@ def apply_run(
         changes.commits.append(Commit(row["object_key"], new_load, row["load_id"]))
         row["load_id"] = new_load
 
-    for attempt in attempts:
-        row = changes.entries[attempt.key] = attempted(previous.get(attempt.key), attempt, at)
+    for attempt in run.attempts:
+        row = changes.entries[attempt.key] = attempted(previous.get(attempt.key), attempt, run.at)
         if attempt.status == LOADED:
-            row.update(loaded_version=attempt.version, loaded_at=at)
-            if row["load_id"] != load_id:
-                commit(row, load_id)
-    for key in reappeared:
+            row.update(loaded_version=attempt.version, loaded_at=run.at)
+            if row["load_id"] != run.load_id:
+                commit(row, run.load_id)
+    for key in run.reappeared:
         entry(key)["vanished_at"] = None
-    for key in vanished:
+    for key in run.vanished:
         row = entry(key)
-        row["vanished_at"] = row["vanished_at"] or at
-        if on_vanished == MIRROR and row["load_id"] is not None:
+        row["vanished_at"] = row["vanished_at"] or run.at
+        if run.on_vanished == MIRROR and row["load_id"] is not None:
             commit(row, None)
             row.update(loaded_version=None, row_count=0, rejected_rows=0)
     return changes

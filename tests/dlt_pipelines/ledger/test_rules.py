@@ -15,6 +15,7 @@ from dlt_pipelines.ledger.rules import (
     Commit,
     KnownObject,
     LedgerEntry,
+    Run,
     apply_run,
     counted,
     decision,
@@ -65,7 +66,7 @@ def test_what_vanished_and_what_reappeared() -> None:
 
 
 def test_a_loaded_object_becomes_current_with_one_commit() -> None:
-    changes = apply_run({}, [loaded()], "load-1", AT)
+    changes = apply_run({}, Run([loaded()], "load-1", AT))
     entry = changes.entries["a"]
     assert (entry["status"], entry["attempts"], entry["row_count"]) == (LOADED, 1, 10)
     assert (entry["load_id"], entry["loaded_version"], entry["first_seen_at"]) == (
@@ -77,39 +78,39 @@ def test_a_loaded_object_becomes_current_with_one_commit() -> None:
 
 
 def test_a_failed_attempt_keeps_what_is_current() -> None:
-    before = apply_run({}, [loaded(rows=10, rejected=2)], "load-1", AT).entries
-    changes = apply_run(before, [failed(version="v2")], "load-2", LATER)
+    before = apply_run({}, Run([loaded(rows=10, rejected=2)], "load-1", AT)).entries
+    changes = apply_run(before, Run([failed(version="v2")], "load-2", LATER))
     entry = changes.entries["a"]
     assert (entry["status"], entry["error"], entry["attempts"]) == (FAILED, "cannot read", 1)
     assert (entry["load_id"], entry["loaded_version"]) == ("load-1", "v1")
     assert (entry["row_count"], entry["rejected_rows"]) == (10, 2)
     assert changes.commits == []
     # Tries at the same version are counted; a success then commits the new load.
-    again = apply_run(changes.entries, [loaded(version="v2", rows=12)], "load-3", LATER)
+    again = apply_run(changes.entries, Run([loaded(version="v2", rows=12)], "load-3", LATER))
     assert again.entries["a"]["attempts"] == 2
     assert again.entries["a"]["first_seen_at"] == AT
     assert again.commits == [Commit("a", "load-3", "load-1")]
 
 
 def test_vanished_objects_keep_or_lose_their_rows() -> None:
-    before = apply_run({}, [loaded()], "load-1", AT).entries
-    kept = apply_run(before, [], None, LATER, vanished=["a"], on_vanished=KEEP)
+    before = apply_run({}, Run([loaded()], "load-1", AT)).entries
+    kept = apply_run(before, Run([], None, LATER, vanished=["a"], on_vanished=KEEP))
     assert kept.entries["a"]["vanished_at"] == LATER
     assert (kept.entries["a"]["load_id"], kept.commits) == ("load-1", [])
-    mirrored = apply_run(before, [], None, LATER, vanished=["a"], on_vanished=MIRROR)
+    mirrored = apply_run(before, Run([], None, LATER, vanished=["a"], on_vanished=MIRROR))
     entry = mirrored.entries["a"]
     assert (entry["load_id"], entry["loaded_version"], entry["row_count"]) == (None, None, 0)
     assert mirrored.commits == [Commit("a", None, "load-1")]
     # Vanished again later: the first time it went missing stays.
-    again = apply_run(kept.entries, [], None, datetime.now(UTC), vanished=["a"])
+    again = apply_run(kept.entries, Run([], None, datetime.now(UTC), vanished=["a"]))
     assert again.entries["a"]["vanished_at"] == LATER
-    back = apply_run(kept.entries, [], None, LATER, reappeared=["a"])
+    back = apply_run(kept.entries, Run([], None, LATER, reappeared=["a"]))
     assert back.entries["a"]["vanished_at"] is None
 
 
 def test_a_run_that_changes_nothing_writes_nothing() -> None:
-    before = apply_run({}, [loaded()], "load-1", AT).entries
-    changes = apply_run(before, [], None, LATER)
+    before = apply_run({}, Run([loaded()], "load-1", AT)).entries
+    changes = apply_run(before, Run([], None, LATER))
     assert (changes.entries, changes.commits) == ({}, [])
 
 
