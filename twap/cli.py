@@ -94,7 +94,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     status = steps.locked(settings, "demo", args.wait, steps.run_steps)
     if args.no_serve:
         return status
-    serve(settings, args.host, args.port, args.cors, args.workers, exit_status=status)
+    serve(settings, args.host, args.port, args.cors, args.workers, as_child=True)
     return status
 
 
