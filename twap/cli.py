@@ -296,7 +296,7 @@ def cmd_demo(
     status = steps.locked(settings, "demo", wait, steps.run_steps)
     if no_serve:
         return status
-    serve(settings, host, port, cors, workers, exit_status=status)
+    serve(settings, host, port, cors, workers, as_child=True)
     return status
 
 

@@ -1,13 +1,16 @@
 """`twap serve`: check the port and the published version, then become the site's server.
 
-The server is gunicorn with uvicorn workers (twap/site/workers.py). This process becomes it
-(exec, same pid) rather than starting it: prometheus-client's multiprocess mode must be set
-before Python starts, and Ctrl-C or SIGTERM then reach gunicorn's arbiter directly.
+The server is gunicorn with uvicorn workers (twap/site/workers.py), in a Python of its own:
+prometheus-client's multiprocess mode must be set before Python starts. `twap serve` becomes
+it (exec, same pid: Ctrl-C and SIGTERM reach gunicorn's arbiter directly); `twap demo`, whose
+pipeline leaves resources that only its own exit releases, runs it as a child and waits.
 """
 
 import logging
 import os
+import signal
 import socket
+import subprocess
 import sys
 
 from twap.errors import TwapError
@@ -42,16 +45,14 @@ def serve(
     port: int,
     cors: bool = False,
     workers: int | None = None,
-    exit_status: int = 0,
+    as_child: bool = False,
 ) -> None:
-    """Serve http://host:port/ until Ctrl-C or SIGTERM, in this process (which becomes the
-    arbiter); it then exits with `exit_status`."""
+    """Serve http://host:port/ until Ctrl-C or SIGTERM: this process becomes the server, or
+    with `as_child` starts it and waits for it."""
     current_version(settings.publish_path)
     check_port(host, port)
     count = workers or default_workers()
     logger.info("serve: %d Datasette workers on http://%s:%d/ (Ctrl-C to stop)", count, host, port)
-    for handler in logging.getLogger().handlers:
-        handler.flush()
     command = [
         sys.executable, "-m", "twap.site.workers",
         "--host", host,
@@ -59,7 +60,25 @@ def serve(
         "--pointer", str(settings.publish_path),
         "--workers", str(count),
         "--log-format", settings.log_format,
-        "--exit-status", str(exit_status),
         *(["--cors"] if cors else []),
     ]  # fmt: skip
+    if as_child:
+        return run_child(command)
+    # exec drops whatever this process still buffers.
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
     os.execv(sys.executable, command)
+
+
+def run_child(command: list[str]) -> None:
+    """Run the server until it stops, passing it this process's SIGTERM and SIGINT."""
+    server = subprocess.Popen(command)
+
+    def forward(signum: int, frame: object) -> None:
+        server.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    server.wait()

@@ -9,7 +9,6 @@ Run by `twap serve` (twap/site/serve.py) as `python -m twap.site.workers`.
 import argparse
 import os
 import resource
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any, ClassVar
@@ -121,19 +120,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, required=True)
     parser.add_argument("--cors", action="store_true")
     parser.add_argument("--log-format", choices=LOG_FORMATS, default="text")
-    parser.add_argument("--exit-status", type=int, default=0, help="exit with this when stopped")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(
         prefix="twap-serve-metrics-", ignore_cleanup_errors=True
     ) as folder:
         # Before prometheus-client is imported: /-/metrics on any worker counts them all.
         os.environ[MULTIPROCESS_ENV] = folder
-        try:
-            Site(args).run()
-        except SystemExit as stop:  # gunicorn's arbiter exits 0 once stopped
-            if stop.code not in (0, None):
-                raise
-    sys.exit(args.exit_status)
+        Site(args).run()
 
 
 if __name__ == "__main__":
