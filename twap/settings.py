@@ -11,7 +11,7 @@ import fsspec
 from twap.errors import TwapError
 from twap.observe.logs import LOG_FORMATS
 
-# The repo root: dbt_project.yml, profiles.yml.example and datasette/ (`pip install -e .`).
+# The repo root: dbt_project.yml and profiles.yml.example (`pip install -e .`).
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 # The `twap` source flags are explicit arguments of the dlt source (flag -> argument path):
