@@ -79,7 +79,7 @@ class PublishedTable:
         Datasette orders a first page by the sort column alone (later pages add the key), so
         ties there come in the index's order: key order, whatever order a delta wrote the rows
         in. A descending first page reads it forward; an ascending one is asked as a keyset
-        page (twap/guard.py), in key order too."""
+        page (twap/site/workarounds.py), in key order too."""
         unique = [self.primary_key[0]] if len(self.primary_key) == 1 else []
         sorted_by = [key for key in self.sort_columns if key not in unique]
         # A plain index on a sort column could be read backwards for a descending page, ties

@@ -29,7 +29,7 @@ RETIRED_FILE = "retired"
 # Old versions stay for requests still reading them: the newest few, and any made recently.
 KEEP_VERSIONS = 3
 KEEP_SECONDS = 600
-# Twice as long as `twap serve` keeps a replaced version open (twap/live.py): no request reads
+# Twice as long as `twap serve` keeps a replaced version open (twap/site/versions.py): no request reads
 # a version replaced that long ago, so its file may be handed over and changed.
 REUSE_AFTER_SECONDS = 180
 

@@ -26,7 +26,7 @@ async def first_page_in_key_order(
     """A table page's parameters, so that its rows and facets are right and quick; or why not.
 
     Rows tied at the end of page one would otherwise be repeated or skipped on page two. A
-    descending first page follows its index (twap/publish.py), in key order; an ascending one
+    descending first page follows its index (twap/publish/tables.py), in key order; an ascending one
     is asked as the keyset page after nulls, which are none (sort columns are NOT NULL): key
     order too. The `$null` cursor is the form Datasette's own `next` links take after a null;
     no setting or hook orders a first page by the key. A CSV stream cannot start from a cursor,

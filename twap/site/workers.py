@@ -83,13 +83,18 @@ def gunicorn_settings(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+# The server's own text lines carry their date and level: they are not a command's steps.
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(message)s"
+
+
 def logging_config(log_format: str) -> dict[str, Any]:
-    """Every line on stderr in twap's format (twap/observe/logs.py); gunicorn's and uvicorn's own lines
-    from warnings up."""
+    """Every line on stderr, one JSON object each under `--log-format json` (twap/observe/logs.py);
+    gunicorn's and uvicorn's own lines from warnings up."""
+    json = {"()": "twap.observe.logs.formatter", "log_format": "json"}
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"twap": {"()": "twap.observe.logs.formatter", "log_format": log_format}},
+        "formatters": {"twap": json if log_format == "json" else {"format": TEXT_FORMAT}},
         "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "twap"}},
         "root": {"level": "INFO", "handlers": ["stderr"]},
         "loggers": {
