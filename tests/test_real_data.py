@@ -330,6 +330,7 @@ def test_statuses_beyond_the_four_publish_every_twap(twap: Twap, tmp_path: Path)
     ]
     status = twap("status")
     assert "rows rejected:  0" in status.stdout
+    assert "unknown status: 'pausedByOracle' in 1 current events" in status.stdout
     with sqlite3.connect(twap.home / "twap.db") as published:
         served = published.execute(
             "select twap_id, status from fct_twaps where twap_id >= ? order by twap_id", (first,)

@@ -3,12 +3,14 @@
 from contextlib import closing
 
 from dlt_pipelines.ledger.rules import CURRENT, FAILED, VANISHED, VANISHED_SINCE, summary_sql
-from dlt_pipelines.settings import DATASET_NAME, LEDGER_TABLE, QUARANTINE_TABLE
+from dlt_pipelines.readers.layouts import STATUSES
+from dlt_pipelines.settings import DATASET_NAME, EVENTS_TABLE, LEDGER_TABLE, QUARANTINE_TABLE
 from twap.database import Database
 from twap.errors import EXIT_OBJECTS_FAILED
 
 LEDGER = f"{DATASET_NAME}.{LEDGER_TABLE}"
 QUARANTINE = f"{DATASET_NAME}.{QUARANTINE_TABLE}"
+EVENTS = f"{DATASET_NAME}.{EVENTS_TABLE}"
 
 
 SUMMARY = summary_sql(LEDGER)
@@ -62,6 +64,11 @@ def print_status(database: Database) -> int:
             print(f"vanished: {key} (missing since {_time(since)}; {rows})")
         for key, count, row, reason in _rejected(cursor):
             print(f"rejected: {key}: {count} rows, e.g. row {row}: {reason}")
+        for word, events in _unknown_statuses(cursor):
+            print(
+                f"unknown status: {word!r} in {events} current events "
+                "(kept and published as written; neither running nor ended)"
+            )
     return EXIT_OBJECTS_FAILED if failed or rejected else 0
 
 
@@ -79,6 +86,23 @@ def _rejected(cursor) -> list[tuple]:
         where l.rejected_rows > 0
         order by l.object_key, q.object_row
         """
+    )
+    return cursor.fetchall()
+
+
+def _unknown_statuses(cursor) -> list[tuple[str, int]]:
+    """Status words no one has given a meaning yet, with their current events. A scan of raw:
+    this command is run by people and monitors, not by the hourly run."""
+    cursor.execute(
+        f"""
+        select e.status, count(*)
+        from {EVENTS} as e
+        join {LEDGER} as l on l.object_key = e.object_key and l.load_id = e._dlt_load_id
+        where e.status <> all(%s)
+        group by e.status
+        order by e.status
+        """,
+        (list(STATUSES),),
     )
     return cursor.fetchall()
 
