@@ -54,6 +54,8 @@ COUNT_COLUMNS = {
     "finished_count",
     "terminated_count",
     "error_count",
+    "waiting_count",
+    "unknown_status_count",
     "running_twaps",
     "buying_twaps",
     "selling_twaps",
