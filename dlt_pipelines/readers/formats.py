@@ -17,6 +17,8 @@ import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
 from dlt_pipelines.errors import BadObjectError, one_line
+from dlt_pipelines.readers.fill_lines import holds_fill_lines, twap_fill_lines
+from dlt_pipelines.settings import FILL_SCHEMA
 
 PARQUET_MAGIC = b"PAR1"
 # Leading bytes of each compressed container pyarrow decompresses (lz4 is the frame format).
@@ -84,6 +86,10 @@ def read_table(data: bytes) -> pa.Table:
             return pq.read_table(pa.BufferReader(content))
         except (pa.ArrowException, OSError) as exc:
             raise BadObjectError(f"not a readable parquet file{within}: {one_line(exc)}") from exc
+    if holds_fill_lines(content):
+        # Fills: only the TWAP slices are parsed (an hour of the node's fills is every fill).
+        lines = twap_fill_lines(content)
+        return _read_json_lines(lines, within) if lines else FILL_SCHEMA.empty_table()
     if start.startswith(b"{"):
         return _read_json_lines(content, within)
     if start.startswith(b"["):
@@ -98,7 +104,7 @@ def read_table(data: bytes) -> pa.Table:
 
 
 def _read_json_lines(content: bytes, within: str) -> pa.Table:
-    if b'"error"' in content:
+    if b'"error"' in content and b'"status"' in content:
         content = _ERROR_STATUS_OBJECT.sub(_ERROR_STATUS_COLUMNS, content)
     try:
         return pa_json.read_json(
