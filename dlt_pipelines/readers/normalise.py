@@ -187,13 +187,13 @@ def normalise_fills(fitted: Fitted, now: datetime) -> Normalised:
     cannot be read is rejected with its reason."""
     layout = fitted.layout
     found = layout.present(fitted.view.column_names)
-    twap_ids = fitted.view.column(found["twap_id"])
+    twap_ids = _twap_ids(fitted.view, layout)
     slices = pc.is_valid(twap_ids)
     if pa.types.is_string(twap_ids.type) or pa.types.is_large_string(twap_ids.type):
         slices = pc.and_(slices, pc.not_equal(pc.utf8_trim_whitespace(twap_ids), ""))
     slices = pc.fill_null(slices, False)
     view, source_rows = fitted.view.filter(slices), fitted.rows.filter(slices)
-    rows = view.num_rows
+    twap_ids, rows = twap_ids.filter(slices), view.num_rows
     window = (_ns(EARLIEST), _ns(now + LATEST_AHEAD))
     columns: dict[str, _Column] = {}
     for field in FILL_SCHEMA:
@@ -204,7 +204,7 @@ def normalise_fills(fitted: Fitted, now: datetime) -> Normalised:
         if source is None:
             columns[field.name] = _Column(pa.nulls(rows, field.type), None)
             continue
-        raw = view.column(source).combine_chunks()
+        raw = twap_ids if field.name == "twap_id" else view.column(source).combine_chunks()
         if field.name in TIMES:
             column, _ = _read_time(raw, layout.time_units.get(field.name), window)
         else:
@@ -229,6 +229,15 @@ def normalise_fills(fitted: Fitted, now: datetime) -> Normalised:
         rejected=_rejected(source_rows, reason, pc.invert(good)),
         repaired=pa.repeat(pa.scalar(False), fitted.view.num_rows),
     )
+
+
+def _twap_ids(view: pa.Table, layout: Layout) -> pa.Array:
+    """The twapId of each fill: the record's (`{fill, twapId}`) or else the fill's own."""
+    present = [view.column(name) for name in layout.columns["twap_id"] if name in view.column_names]
+    try:
+        return pc.coalesce(*present).combine_chunks()
+    except (pa.ArrowNotImplementedError, pa.ArrowTypeError, pa.ArrowInvalid):
+        return present[0].combine_chunks()  # of different types: the record's
 
 
 def _json_text(view: pa.Table, source: str | None, layout: Layout) -> pa.Array:
