@@ -14,6 +14,7 @@ frame's `twapSliceFills` turned into one record each.
 
 import json
 import re
+from collections.abc import Iterable
 
 # A fill with a twapId, as compact (the node, the API) or spaced JSON writes it.
 TWAP_MARKER = re.compile(rb'"twapId"\s*:\s*[0-9]')
@@ -32,20 +33,40 @@ def holds_fill_lines(content: bytes) -> bool:
     return start.startswith(b"{") and _FILL_KEY.search(start) is not None
 
 
-def twap_fill_lines(content: bytes) -> bytes:
-    """The TWAP slice fills of `content` (JSON lines of fills, `holds_fill_lines`) as JSON
-    lines of records `{"user", "fill"}` (node), `{"user", "twapId", "fill"}` (frames) or the
-    flat fill itself; empty when there are none."""
+def twap_fill_lines(chunks: Iterable[bytes]) -> bytes:
+    """The TWAP slice fills of the text `chunks` make (JSON lines of fills, `holds_fill_lines`)
+    as JSON lines of records `{"user", "fill"}` (node), `{"user", "twapId", "fill"}` (frames)
+    or the flat fill itself; empty when there are none. Each chunk is scanned in place as it
+    comes; only the line cut between two chunks is put together."""
+    records: list[bytes] = []
+    tail = b""
+    for chunk in chunks:
+        first = chunk.find(b"\n")
+        if first < 0:
+            tail += chunk
+            continue
+        records.extend(_records(tail + chunk[: first + 1]))
+        last = chunk.rfind(b"\n")
+        records.extend(_records(chunk, first + 1, last + 1))
+        tail = chunk[last + 1 :]
+    records.extend(_records(tail))
+    return b"\n".join(records)
+
+
+def _records(content: bytes, start: int = 0, end: int | None = None) -> list[bytes]:
+    """The TWAP slice fills of the whole lines of `content[start:end]`, as `twap_fill_lines`
+    writes them."""
+    end = len(content) if end is None else end
     records: list[bytes] = []
     line_end = -1
-    for match in TWAP_MARKER.finditer(content):
+    for match in TWAP_MARKER.finditer(content, start, end):
         at = match.start()
         if at < line_end:
             continue  # a line already taken whole
-        line_start = content.rfind(b"\n", 0, at) + 1
-        line_end = content.find(b"\n", at)
+        line_start = max(content.rfind(b"\n", start, at) + 1, start)
+        line_end = content.find(b"\n", at, end)
         if line_end < 0:
-            line_end = len(content)
+            line_end = end
         line = content[line_start:line_end]
         head = line.lstrip()
         if head.startswith(b"[") or b'"events"' in line[:_HEAD_BYTES]:
@@ -55,7 +76,7 @@ def twap_fill_lines(content: bytes) -> bytes:
             records.extend(_frame_records(line))
         else:
             records.append(line.strip())
-    return b"\n".join(records)
+    return records
 
 
 def _node_events(content: bytes, start: int, end: int) -> list[bytes]:

@@ -124,7 +124,7 @@ def test_older_node_fills_one_event_a_line() -> None:
 def test_the_text_filter_parses_only_the_slices() -> None:
     data = by_block([*slice_and_counterparty(1, 2), [OTHER_WALLET, fill(3, None)]])
 
-    records = twap_fill_lines(data).splitlines()
+    records = twap_fill_lines([data]).splitlines()
 
     assert [json.loads(record) for record in records] == [{"user": TWAP_WALLET, "fill": fill(1, 2)}]
 
@@ -255,3 +255,12 @@ def test_a_users_own_fills_layout() -> None:
     assert result.fills.select(["twap_id", "tid", "side", "sz"]).to_pylist() == [
         {"twap_id": 8, "tid": 91, "side": "A", "sz": "2"}
     ]
+
+
+def test_chunks_cut_anywhere_give_the_same_slices() -> None:
+    data = by_block(slice_and_counterparty(101, 4), slice_and_counterparty(102, 4))
+    whole = twap_fill_lines([data])
+
+    for cut in range(1, len(data), 37):
+        assert twap_fill_lines([data[:cut], data[cut:]]) == whole
+    assert len(whole.splitlines()) == 2
