@@ -191,6 +191,8 @@ def normalise_fills(fitted: Fitted, now: datetime) -> Normalised:
     slices = pc.is_valid(twap_ids)
     if pa.types.is_string(twap_ids.type) or pa.types.is_large_string(twap_ids.type):
         slices = pc.and_(slices, pc.not_equal(pc.utf8_trim_whitespace(twap_ids), ""))
+    elif pa.types.is_integer(twap_ids.type):
+        slices = pc.and_(slices, pc.not_equal(twap_ids, 0))  # an index's "no TWAP" (Dwellir)
     slices = pc.fill_null(slices, False)
     view, source_rows = fitted.view.filter(slices), fitted.rows.filter(slices)
     twap_ids, rows = twap_ids.filter(slices), view.num_rows

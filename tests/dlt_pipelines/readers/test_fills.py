@@ -264,3 +264,9 @@ def test_chunks_cut_anywhere_give_the_same_slices() -> None:
     for cut in range(1, len(data), 37):
         assert twap_fill_lines([data[:cut], data[cut:]]) == whole
     assert len(whole.splitlines()) == 2
+
+
+def test_a_twap_id_of_zero_is_an_index_saying_none() -> None:
+    saved = json.dumps([fill(111, 0), fill(112, 12)]).encode()
+
+    assert kept(read(saved)) == [(12, 112, None)]
