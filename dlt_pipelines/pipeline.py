@@ -114,12 +114,14 @@ class IngestStats:
     listed: int = 0
     skipped: Counter[str] = field(default_factory=Counter)  # files that are not data, by why
     why: dict[str, str] = field(default_factory=dict)  # object key -> NEW, CHANGED or RETRIED
-    rows: int = 0
+    rows: int = 0  # status events
     entries: list[LedgerEntry] = field(default_factory=list)
     # Known objects missing from this listing, and vanished ones listed again.
     vanished: list[str] = field(default_factory=list)
     reappeared: list[str] = field(default_factory=list)
     on_vanished: str = KEEP
+    fills: int = 0  # TWAP slice fills
+    fills_rejected: int = 0  # of the rows rejected (`rejected`), those of fills objects
 
     @classmethod
     def of(cls, metrics: Mapping[str, Any]) -> "IngestStats":
@@ -133,6 +135,8 @@ class IngestStats:
             metrics["vanished"],
             metrics["reappeared"],
             metrics["on_vanished"],
+            metrics["fills"],
+            metrics["fills_rejected"],
         )
 
     @property
@@ -164,6 +168,10 @@ class IngestStats:
     def rejected(self) -> dict[str, int]:
         """Object key -> rows rejected, of every object read in this run that had some."""
         return {e.key: e.rejected for e in self.entries if e.rejected}
+
+    @property
+    def events_rejected(self) -> int:
+        return sum(self.rejected.values()) - self.fills_rejected
 
     @property
     def repaired(self) -> int:

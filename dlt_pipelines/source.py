@@ -176,6 +176,7 @@ def twap_status_events(
         on_vanished=selection.on_vanished,
         rows=0,
         fills=0,
+        fills_rejected=0,
     )
     attempts: list[dict[str, Any]] = metrics.setdefault("attempts", [])
     fs, chosen, now = selection.fs, layouts_from_config(layouts), datetime.now(UTC)
@@ -198,7 +199,7 @@ def twap_status_events(
             attempts.append(_failed(obj, error))
         for obj, summary in batch.objects.items():
             attempts.append(_loaded(obj, summary))
-            metrics["fills" if summary.kind == FILLS else "rows"] += summary.rows
+            _count(metrics, summary)
         yield from _quarantined(batch.rejected)
         if batch.events is not None:
             # Items of bounded size make load files of bounded size, COPYed in parallel.
@@ -210,7 +211,23 @@ def twap_status_events(
         done += len(objects)
         if time.monotonic() - last_report >= PROGRESS_EVERY_SECONDS:
             last_report = time.monotonic()
-            logger.info("read %d/%d objects, %d rows", done, len(small), metrics["rows"])
+            logger.info(
+                "read %d/%d objects, %d rows, %d slice fills",
+                done,
+                len(small),
+                metrics["rows"],
+                metrics["fills"],
+            )
+
+
+def _count(metrics: dict[str, Any], summary: ObjectSummary) -> None:
+    """Add an object's rows to the run's status events or slice fills (rejected fills apart:
+    the quarantine holds both)."""
+    if summary.kind == FILLS:
+        metrics["fills"] += summary.rows
+        metrics["fills_rejected"] += summary.rejected
+    else:
+        metrics["rows"] += summary.rows
 
 
 def _read_large(
@@ -236,7 +253,7 @@ def _read_large(
                 yield _fills(table) if spooled.kind == FILLS else table
             yield from _quarantined(spooled.rejected)
             attempts.append(_loaded(obj, spooled.summary))
-            metrics["fills" if spooled.kind == FILLS else "rows"] += spooled.summary.rows
+            _count(metrics, spooled.summary)
             spool.unlink()
 
 

@@ -481,12 +481,22 @@ def test_fills_load_beside_the_statuses_and_a_rewritten_hour_replaces_its_fills(
     lz4_hour.write_bytes(compressed(hours[0].read_bytes(), "lz4"))
     hours[0].unlink()
 
-    twap("run", "--source", str(source))
+    first = twap("run", "--source", str(source))
 
     assert twap.query(
         f"select count(*), count(distinct (f.tid, f.twap_id)) from {CURRENT_FILLS}"
     ) == [(summary.fills, summary.fills)]
     assert twap.query(RAW_COUNT) == [(summary.events,)]
+    # Counted apart from the status events: in the run's line, its metrics and `twap status`.
+    assert f"({summary.events} rows, {summary.fills} slice fills, 0 rejected" in first.stderr
+    metrics = (twap.home / "metrics" / "twap_run.prom").read_text()
+    assert f'twap_load_fills{{command="run",outcome="loaded"}} {float(summary.fills)}' in metrics
+    assert f'twap_load_rows{{command="run",outcome="loaded"}} {float(summary.events)}' in metrics
+    total = summary.events + summary.fills
+    assert (
+        f"current rows:   {total} ({summary.events} status events, {summary.fills} TWAP slice "
+        "fills)" in twap("status").stdout
+    )
     assert twap.query(
         "select count(*), sum(row_count) from raw.twap_ingest_objects "
         "where object_key like '%%node_fills_by_block%%' and status = 'loaded'"
@@ -544,6 +554,9 @@ def test_a_bad_slice_fill_is_quarantined_and_the_rest_of_its_hour_loads(
 
     assert result.returncode == EXIT_OBJECTS_FAILED, result.stderr
     assert "1 rows rejected, e.g. row 1: sz '0.0.1' cannot be read" in result.stderr
+    metrics = (twap.home / "metrics" / "twap_load.prom").read_text()
+    assert 'twap_load_fills{command="load",outcome="rejected"} 1.0' in metrics
+    assert 'twap_load_rows{command="load",outcome="rejected"} 0.0' in metrics
     assert twap.query("select twap_id, tid, wallet from raw.twap_fills") == [(7, 1, wallet)]
     assert twap.query("select object_row, reason from raw.twap_quarantined_rows") == [
         (1, "sz '0.0.1' cannot be read")

@@ -39,6 +39,7 @@ FIGURE_LABELS = {"table_rows": "table", "written_rows": "table"}
 HELP = {
     "load_objects": "Objects of the source by what this load did with them",
     "load_rows": "Event rows this load loaded, or rejected into raw.twap_quarantined_rows",
+    "load_fills": "TWAP slice fills this load loaded, or rejected into raw.twap_quarantined_rows",
     "load_repaired_times": "Times this load corrected from milliseconds stored as nanoseconds",
     "build_models": "dbt models of this build by outcome",
     "build_tests": "dbt data and unit tests of this build by outcome (passed, fail, error, warn)",

@@ -4,22 +4,41 @@ from contextlib import closing
 
 from dlt_pipelines.ledger.rules import CURRENT, FAILED, VANISHED, VANISHED_SINCE, summary_sql
 from dlt_pipelines.readers.layouts import STATUSES
-from dlt_pipelines.settings import DATASET_NAME, EVENTS_TABLE, LEDGER_TABLE, QUARANTINE_TABLE
+from dlt_pipelines.settings import (
+    DATASET_NAME,
+    EVENTS_TABLE,
+    FILLS_TABLE,
+    LEDGER_TABLE,
+    QUARANTINE_TABLE,
+)
 from twap.database import Database
 from twap.errors import EXIT_OBJECTS_FAILED
 
 LEDGER = f"{DATASET_NAME}.{LEDGER_TABLE}"
 QUARANTINE = f"{DATASET_NAME}.{QUARANTINE_TABLE}"
 EVENTS = f"{DATASET_NAME}.{EVENTS_TABLE}"
+FILLS = f"{DATASET_NAME}.{FILLS_TABLE}"
 
 
 SUMMARY = summary_sql(LEDGER)
+# The current rows of the objects that hold fills: one index probe per ledger entry (raw's
+# (object_key, _dlt_load_id) index), so the hourly run never scans the fills.
+CURRENT_FILLS = f"""
+    select coalesce(sum(l.row_count), 0)
+    from {LEDGER} as l
+    where {CURRENT} and exists (
+        select from {FILLS} as f where f.object_key = l.object_key and f._dlt_load_id = l.load_id
+    )
+"""
 
 
-def current_raw_rows(database: Database) -> int:
-    """How many rows raw holds for the current versions of the loaded objects (0 before any)."""
+def current_events(database: Database) -> int:
+    """How many status event rows raw holds for the current versions of the loaded objects
+    (0 before any)."""
     with closing(database.connect()) as conn, conn.cursor() as cursor:
-        return _summary(cursor)[3] if _ledger_exists(cursor) else 0
+        if not _ledger_exists(cursor):
+            return 0
+        return int(_summary(cursor)[3]) - _current_fills(cursor)
 
 
 def print_status(database: Database) -> int:
@@ -35,7 +54,8 @@ def print_status(database: Database) -> int:
         print(f"database:       {database.display}")
         print(f"objects:        {loaded + failed} ({loaded} loaded, {failed} failed)")
         print(f"vanished:       {vanished} (no longer listed by the source)")
-        print(f"current rows:   {rows}")
+        fills = _current_fills(cursor)
+        print(f"current rows:   {rows} ({rows - fills} status events, {fills} TWAP slice fills)")
         print(f"rows rejected:  {rejected}")
         print(f"times repaired: {repaired} (milliseconds stored as nanoseconds)")
         print(f"last load:      {_time(last_loaded)}")
@@ -114,6 +134,15 @@ def nothing_loaded(where: str) -> str:
 def _ledger_exists(cursor) -> bool:
     cursor.execute("select to_regclass(%s) is not null", (LEDGER,))
     return cursor.fetchone()[0]
+
+
+def _current_fills(cursor) -> int:
+    """Current TWAP slice fills; 0 for a ledger made before fills were read (no fills table)."""
+    cursor.execute("select to_regclass(%s) is not null", (FILLS,))
+    if not cursor.fetchone()[0]:
+        return 0
+    cursor.execute(CURRENT_FILLS)
+    return int(cursor.fetchone()[0])
 
 
 def _summary(cursor) -> tuple:

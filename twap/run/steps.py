@@ -27,7 +27,7 @@ from twap.observe.runs import StepRecord
 from twap.publish.tables import publish
 from twap.publish.versions import Publication
 from twap.run.lock import lake_lock, run_lock
-from twap.run.status import current_raw_rows
+from twap.run.status import current_events
 from twap.settings import Settings
 
 logger = logging.getLogger("twap")
@@ -102,15 +102,16 @@ def load_step(settings: Settings, database: Database | None) -> LoadResult:
                 "failed": len(stats.failed),
                 "vanished": len(stats.vanished),
             },
-            "rows": {"loaded": stats.rows, "rejected": rejected},
+            "rows": {"loaded": stats.rows, "rejected": stats.events_rejected},
+            "fills": {"loaded": stats.fills, "rejected": stats.fills_rejected},
             "repaired_times": stats.repaired,
         }
         done.summary = (
             f"{stats.listed} objects listed ({sum(stats.skipped.values())} skipped), "
             f"{stats.selected} to read ({stats.new} new, {stats.changed} changed, "
             f"{stats.retried} failed before), {stats.loaded} loaded ({stats.rows} rows, "
-            f"{rejected} rejected, {stats.repaired} times corrected), {len(stats.failed)} failed, "
-            f"{len(stats.vanished)} vanished"
+            f"{stats.fills} slice fills, {rejected} rejected, {stats.repaired} times corrected), "
+            f"{len(stats.failed)} failed, {len(stats.vanished)} vanished"
         )
     return result
 
@@ -168,8 +169,8 @@ def publish_step(settings: Settings, database: Database | None, full: bool = Fal
 
 
 def _duplicates_merged(database: Database, events: int) -> str:
-    """` (N rows loaded, M duplicates merged)` when raw's current rows outnumber the events."""
-    rows = current_raw_rows(database)
+    """` (N rows loaded, M duplicates merged)` when raw's current events outnumber the published."""
+    rows = current_events(database)
     return f" ({rows} rows loaded, {rows - events} duplicates merged)" if rows > events else ""
 
 
