@@ -91,3 +91,9 @@ lock: install
 
 clean:
 	rm -rf .twap target logs .pytest_cache .ruff_cache
+
+# The fills reader against `lz4 -dc | grep`, and the hourly run's added cost (benchmarks/README.md).
+.PHONY: bench-fills
+bench: bench-fills
+bench-fills: install
+	$(BIN)/python -m benchmarks.bench_fills

@@ -11,10 +11,18 @@ best of three, on the same file:
   object (decompress, find the TWAP fills, parse, validate) into dlt's extract step, which writes
   them as a load package (`pipeline.extract`): everything of an hourly run's fills but the COPY.
 Throughput is per byte of the decompressed hour (both read the same bytes).
+
+Then the hourly run's added cost (`--days` of sample status history in a home and embedded
+PostgreSQL of its own, backfilled first): the real `twap run` in a subprocess after a new hour
+of statuses alone, and after a new hour of statuses with this hour of fills beside it,
+alternately (`--hours` of each, the medians).
 """
 
 import argparse
+import os
 import random
+import shutil
+import statistics
 import subprocess
 import tempfile
 import time
@@ -24,11 +32,14 @@ from pathlib import Path
 
 import dlt
 
-from benchmarks.common import log, write_results
+from benchmarks.bench_hourly import History, age_versions, link
+from benchmarks.common import history_start, log, run_in_home, write_results
 from dlt_pipelines.listing import SourceObject
 from dlt_pipelines.readers.layouts import KNOWN_LAYOUTS
 from dlt_pipelines.readers.objects import read_events
+from dlt_pipelines.sample_data import generate
 from dlt_pipelines.source import hyperliquid_twap
+from twap.database import stop_embedded
 
 FILLS = 1_000_000
 TWAP_SHARE = 0.01
@@ -54,7 +65,8 @@ def node_hour(fills: int, twap_share: float, seed: int = 5) -> tuple[bytes, int]
         while len(events) < count:
             coin, price, decimals = rng.choice(COINS)
             px = f"{price * (1 + rng.gauss(0, 0.002)):.{max(1, 5 - len(str(int(price))))}f}"
-            sz = f"{rng.expovariate(1 / 2000) / price:.{decimals}f}"
+            # Orders are worth $10 at least: no size rounds to zero.
+            sz = f"{(10 + rng.expovariate(1 / 2000)) / price:.{decimals}f}"
             tid += 1
             twap_id = 2_000_000 + rng.randrange(400) if rng.random() < twap_share * 2 else None
             for side, own in (
@@ -125,15 +137,54 @@ def extract(folder: Path, work: Path) -> int:
     source = hyperliquid_twap(bucket_url=folder.as_uri())
     pipeline.extract(source, loader_file_format="parquet")
     metrics = source.resources["twap_status_events"].custom_metrics
-    pipeline.drop_pending_packages()
+    pipeline.abort_packages()
     return metrics["fills"]
+
+
+def hourly_cost(work: Path, framed: Path, days: int, hours: int) -> dict:
+    """Seconds of `twap run` (and of its load step) after a new hour of statuses alone and
+    after one with the hour of fills `framed` beside it, each the median of `hours` runs."""
+    sample = work / "sample"
+    generate(sample, days=days, seed=7, start=history_start(days))
+    objects = sorted(sample.rglob("*.parquet"))
+    late = objects[-2 * hours :]
+    history = History("fills", work / "home", link(objects[: -2 * hours], sample, work / "source"))
+    try:
+        history.run("backfill")
+        runs: dict[str, list] = {"statuses": [], "statuses_and_fills": []}
+        for index, path in enumerate(late):
+            age_versions(history.home)
+            link([path], sample, history.source)
+            label = "statuses_and_fills" if index % 2 else "statuses"
+            if index % 2:
+                hour = history.source / "node_fills_by_block" / "hourly" / f"202607{index:02d}"
+                hour.mkdir(parents=True)
+                shutil.copy(framed, hour / framed.name)
+            runs[label].append(history.run(f"hour with {label.replace('_', ' ')}"))
+    finally:
+        stop_embedded(history.home)
+    medians = {
+        label: {
+            "run_seconds": statistics.median(run.seconds for run in each),
+            "load_seconds": statistics.median(run.steps["load"] for run in each),
+        }
+        for label, each in runs.items()
+    }
+    added = {
+        f"added_{name}": round(medians["statuses_and_fills"][name] - medians["statuses"][name], 2)
+        for name in ("run_seconds", "load_seconds")
+    }
+    return {"history_days": days, **medians, **added}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fills", type=int, default=FILLS)
     parser.add_argument("--twap-share", type=float, default=TWAP_SHARE)
+    parser.add_argument("--days", type=int, default=30, help="days of status history (30)")
+    parser.add_argument("--hours", type=int, default=2, help="hourly runs of each kind (2)")
     args = parser.parse_args()
+    load_before = os.getloadavg()
     log(f"making an hour of {args.fills:,} node fills ...")
     hour, slices = node_hour(args.fills, args.twap_share)
     with tempfile.TemporaryDirectory(prefix="twap-bench-fills-") as tmp:
@@ -161,6 +212,10 @@ def main() -> None:
         assert read == slices, (read, slices)
         runs = iter(range(REPEATS))
         extract_seconds = best_seconds(lambda: extract(source, work / str(next(runs))))  # fmt: skip
+        log("the hourly run, with and without an hour of fills ...")
+        hourly = run_in_home(
+            "fills-hourly", None, lambda home: hourly_cost(home, framed, args.days, args.hours)
+        )
     results = {
         "fills": args.fills,
         "twap_slices": slices,
@@ -175,6 +230,10 @@ def main() -> None:
         "reader_to_dlt_mb_per_second": round(raw_mb / extract_seconds),
         # Above 1: the reader is faster per byte than the shell line (the target).
         "reader_to_dlt_over_shell": round(shell_seconds / extract_seconds, 2),
+        "hourly_run": hourly,
+        # The machine may be shared: what else ran while this was measured.
+        "load_average_before": [round(each, 2) for each in load_before],
+        "load_average_after": [round(each, 2) for each in os.getloadavg()],
     }
     for key, value in results.items():
         log(f"{key}: {value}")

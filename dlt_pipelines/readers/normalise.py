@@ -49,6 +49,9 @@ _UTC_US = pa.timestamp("us", tz="UTC")
 # A decimal number as text: what Postgres' numeric accepts, minus NaN and infinities.
 _DECIMAL_TEXT = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 _NEGATIVE = r"^-0*[1-9]|^-0*\.0*[1-9]"
+_ZERO = r"^[+-]?0*\.?0*$"
+# A slice trades some size at some price: a zero is a bad row (the models divide by them).
+_ABOVE_ZERO = ("px", "sz")
 _INTEGER_TEXT = r"^[+-]?[0-9]{1,18}$"
 _WHOLE_TEXT = r"^[+-]?[0-9]{1,18}(\.0*)?$"
 _NUMBER_TEXT = r"^[+-]?[0-9]+(\.[0-9]*)?$"
@@ -218,6 +221,14 @@ def normalise_fills(fitted: Fitted, now: datetime) -> Normalised:
             field.name in FILL_REQUIRED_COLUMNS,
             field.name in FILL_AMOUNT_COLUMNS,
         )
+        if field.name in _ABOVE_ZERO:
+            zero = pc.fill_null(pc.match_substring_regex(column, _ZERO), False)
+            if pc.any(zero).as_py():
+                text = pc.binary_join_element_wise(
+                    f"{field.name} '", column, "' is not above zero", ""
+                )
+                above = _valid_where(text, zero)
+                problem = above if problem is None else pc.coalesce(problem, above)
         columns[field.name] = _Column(column, problem)
     reason = _first_reason(columns, FILL_SCHEMA, rows)
     good = pc.is_null(reason)

@@ -1,6 +1,8 @@
 """Ingestion against real buckets' trouble: layouts, bad objects, retries, rewrites, backfills,
 re-uploads, crashes, overlapping runs, throttling and requester-pays (moto S3 + embedded PG)."""
 
+import csv
+import io
 import json
 import os
 import signal
@@ -18,6 +20,13 @@ import pytest
 from dlt_pipelines.sample_data import generate
 from tests import vendor_files
 from tests.conftest import S3, Twap
+from tests.dlt_pipelines.readers.test_fills import (
+    TWAP_WALLET,
+    by_block,
+    compact,
+    fill,
+    slice_and_counterparty,
+)
 from tests.s3_proxy import S3Proxy
 from tests.vendor_files import compressed, twaps
 from twap.errors import EXIT_LOCKED, EXIT_OBJECTS_FAILED
@@ -560,4 +569,41 @@ def test_a_bad_slice_fill_is_quarantined_and_the_rest_of_its_hour_loads(
     assert twap.query("select twap_id, tid, wallet from raw.twap_fills") == [(7, 1, wallet)]
     assert twap.query("select object_row, reason from raw.twap_quarantined_rows") == [
         (1, "sz '0.0.1' cannot be read")
+    ]
+
+
+def test_fills_load_from_every_form_with_no_settings(twap: Twap, source: Path) -> None:
+    """The node's two forms (one LZ4-framed), the info API's userFills and userTwapSliceFills,
+    saved websocket frames and vendors' flat parquet and CSV, side by side in one source."""
+
+    def put(relative: str, data: bytes) -> None:
+        path = source / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+    put("node_fills_by_block/hourly/20260701/12.lz4", compressed(by_block(slice_and_counterparty(1, 7)), "lz4"))  # fmt: skip
+    put("node_fills/hourly/20260701/12", "\n".join(map(compact, slice_and_counterparty(2, 7))).encode())  # fmt: skip
+    put("info/userFills.json", json.dumps([fill(3, 7), fill(30, None)]).encode())
+    put("info/userTwapSliceFills.json", json.dumps([{"fill": fill(4, 8), "twapId": 8}]).encode())
+    frame = {"user": TWAP_WALLET, "twapSliceFills": [{"fill": fill(5, 8), "twapId": 8}]}
+    put("ws/frames", compact({"channel": "userTwapSliceFills", "data": frame}).encode())
+    flat = [{"user": TWAP_WALLET, **fill(6, 9)}, {"user": TWAP_WALLET, **fill(60, None)}]
+    pq.write_table(pa.Table.from_pylist(flat), source / "vendor.parquet")
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(flat[0]))
+    writer.writeheader()
+    writer.writerows(flat)
+    put("vendor.csv", text.getvalue().encode())
+
+    result = twap("load", "--source", str(source))
+
+    assert "7 loaded (0 rows, 7 slice fills, 0 rejected" in result.stderr
+    assert twap.query("select twap_id, tid, wallet from raw.twap_fills order by tid, wallet") == [
+        (7, 1, TWAP_WALLET),
+        (7, 2, TWAP_WALLET),
+        (7, 3, None),
+        (8, 4, None),
+        (8, 5, TWAP_WALLET),
+        (9, 6, TWAP_WALLET),
+        (9, 6, TWAP_WALLET),
     ]

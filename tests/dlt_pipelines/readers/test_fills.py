@@ -199,6 +199,7 @@ def test_an_lz4_frame_written_by_the_lz4_command() -> None:
     [
         ({"sz": "1,5"}, "sz '1,5' cannot be read"),
         ({"px": "-42"}, "px '-42' is negative"),
+        ({"sz": "0.000"}, "sz '0.000' is not above zero"),
         ({"tid": None}, "tid is missing"),
         ({"time": 12}, "fill_time '12' is not a time from 2023 up to a day after the run"),
         ({"coin": None}, "coin is missing"),
