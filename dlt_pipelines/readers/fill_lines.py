@@ -16,8 +16,9 @@ import json
 import re
 from collections.abc import Iterable
 
-# A fill with a twapId, as compact (the node, the API) or spaced JSON writes it.
-TWAP_MARKER = re.compile(rb'"twapId"\s*:\s*[0-9]')
+# A fill with a twapId, as compact (the node, the API) or spaced JSON writes it. No leading
+# quote: the regex engine skips ahead to its first literal byte, and `"` is JSON's commonest.
+TWAP_MARKER = re.compile(rb'twapId"\s*:\s*[0-9]')
 # What only fills carry, looked for at the start of an object: the trade id.
 _FILL_KEY = re.compile(rb'"tid"\s*:')
 _HEAD_BYTES = 64 * 1024
