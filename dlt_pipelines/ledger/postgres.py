@@ -21,6 +21,7 @@ from dlt.destinations.sql_client import SqlClientBase
 
 from dlt_pipelines.ledger.rules import (
     CURRENT,
+    EARLY,
     ENTRY_COLUMNS,
     FAILED,
     LOADED,
@@ -56,6 +57,7 @@ _TYPES = {
     "vanished_at": "timestamptz",
     "rejected_rows": "bigint",
     "repaired_times": "bigint",
+    "early_rows": "bigint",
 }
 _CONSTRAINTS = {
     "object_key": "primary key",
@@ -69,7 +71,7 @@ _LEDGER_COLUMNS = ", ".join(
     f"{c} {_TYPES[c]} {_CONSTRAINTS.get(c, '')}".strip() for c in ENTRY_COLUMNS
 )
 # Columns added since the first ledgers were made: added to an existing ledger on its next run.
-_ADDED_COLUMNS = ("commit_seq", "vanished_at", "rejected_rows", "repaired_times")
+_ADDED_COLUMNS = ("commit_seq", "vanished_at", "rejected_rows", "repaired_times", "early_rows")
 _COMMIT_COLUMNS = """
     seq bigint generated always as identity primary key,
     object_key text not null,
@@ -90,7 +92,7 @@ def known_objects(client: SqlClientBase) -> dict[str, KnownObject]:
         return {}
     rows = client.execute_sql(
         f"""
-        select object_key, object_version, status, {CURRENT}, {VANISHED}
+        select object_key, object_version, status, {CURRENT}, {VANISHED}, {EARLY}
         from {_name(client, LEDGER_TABLE)} as l
         """
     )

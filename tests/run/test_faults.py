@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager, suppress
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg2
@@ -384,3 +385,32 @@ def test_conflicting_copies_resolve_the_same_whatever_the_load_order(
     os.utime(source / sample[1].name, (1_700_000_000, 1_700_000_000))
     assert "1 changed" in twap("run", "--source", str(source)).stderr
     assert marts(twap) == expected
+
+
+def hour_of(path: Path) -> datetime:
+    """The hour a sample object (`YYYY/MM/DD/HH.parquet`) holds."""
+    year, month, day = (int(part) for part in path.parts[-4:-1])
+    return datetime(year, month, day, int(path.stem), tzinfo=UTC)
+
+
+def test_rows_rejected_for_a_clock_behind_are_read_again_once_it_is_right(
+    twap: Twap, sample: list[Path], source: Path, fresh
+) -> None:
+    if not shutil.which("faketime"):
+        pytest.fail("faketime is missing: `apt-get install faketime` (.ci/run does)")
+    add(source, sample[:6])
+    twap("run", "--source", str(source))
+    add(source, sample[6:8])
+    # Two days behind: the new hours' events look more than a day after the run.
+    behind = f"@{hour_of(sample[6]) - timedelta(days=2):%Y-%m-%d %H:%M:%S}"
+    result = twap("load", "--source", str(source), check=False, clock=behind)
+    assert result.returncode == EXIT_OBJECTS_FAILED, result.stderr
+    status = twap("status", check=False).stdout
+    for early in sample[6:8]:
+        assert f"retrying: file://{source / early.name}: " in status, status
+    # The clock is right again: both objects are read again, without being touched.
+    result = twap("run", "--source", str(source))
+    assert "2 failed before" in result.stderr, result.stderr
+    assert "retrying" not in twap("status").stdout
+    assert "0 to read" in twap("run", "--source", str(source)).stderr
+    assert_repaired(twap, source, fresh)
