@@ -9,6 +9,7 @@ from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from dlt_pipelines.ledger.lake import LakeLedger
+from dlt_pipelines.ledger.postgres import RunLockLost
 from dlt_pipelines.pipeline import LoadResult, load, make_lake_pipeline, make_pipeline
 from dlt_pipelines.settings import DATASET_NAME, EVENTS_TABLE
 from twap.build.build_log import served_is_current
@@ -26,7 +27,7 @@ from twap.observe import logs, metrics, runs
 from twap.observe.runs import StepRecord
 from twap.publish.tables import publish
 from twap.publish.versions import Publication
-from twap.run.lock import lake_lock, run_lock
+from twap.run.lock import check_run_lock, lake_lock, lost_lock, run_lock
 from twap.run.status import current_raw_rows
 from twap.settings import Settings
 
@@ -86,6 +87,8 @@ def load_step(settings: Settings, database: Database | None) -> LoadResult:
             result = load(pipeline, **source, **settings.source_args)
         except TwapError:
             raise
+        except RunLockLost as lost:
+            raise lost_lock(database, str(lost)) from None
         except (PipelineStepFailed, ConfigFieldMissingException, OSError, BotoCoreError) as exc:
             raise TwapError(_explain_load_error(settings.source_url, exc)) from exc
         stats = result.stats
@@ -129,6 +132,8 @@ def build_step(
     else:
         scope = ["--exclude-resource-type", "unit_test"]
     with step("build") as done:
+        if database is not None:
+            check_run_lock(database, "the build")
         try:
             outcome = run_dbt(settings, database, "build", *scope)
         except DbtFailed as failed:
@@ -147,6 +152,7 @@ def publish_step(settings: Settings, database: Database | None, full: bool = Fal
 
             published, why = publish_from_spark(settings), ""
         else:
+            check_run_lock(database, "the publish")
             published = publish(database, settings.publish_path, settings.dbt_dir / "target", full)
             why = _duplicates_merged(database, published.counts["fct_twap_status_events"])
         counts, written = published.counts, published.written
