@@ -13,7 +13,7 @@ from dlt_pipelines.ledger.postgres import RunLockLost
 from dlt_pipelines.pipeline import LoadResult, load, make_lake_pipeline, make_pipeline
 from dlt_pipelines.settings import DATASET_NAME, EVENTS_TABLE
 from twap.build.build_log import served_is_current
-from twap.build.dbt_runner import DbtFailed, run_dbt
+from twap.build.dbt_runner import DbtFailed, build
 from twap.build.spark import SPARK, check_spark_installed
 from twap.database import (
     Database,
@@ -135,7 +135,7 @@ def build_step(
         if database is not None:
             check_run_lock(database, "the build")
         try:
-            outcome = run_dbt(settings, database, "build", *scope)
+            outcome = build(settings, database, *scope)
         except DbtFailed as failed:
             done.figures = failed.outcome.figures()
             raise
