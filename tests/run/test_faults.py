@@ -484,3 +484,31 @@ def test_rows_of_a_load_dlt_never_finished_are_cleaned_by_another_machine(
     other("run", "--source", str(source))
     assert twap.query(unnamed) == [(0,)]
     assert_repaired(other, source, fresh)
+
+
+def test_a_connection_lost_during_a_load_is_one_line_and_the_next_run_repairs(
+    twap: Twap, sample: list[Path], source: Path, fresh
+) -> None:
+    add(source, sample[:6])
+    twap("run", "--source", str(source))
+    add(source, sample[6:8])
+    with holding(twap, "raw.twap_status_events"):
+        # dlt's COPY of the new rows waits; its connection is cut (a failover, a reaper) ...
+        process, waiting = start_and_block(
+            twap, "raw.twap_status_events", "run", "--source", str(source)
+        )
+        # ... and again at each of dlt's retries, until it gives up.
+        while process.poll() is None:
+            twap.query(f"select pg_terminate_backend(pid) from unnest(array{waiting}) as pid")
+            waiting = blocked_backends(twap)
+            while not waiting and process.poll() is None:
+                time.sleep(0.05)
+                waiting = blocked_backends(twap)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 1, stderr
+    # One line, no dlt traceback: what failed, and that the next run repairs it.
+    (line,) = [line for line in stderr.splitlines() if "database: " not in line]
+    assert "failed on the database's side: " in line, stderr
+    assert "terminating connection" in line and "the next run cleans it" in line, stderr
+    twap("run", "--source", str(source))
+    assert_repaired(twap, source, fresh)

@@ -4,6 +4,8 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 
+import adbc_driver_postgresql.dbapi as adbc
+import psycopg2
 from botocore.exceptions import BotoCoreError, EndpointConnectionError
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.pipeline.exceptions import PipelineStepFailed
@@ -90,7 +92,7 @@ def load_step(settings: Settings, database: Database | None) -> LoadResult:
         except RunLockLost as lost:
             raise lost_lock(database, str(lost)) from None
         except (PipelineStepFailed, ConfigFieldMissingException, OSError, BotoCoreError) as exc:
-            raise TwapError(_explain_load_error(settings.source_url, exc)) from exc
+            raise TwapError(_explain_load_error(settings.source_url, database, exc)) from exc
         stats = result.stats
         rejected = sum(stats.rejected.values())
         done.figures = {
@@ -275,9 +277,20 @@ def _nothing_loaded(source_url: str, result: LoadResult) -> str:
     )
 
 
-def _explain_load_error(source_url: str | None, exc: Exception) -> str:
+def _explain_load_error(source_url: str | None, database: Database | None, exc: Exception) -> str:
     """One line naming what failed and what to check, from the causes of `exc`."""
     chain = list(_causes(exc))
+    # The database's side: a connection cut (a failover, a reaper), a server that stopped.
+    lost = next(
+        (c for c in chain if isinstance(c, psycopg2.OperationalError | adbc.OperationalError)), None
+    )
+    if lost is not None and database is not None:
+        why = one_line(str(lost).split("Query was:")[0], 200)
+        return (
+            f"the load into {database.display} failed on the database's side: {why}; what it "
+            "wrote does not count, and the next run cleans it and reads these objects again "
+            "(check the database server and the connection to it)"
+        )
     if any(isinstance(cause, FileNotFoundError) for cause in chain):
         return f"source not found: {source_url} (check TWAP_SOURCE_URL / --source)"
     denied = next((cause for cause in chain if isinstance(cause, PermissionError)), None)
