@@ -47,8 +47,9 @@ def in_project(twap: Twap, project: Path) -> Twap:
     return twap
 
 
-def add_a_column(project: Path) -> None:
-    """An analyst's edit: a new column of fct_twaps, with its type and description."""
+def add_a_column(project: Path, documented: bool = True) -> None:
+    """An analyst's edit: a new column of fct_twaps, with its type and description unless not
+    `documented`."""
     model = project / "models" / "marts" / "fct_twaps.sql"
     text = model.read_text()
     last = "        twap_summary.event_count\n"
@@ -60,6 +61,8 @@ def add_a_column(project: Path) -> None:
             + ",\n        twap_summary.event_count % 2 = 0 as event_count_is_even\n",
         )
     )
+    if not documented:
+        return
     models = project / "models" / "marts" / "_marts__models.yml"
     text = models.read_text()
     anchor = "      - name: event_count\n        description: Number of distinct status events seen for this TWAP.\n        data_type: bigint\n"
@@ -104,3 +107,18 @@ def test_a_column_added_to_an_incremental_mart_is_built_and_published_by_itself(
             "select table_name from information_schema.tables where table_schema = 'marts'"
         )
     }
+
+
+def test_a_column_missing_from_a_marts_yaml_fails_the_build_naming_the_fix(
+    twap: Twap, tmp_path: Path
+) -> None:
+    source = tmp_path / "source"
+    generate(source, days=1, seed=9, twaps_per_day=50)
+    project = copy_project(tmp_path / "project")
+    add_a_column(project, documented=False)
+    result = in_project(twap, project)("run", "--source", str(source), check=False)
+    assert result.returncode == 1, result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if "error: " in line]
+    assert "fct_twaps (its SQL and its YAML columns differ: event_count_is_even missing in " in line
+    assert "contract; give each column its data_type and description in " in line
+    assert "models/marts/_marts__models.yml, or fix models/marts/fct_twaps.sql)" in line

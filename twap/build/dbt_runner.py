@@ -69,6 +69,8 @@ class DbtOutcome:
 
 # dbt's on_schema_change=fail: an incremental model's query no longer has its table's columns.
 OUT_OF_SYNC = "schemas on this incremental model are out of sync"
+# dbt's enforced contract: the model's SQL and its YAML columns differ (a table of them follows).
+CONTRACT_FAILED = "enforced contract that failed"
 
 
 class DbtFailed(TwapError):
@@ -170,11 +172,36 @@ def _describe_failure(result: "RunResult") -> str:
             f"--full-refresh`, or only it and what depends on it with `dbt build --full-refresh "
             f"--select {node.name}+`, then `twap publish`)"
         )
+    if CONTRACT_FAILED in (result.message or ""):
+        return (
+            f"{node.name} (its SQL and its YAML columns differ: {_mismatches(result.message)}; "
+            f"give each column its data_type and description in {_file(node.patch_path)}, or "
+            f"fix {node.original_file_path})"
+        )
     if node.resource_type == "test" and result.failures:
         rows = "row" if result.failures == 1 else "rows"
         what = f": {one_line(node.description)}" if node.description else ""
         return f"{node.name} ({result.failures} failing {rows}{what})"
     return f"{node.name} ({one_line(result.message or str(result.status), 200)})"
+
+
+def _mismatches(message: str) -> str:
+    """`column missing in contract, ...` from the table of dbt's contract error."""
+    rows = [
+        [cell.strip() for cell in line.strip().strip("|").split("|")]
+        for line in message.splitlines()
+        if line.lstrip().startswith("|")
+    ]
+    # The header, its rule, then (column, in SQL, in YAML, why) per column.
+    return ", ".join(
+        f"{name} {why}" + (f" ({sql} in SQL, {yaml} in YAML)" if sql and yaml else "")
+        for name, sql, yaml, why in rows[2:]
+    )
+
+
+def _file(patch_path: str | None) -> str:
+    """A node's YAML file from its `patch_path` (`project://path`)."""
+    return (patch_path or "its YAML file").split("://")[-1]
 
 
 def _set_up_due(settings: Settings, database: Database | None) -> bool:
