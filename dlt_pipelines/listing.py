@@ -2,6 +2,7 @@
 
 import dataclasses
 import logging
+import os
 import posixpath
 from collections import Counter
 from collections.abc import Mapping
@@ -12,6 +13,7 @@ from typing import Any
 from dlt.common.storages.fsspec_filesystem import fsspec_filesystem
 from dlt.sources.credentials import FileSystemCredentials
 from fsspec import AbstractFileSystem
+from fsspec.implementations.local import LocalFileSystem
 
 from dlt_pipelines.ledger.rules import (
     CHANGED,
@@ -76,8 +78,12 @@ def _source_object(fs: AbstractFileSystem, path: str, info: dict) -> SourceObjec
     if isinstance(modified, int | float):
         modified = datetime.fromtimestamp(modified, UTC)
     etag = info.get("ETag") or info.get("etag")
-    # Object stores give an ETag; local files are identified by size and modification time.
-    version = etag.strip('"') if etag else f"{info.get('size')}:{modified and modified.isoformat()}"
+    if isinstance(fs, LocalFileSystem):
+        version = local_version(path)
+    elif etag:
+        version = etag.strip('"')
+    else:
+        version = f"{info.get('size')}:{modified and modified.isoformat()}"
     return SourceObject(
         # The full URL: two sources with the same layout never share keys.
         key=fs.unstrip_protocol(path),
@@ -86,6 +92,14 @@ def _source_object(fs: AbstractFileSystem, path: str, info: dict) -> SourceObjec
         size_bytes=info.get("size"),
         modified_at=modified,
     )
+
+
+def local_version(path: str) -> str:
+    """A local file's version: size, mtime and ctime in nanoseconds, and inode. Any rewrite
+    changes the ctime (and a replacement the inode), even when `cp -p`, `tar x` or `rsync -t`
+    put back the size and the whole-second mtime."""
+    stat = os.stat(path)
+    return f"{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ctime_ns}:{stat.st_ino}"
 
 
 @dataclass(frozen=True)

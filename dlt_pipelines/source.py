@@ -297,6 +297,7 @@ def _loaded(obj: SourceObject, summary: ObjectSummary) -> dict[str, Any]:
         summary.rows,
         rejected=summary.rejected,
         repaired=summary.repaired,
+        early=summary.early,
     )
     return asdict(entry)
 

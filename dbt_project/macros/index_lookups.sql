@@ -42,3 +42,24 @@
 
 {% macro spark__lateral_fence() -%}
 {%- endmacro %}
+
+
+{#- Pre-hook of a model whose every read of a large table is an index lookup: Postgres plans a
+    lookup by a key it learns only at run time (a changed load's id) from its statistics, and
+    when one huge load dominates them it scans the whole table for every such key. -#}
+{% macro index_lookups_only() -%}
+    {{ return(adapter.dispatch('index_lookups_only')()) }}
+{%- endmacro %}
+
+{% macro default__index_lookups_only() -%}
+    {{ exceptions.raise_compiler_error(
+        'macro index_lookups_only has no implementation for adapter ' ~ adapter.type()
+    ) }}
+{%- endmacro %}
+
+{% macro postgres__index_lookups_only() -%}
+    set local enable_seqscan = off
+{%- endmacro %}
+
+{% macro spark__index_lookups_only() -%}
+{%- endmacro %}

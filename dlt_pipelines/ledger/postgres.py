@@ -15,6 +15,9 @@ commit made non-current are deleted once a finished build has taken in that comm
 """
 
 from collections.abc import Collection
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
@@ -22,6 +25,7 @@ from dlt.destinations.sql_client import SqlClientBase
 
 from dlt_pipelines.ledger.rules import (
     CURRENT,
+    EARLY,
     ENTRY_COLUMNS,
     FAILED,
     LOADED,
@@ -60,6 +64,7 @@ _TYPES = {
     "vanished_at": "timestamptz",
     "rejected_rows": "bigint",
     "repaired_times": "bigint",
+    "early_rows": "bigint",
 }
 _CONSTRAINTS = {
     "object_key": "primary key",
@@ -73,7 +78,7 @@ _LEDGER_COLUMNS = ", ".join(
     f"{c} {_TYPES[c]} {_CONSTRAINTS.get(c, '')}".strip() for c in ENTRY_COLUMNS
 )
 # Columns added since the first ledgers were made: added to an existing ledger on its next run.
-_ADDED_COLUMNS = ("commit_seq", "vanished_at", "rejected_rows", "repaired_times")
+_ADDED_COLUMNS = ("commit_seq", "vanished_at", "rejected_rows", "repaired_times", "early_rows")
 _COMMIT_COLUMNS = """
     seq bigint generated always as identity primary key,
     object_key text not null,
@@ -82,6 +87,45 @@ _COMMIT_COLUMNS = """
     committed_at timestamptz not null default now(),
     cleaned boolean not null default false
 """
+
+
+@dataclass(frozen=True)
+class RunLockSession:
+    """The database session holding a run's advisory lock (`key`): its backend `pid`, and
+    `since`, when that backend started (a reused pid is another session)."""
+
+    key: int
+    pid: int
+    since: datetime
+
+
+# Set by whoever holds a run lock around a load (`twap`'s run lock): the ledger then commits,
+# and deletes rows, only while that session still holds the lock.
+RUN_LOCK: ContextVar[RunLockSession | None] = ContextVar("twap_run_lock", default=None)
+# Whether `%s` (pid, backend start, key) still holds the advisory lock: the fence of a commit.
+HOLDS_RUN_LOCK = """
+    select exists (
+        select 1 from pg_locks as locks
+        join pg_stat_activity as activity on activity.pid = locks.pid
+        where locks.locktype = 'advisory' and locks.granted
+            and locks.classid = 0 and locks.objsubid = 1
+            and locks.pid = %s and activity.backend_start = %s and locks.objid = %s
+    )
+"""
+
+
+class RunLockLost(Exception):
+    """The run lock's session ended before a commit: nothing of it was written."""
+
+
+def check_run_lock(client: SqlClientBase, before: str) -> None:
+    """Raise RunLockLost unless the session in RUN_LOCK (if any) still holds the lock."""
+    held = RUN_LOCK.get()
+    if held is None:
+        return
+    if not client.execute_sql(HOLDS_RUN_LOCK, held.pid, held.since, held.key)[0][0]:
+        raise RunLockLost(before)
+
 
 # Indexes on raw that keep a run O(new data): current rows are found by object and load, the
 # rows of one load by its id, dbt's changed TWAPs by id.
@@ -108,7 +152,7 @@ def known_objects(client: SqlClientBase) -> dict[str, KnownObject]:
         return {}
     rows = client.execute_sql(
         f"""
-        select object_key, object_version, status, {CURRENT}, {VANISHED}
+        select object_key, object_version, status, {CURRENT}, {VANISHED}, {EARLY}
         from {_name(client, LEDGER_TABLE)} as l
         """
     )
@@ -151,14 +195,15 @@ def delete_unreachable_rows(client: SqlClientBase, aborted_loads: Collection[str
     raw = [_name(client, table) for table in RAW_TABLES if _table_exists(client, table)]
     deleted = 0
     with client.begin_transaction():
-        # _dlt_loads holds one row per finished load: a scan of it is cheap, raw is not scanned.
-        orphans = client.execute_sql(
-            f"""
-            select loads.load_id from {_name(client, "_dlt_loads")} as loads
-            where not exists (select 1 from {commits} as c where c.load_id = loads.load_id)
-            """
-        )
-        for load_id in {row[0] for row in orphans or []} | set(aborted_loads):
+        orphans = {load for table in raw for load in _unnamed_loads(client, table)}
+        orphans |= set(aborted_loads)
+        if orphans:
+            # Writers of raw wait until this commits, and it deletes only while the run still
+            # holds its lock: never the rows of another run's load in progress.
+            for table in raw:
+                client.execute_sql(f"lock table {table} in share row exclusive mode")
+            check_run_lock(client, "cleaning raw")
+        for load_id in orphans:
             for table in raw:
                 deleted += _rowcount(
                     client, f"delete from {table} where _dlt_load_id = %s", load_id
@@ -191,6 +236,32 @@ def delete_unreachable_rows(client: SqlClientBase, aborted_loads: Collection[str
     return deleted
 
 
+def _unnamed_loads(client: SqlClientBase, raw: str) -> set[str]:
+    """Loads with rows in raw that no commit names: finished loads the ledger never took in,
+    and loads dlt never finished (no `_dlt_loads` row: a run killed or cut off mid-load).
+
+    Raw's load ids are found by a skip scan of its `_dlt_load_id` index (one probe per load),
+    so this does not grow with raw's rows; `raw` is a raw table's qualified name."""
+    commits = _name(client, COMMITS_TABLE)
+    rows = client.execute_sql(
+        f"""
+        with recursive ids (load_id) as (
+            (select _dlt_load_id from {raw} order by _dlt_load_id limit 1)
+            union all
+            select (
+                select e._dlt_load_id from {raw} as e
+                where e._dlt_load_id > ids.load_id order by e._dlt_load_id limit 1
+            )
+            from ids where ids.load_id is not null
+        )
+        select ids.load_id from ids
+        where ids.load_id is not null
+            and not exists (select 1 from {commits} as c where c.load_id = ids.load_id)
+        """
+    )
+    return {row[0] for row in rows or []}
+
+
 def built_through(client: SqlClientBase) -> int | None:
     """The commit sequence number the last finished dbt build took in; None before any."""
     log = f"{client.escape_column_name(BUILD_LOG_SCHEMA)}.{client.escape_column_name(BUILD_LOG_TABLE)}"
@@ -212,6 +283,9 @@ def record(client: SqlClientBase, run: Run) -> None:
         if _table_exists(client, table):
             _create_raw_indexes(client, table)
     with client.begin_transaction():
+        # One ledger write at a time, and only by the run that still holds the run lock.
+        client.execute_sql(f"lock table {ledger} in share row exclusive mode")
+        check_run_lock(client, "the ledger commit")
         columns = ", ".join(ENTRY_COLUMNS)
         rows = client.execute_sql(
             f"select {columns} from {ledger} where object_key = any(%s)", touched

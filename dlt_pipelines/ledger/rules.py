@@ -42,6 +42,7 @@ ENTRY_COLUMNS = (
     "vanished_at",
     "rejected_rows",
     "repaired_times",
+    "early_rows",
 )
 # SQL over a ledger entry `l`. Current: the entry names the load holding the object's rows.
 # Vanished: the object was missing from a listing and not listed since; read through jsonb, so
@@ -50,6 +51,9 @@ ENTRY_COLUMNS = (
 CURRENT = "l.load_id is not null"
 VANISHED_SINCE = "(to_jsonb(l) ->> 'vanished_at')::timestamptz"
 VANISHED = f"{VANISHED_SINCE} is not null"
+# Rows of its current load rejected only for being dated after the run (read again next run).
+EARLY_ROWS = "coalesce((to_jsonb(l) ->> 'early_rows')::bigint, 0)"
+EARLY = f"{EARLY_ROWS} > 0"
 
 Entry = dict[str, Any]
 
@@ -67,6 +71,7 @@ class LedgerEntry:
     error: str | None = None
     rejected: int = 0  # rows kept in the quarantine table instead
     repaired: int = 0  # times corrected from milliseconds stored as nanoseconds
+    early: int = 0  # of `rejected`: dated after the run's clock, so read again next run
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,7 @@ class KnownObject:
     status: str
     current: bool  # the ledger names a load holding the object's rows
     vanished: bool  # the object was missing from the last listing
+    early: bool = False  # rows of its current load were rejected for a clock behind
 
     @classmethod
     def of(cls, entry: Mapping[str, Any]) -> "KnownObject":
@@ -85,16 +91,19 @@ class KnownObject:
             entry["status"],
             entry["load_id"] is not None,
             entry["vanished_at"] is not None,
+            bool(entry.get("early_rows")),
         )
 
 
 def decision(seen: KnownObject | None, version: str) -> str | None:
-    """Why a listed object of `version` is read (NEW, CHANGED or RETRIED), or None: it is not."""
+    """Why a listed object of `version` is read (NEW, CHANGED or RETRIED), or None: it is not.
+    An object whose rows were rejected only for being dated after the run is retried like a
+    failed one, until a run's clock accepts them."""
     if seen is None or (not seen.current and seen.status == LOADED):
         return NEW
     if seen.version != version:
         return CHANGED
-    if seen.status != LOADED:
+    if seen.status != LOADED or seen.early:
         return RETRIED
     return None
 
@@ -176,7 +185,7 @@ def apply_run(previous: Mapping[str, Entry], run: Run) -> RunChanges:
         row["vanished_at"] = row["vanished_at"] or run.at
         if run.on_vanished == MIRROR and row["load_id"] is not None:
             commit(row, None)
-            row.update(loaded_version=None, row_count=0, rejected_rows=0)
+            row.update(loaded_version=None, row_count=0, rejected_rows=0, early_rows=0)
     return changes
 
 
@@ -198,7 +207,10 @@ def attempted(previous: Entry | None, attempt: LedgerEntry, at: datetime) -> Ent
     # A failed attempt leaves what is current (and its row counts) as it was.
     if attempt.status == LOADED:
         row.update(
-            row_count=attempt.rows, rejected_rows=attempt.rejected, repaired_times=attempt.repaired
+            row_count=attempt.rows,
+            rejected_rows=attempt.rejected,
+            repaired_times=attempt.repaired,
+            early_rows=attempt.early,
         )
     return row
 

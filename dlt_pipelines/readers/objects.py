@@ -3,7 +3,7 @@
 import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -19,6 +19,9 @@ from dlt_pipelines.readers.normalise import Fitted, Normalised, fit_layout, norm
 from dlt_pipelines.settings import LINEAGE_SCHEMA, QUARANTINE_SCHEMA, ROWS_PER_ITEM
 
 EMPTY_OBJECT = "the object has no rows (an hourly object always has events)"
+# Rows dated at most this much past the accepted window were rejected for a clock that is behind,
+# not for a corrupt time: their object is read again on later runs until they are accepted.
+CLOCK_RETRY_AHEAD = timedelta(days=7)
 
 
 def batched(
@@ -61,6 +64,7 @@ class ObjectSummary:
     repaired: int = 0  # times corrected from milliseconds stored as nanoseconds
     first_rejection: str | None = None  # "row N: reason"
     kind: str = EVENTS  # what its rows are: EVENTS or FILLS
+    early: int = 0  # of `rejected`: rows a clock up to CLOCK_RETRY_AHEAD later accepts
 
 
 @dataclass
@@ -106,7 +110,7 @@ def read_batch(
     if rejected:
         batch.rejected = pa.concat_tables(rejected)
     for objects, fitted, read in kept:
-        batch.objects.update(_summaries(objects, fitted, read))
+        batch.objects.update(_summaries(objects, fitted, read, now))
     return batch
 
 
@@ -141,7 +145,7 @@ def _read_group(
 
 
 def _summaries(
-    objects: tuple[SourceObject, ...], fitted: Fitted, read: Normalised
+    objects: tuple[SourceObject, ...], fitted: Fitted, read: Normalised, now: datetime
 ) -> dict[SourceObject, ObjectSummary]:
     def per_object(keys: pa.ChunkedArray | pa.Array) -> dict[str, int]:
         counts = pc.value_counts(keys).to_pylist()
@@ -150,6 +154,7 @@ def _summaries(
     rows = per_object(read.events.column("object_key"))
     rejected = per_object(read.rejected.column("object_key"))
     repaired = per_object(pc.filter(fitted.view.column("object_key"), read.repaired))
+    early = per_object(_early_rows(fitted, read, now)) if read.rejected.num_rows else {}
     first: dict[str, str] = {}
     for rejection in read.rejected.select(["object_key", "object_row", "reason"]).to_pylist():
         # A loop over the rejected rows only.
@@ -164,9 +169,23 @@ def _summaries(
             repaired.get(obj.key, 0),
             first.get(obj.key),
             fitted.layout.kind,
+            early.get(obj.key, 0),
         )
         for obj in objects
     }
+
+
+def _early_rows(fitted: Fitted, read: Normalised, now: datetime) -> pa.ChunkedArray:
+    """The object keys of the rejected rows that a clock CLOCK_RETRY_AHEAD later accepts
+    (rejected only for being dated after the run); only the rejected rows are read again."""
+
+    def row_ids(table: pa.Table) -> pa.ChunkedArray:
+        rows = pc.cast(table.column("object_row"), pa.string())
+        return pc.binary_join_element_wise(table.column("object_key"), rows, "#")
+
+    mask = pc.is_in(row_ids(fitted.view), value_set=row_ids(read.rejected).combine_chunks())
+    rejected = Fitted(fitted.layout, fitted.rows.filter(mask), fitted.view.filter(mask))
+    return normalise(rejected, now + CLOCK_RETRY_AHEAD).events.column("object_key")
 
 
 @dataclass(frozen=True)
@@ -209,7 +228,7 @@ def spool_rows(
                 if writer is None:
                     writer = pq.ParquetWriter(spool, read.events.schema)
                 writer.write_table(read.events.cast(writer.schema))
-                summary = _summaries((obj,), fitted, read)[obj]
+                summary = _summaries((obj,), fitted, read, now)[obj]
                 parts.append(BatchRead(None, read.rejected, {obj: summary}))
                 rows += fitted.view.num_rows
     except (pa.ArrowException, OSError, ValueError) as exc:
@@ -230,6 +249,7 @@ def spool_rows(
         sum(each.repaired for each in summaries),
         next((each.first_rejection for each in summaries if each.first_rejection), None),
         kind,
+        sum(each.early for each in summaries),
     )
     rejected_rows = pa.concat_tables(rejected) if rejected else QUARANTINE_SCHEMA.empty_table()
     return Spooled(summary, rejected_rows, kind)

@@ -4,6 +4,7 @@
     config(
         materialized='table',
         indexes=[{'columns': ['twap_id']}],
+        pre_hook="{{ index_lookups_only() }}",
     )
 }}
 
@@ -69,7 +70,8 @@ changed_loads as (
 ),
 
 -- One index range scan of raw per changed load, in a lateral subquery: the planner cannot
--- tell that the changed loads are few and would otherwise scan all of raw (macro lateral_fence).
+-- tell that the changed loads are few and would otherwise scan all of raw (macro lateral_fence);
+-- nor, when one huge load dominates raw's statistics, that each is small (index_lookups_only).
 changed_twaps as (
 
     select distinct load_rows.twap_id

@@ -1,6 +1,7 @@
 """Listing a real local folder and deciding what to read (no pipeline run): new, changed, failed
 before and vanished objects, and files that are not data."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,23 @@ def test_what_is_read_by_what_the_ledger_holds(tmp_path: Path) -> None:
     known["file:///elsewhere/old.parquet"] = KnownObject("v1", LOADED, True, True)
     mirrored = select(FS, listing(tmp_path), known, MIRROR)
     assert mirrored.vanished == ["file:///elsewhere/gone.parquet", "file:///elsewhere/old.parquet"]
+
+
+def test_a_local_rewrite_with_the_same_size_and_mtime_is_a_new_version(tmp_path: Path) -> None:
+    write(tmp_path, "00.parquet", b"PAR1 first")
+    path = tmp_path / "00.parquet"
+    before = path.stat()
+    (old,) = listing(tmp_path).objects
+    # What `cp -p`, `tar x` or `rsync -t` leave: other bytes of the same size, the old mtime.
+    path.write_bytes(b"PAR1 fixed")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert path.stat().st_size == before.st_size and path.stat().st_mtime_ns == before.st_mtime_ns
+    (new,) = listing(tmp_path).objects
+    assert new.version != old.version
+    known = {old.key: KnownObject(old.version, LOADED, True, False)}
+    assert select(FS, listing(tmp_path), known).why == {new.key: CHANGED}
+    # Listing again without a change reads nothing.
+    assert (
+        select(FS, listing(tmp_path), {new.key: KnownObject(new.version, LOADED, True, False)}).why
+        == {}
+    )

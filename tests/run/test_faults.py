@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager, suppress
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg2
@@ -28,7 +28,8 @@ from dlt_pipelines.sample_data import generate
 from tests.build.test_models import MARTS
 from tests.conftest import Twap, make_twap, new_database
 from twap.database import Database, embedded_database, stop_embedded
-from twap.errors import EXIT_OBJECTS_FAILED
+from twap.errors import EXIT_LOCKED, EXIT_OBJECTS_FAILED
+from twap.run.lock import RUN_LOCK_KEY
 
 CURRENT_ROWS = """
     select e.object_key, e.object_row from raw.twap_status_events as e
@@ -458,3 +459,129 @@ def test_kill_9_during_a_fills_load_and_a_rewritten_fills_hour_then_the_next_run
         "select count(*) from raw.twap_fills f where not exists "
         "(select 1 from raw.twap_ingest_objects l where l.load_id = f._dlt_load_id)"
     ) == [(0,)]
+
+
+def hour_of(path: Path) -> datetime:
+    """The hour a sample object (`YYYY/MM/DD/HH.parquet`) holds."""
+    year, month, day = (int(part) for part in path.parts[-4:-1])
+    return datetime(year, month, day, int(path.stem), tzinfo=UTC)
+
+
+def test_rows_rejected_for_a_clock_behind_are_read_again_once_it_is_right(
+    twap: Twap, sample: list[Path], source: Path, fresh
+) -> None:
+    if not shutil.which("faketime"):
+        pytest.fail("faketime is missing: `apt-get install faketime` (.ci/run does)")
+    add(source, sample[:6])
+    twap("run", "--source", str(source))
+    add(source, sample[6:8])
+    # Two days behind: the new hours' events look more than a day after the run.
+    behind = f"@{hour_of(sample[6]) - timedelta(days=2):%Y-%m-%d %H:%M:%S}"
+    result = twap("load", "--source", str(source), check=False, clock=behind)
+    assert result.returncode == EXIT_OBJECTS_FAILED, result.stderr
+    status = twap("status", check=False).stdout
+    for early in sample[6:8]:
+        assert f"retrying: file://{source / early.name}: " in status, status
+    # The clock is right again: both objects are read again, without being touched.
+    result = twap("run", "--source", str(source))
+    assert "2 failed before" in result.stderr, result.stderr
+    assert "retrying" not in twap("status").stdout
+    assert "0 to read" in twap("run", "--source", str(source)).stderr
+    assert_repaired(twap, source, fresh)
+
+
+def wait_until_blocked(twap: Twap, count: int, *processes: subprocess.Popen) -> None:
+    """Return once `count` backends wait for a lock; fail when a process ends first."""
+    deadline = time.monotonic() + BLOCKED_WITHIN_SECONDS
+    while len(blocked_backends(twap)) < count:
+        for process in processes:
+            assert process.poll() is None, process.stderr.read()
+        assert time.monotonic() < deadline, "never blocked"
+        time.sleep(0.05)
+
+
+def test_a_run_whose_lock_session_ends_stops_with_one_line_and_another_proceeds(
+    twap: Twap, sample: list[Path], source: Path, fresh
+) -> None:
+    add(source, sample[:6])
+    twap("run", "--source", str(source))
+    add(source, sample[6:8])
+    with holding(twap, "raw.twap_ingest_objects"):
+        # The first run has loaded its rows and waits to commit them in the ledger ...
+        first, _ = start_and_block(twap, "raw.twap_ingest_objects", "run", "--source", str(source))
+        # ... when its lock's session ends (a connection reaper, idle_session_timeout).
+        twap.query(
+            "select pg_terminate_backend(pid) from pg_locks "
+            "where locktype = 'advisory' and granted and objid = %s",
+            (RUN_LOCK_KEY,),
+        )
+        # A second run takes the lock meanwhile and gets as far as its own ledger commit.
+        second = subprocess.Popen(
+            [sys.executable, "-m", "twap.cli", "run", "--source", str(source)],
+            env=twap.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        wait_until_blocked(twap, 2, first, second)
+    _, stderr = first.communicate(timeout=120)
+    assert first.returncode == EXIT_LOCKED, stderr
+    (line,) = [line for line in stderr.splitlines() if "error" in line]
+    assert "lost the run lock" in line and "stopped before the ledger commit" in line, stderr
+    assert "Traceback" not in stderr
+    _, stderr = second.communicate(timeout=300)
+    assert second.returncode == 0, stderr
+    twap("run", "--source", str(source))
+    assert twap.query(
+        "select count(*) from raw.twap_status_events e where not exists "
+        "(select 1 from raw.twap_ingest_commits c where c.load_id = e._dlt_load_id)"
+    ) == [(0,)], "rows of the run that lost its lock stay in raw"
+    assert_repaired(twap, source, fresh)
+
+
+def test_rows_of_a_load_dlt_never_finished_are_cleaned_by_another_machine(
+    twap: Twap, sample: list[Path], source: Path, fresh, tmp_path: Path
+) -> None:
+    add(source, sample[:6])
+    twap("run", "--source", str(source))
+    add(source, sample[6:8])
+    # Killed after its rows reached raw, before dlt recorded the load: no `_dlt_loads` row.
+    kill_at(twap, "raw._dlt_loads", "load", "--source", str(source))
+    unnamed = """
+        select count(*) from raw.twap_status_events e where not exists
+        (select 1 from raw._dlt_loads l where l.load_id = e._dlt_load_id)
+    """
+    assert twap.query(unnamed)[0][0] > 0, "the killed load committed nothing"
+    # Another machine (its own dlt state, so no pending package names them) runs next.
+    other = make_twap(tmp_path / "other", twap.database)
+    other("run", "--source", str(source))
+    assert twap.query(unnamed) == [(0,)]
+    assert_repaired(other, source, fresh)
+
+
+def test_a_connection_lost_during_a_load_is_one_line_and_the_next_run_repairs(
+    twap: Twap, sample: list[Path], source: Path, fresh
+) -> None:
+    add(source, sample[:6])
+    twap("run", "--source", str(source))
+    add(source, sample[6:8])
+    with holding(twap, "raw.twap_status_events"):
+        # dlt's COPY of the new rows waits; its connection is cut (a failover, a reaper) ...
+        process, waiting = start_and_block(
+            twap, "raw.twap_status_events", "run", "--source", str(source)
+        )
+        # ... and again at each of dlt's retries, until it gives up.
+        while process.poll() is None:
+            twap.query(f"select pg_terminate_backend(pid) from unnest(array{waiting}) as pid")
+            waiting = blocked_backends(twap)
+            while not waiting and process.poll() is None:
+                time.sleep(0.05)
+                waiting = blocked_backends(twap)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 1, stderr
+    # One line, no dlt traceback: what failed, and that the next run repairs it.
+    (line,) = [line for line in stderr.splitlines() if "database: " not in line]
+    assert "failed on the database's side: " in line, stderr
+    assert "terminating connection" in line and "the next run cleans it" in line, stderr
+    twap("run", "--source", str(source))
+    assert_repaired(twap, source, fresh)

@@ -67,12 +67,50 @@ class DbtOutcome:
         return figures
 
 
-class DbtFailed(TwapError):
-    """dbt ran, and some nodes failed: the message names them, `outcome` counts every node."""
+# dbt's on_schema_change=fail: an incremental model's query no longer has its table's columns.
+OUT_OF_SYNC = "schemas on this incremental model are out of sync"
+# dbt's enforced contract: the model's SQL and its YAML columns differ (a table of them follows).
+CONTRACT_FAILED = "enforced contract that failed"
 
-    def __init__(self, message: str, outcome: DbtOutcome) -> None:
+
+class DbtFailed(TwapError):
+    """dbt ran, and some nodes failed: the message names them, `outcome` counts every node,
+    `out_of_sync` names the incremental models whose columns changed."""
+
+    def __init__(
+        self, message: str, outcome: DbtOutcome, out_of_sync: tuple[str, ...] = ()
+    ) -> None:
         super().__init__(message)
         self.outcome = outcome
+        self.out_of_sync = out_of_sync
+
+
+def build(settings: Settings, database: Database | None, *args: str) -> DbtOutcome:
+    """`dbt build`, repairing incremental models whose columns changed (an analyst added one):
+    those models and what depends on them are rebuilt whole, then the build runs again, so the
+    next publish writes the new layout and nobody has to run a full refresh by hand."""
+    try:
+        return run_dbt(settings, database, "build", *args)
+    except DbtFailed as failed:
+        if not failed.out_of_sync or "--full-refresh" in args:
+            raise
+        changed = failed.out_of_sync
+    logger.warning(
+        "the columns of %s changed: rebuilding %s and what depends on %s whole",
+        ", ".join(changed),
+        "it" if len(changed) == 1 else "them",
+        "it" if len(changed) == 1 else "them",
+    )
+    run_dbt(
+        settings,
+        database,
+        "build",
+        *args,
+        "--full-refresh",
+        "--select",
+        *(f"{m}+" for m in changed),
+    )
+    return run_dbt(settings, database, "build", *args)
 
 
 def run_dbt(settings: Settings, database: Database | None, command: str, *args: str) -> DbtOutcome:
@@ -103,13 +141,15 @@ def run_dbt(settings: Settings, database: Database | None, command: str, *args: 
         if str(node.status) != "no-op" and str(node.node.resource_type) != "operation"
     ]
     outcome = DbtOutcome(Counter(done), log)
-    failed = [_describe_failure(node) for node in nodes if str(node.status) in FAILED_STATUSES]
-    if failed:
+    failed_nodes = [node for node in nodes if str(node.status) in FAILED_STATUSES]
+    if failed_nodes:
+        failed = [_describe_failure(node) for node in failed_nodes]
         shown = "; ".join(failed[:5]) + (f"; and {len(failed) - 5} more" if len(failed) > 5 else "")
         raise DbtFailed(
             f"dbt {command} failed: {len(failed)} of {len(nodes)} nodes failed ({shown}); "
             f"dbt's output is in {log} (`twap -v` shows it live)",
             outcome,
+            tuple(node.node.name for node in failed_nodes if OUT_OF_SYNC in (node.message or "")),
         )
     return outcome
 
@@ -126,11 +166,42 @@ def _outcome(result: "RunResult") -> tuple[str, str]:
 def _describe_failure(result: "RunResult") -> str:
     """`name (N failing rows: what the test checks)` for a test, `name (message)` otherwise."""
     node = result.node
+    if OUT_OF_SYNC in (result.message or ""):
+        return (
+            f"{node.name} (its columns no longer match its table: rebuild it with `twap build "
+            f"--full-refresh`, or only it and what depends on it with `dbt build --full-refresh "
+            f"--select {node.name}+`, then `twap publish`)"
+        )
+    if CONTRACT_FAILED in (result.message or ""):
+        return (
+            f"{node.name} (its SQL and its YAML columns differ: {_mismatches(result.message)}; "
+            f"give each column its data_type and description in {_file(node.patch_path)}, or "
+            f"fix {node.original_file_path})"
+        )
     if node.resource_type == "test" and result.failures:
         rows = "row" if result.failures == 1 else "rows"
         what = f": {one_line(node.description)}" if node.description else ""
         return f"{node.name} ({result.failures} failing {rows}{what})"
     return f"{node.name} ({one_line(result.message or str(result.status), 200)})"
+
+
+def _mismatches(message: str) -> str:
+    """`column missing in contract, ...` from the table of dbt's contract error."""
+    rows = [
+        [cell.strip() for cell in line.strip().strip("|").split("|")]
+        for line in message.splitlines()
+        if line.lstrip().startswith("|")
+    ]
+    # The header, its rule, then (column, in SQL, in YAML, why) per column.
+    return ", ".join(
+        f"{name} {why}" + (f" ({sql} in SQL, {yaml} in YAML)" if sql and yaml else "")
+        for name, sql, yaml, why in rows[2:]
+    )
+
+
+def _file(patch_path: str | None) -> str:
+    """A node's YAML file from its `patch_path` (`project://path`)."""
+    return (patch_path or "its YAML file").split("://")[-1]
 
 
 def _set_up_due(settings: Settings, database: Database | None) -> bool:

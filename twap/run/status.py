@@ -2,7 +2,15 @@
 
 from contextlib import closing
 
-from dlt_pipelines.ledger.rules import CURRENT, FAILED, VANISHED, VANISHED_SINCE, summary_sql
+from dlt_pipelines.ledger.rules import (
+    CURRENT,
+    EARLY,
+    EARLY_ROWS,
+    FAILED,
+    VANISHED,
+    VANISHED_SINCE,
+    summary_sql,
+)
 from dlt_pipelines.readers.layouts import STATUSES
 from dlt_pipelines.settings import (
     DATASET_NAME,
@@ -84,6 +92,14 @@ def print_status(database: Database) -> int:
             print(f"vanished: {key} (missing since {_time(since)}; {rows})")
         for key, count, row, reason in _rejected(cursor):
             print(f"rejected: {key}: {count} rows, e.g. row {row}: {reason}")
+        cursor.execute(
+            f"select object_key, {EARLY_ROWS} from {LEDGER} as l where {EARLY} order by object_key"
+        )
+        for key, early in cursor.fetchall():
+            print(
+                f"retrying: {key}: {early} rows dated after the run were rejected (is this "
+                "machine's clock behind?); the object is read again each run until they are accepted"
+            )
         for word, events in _unknown_statuses(cursor):
             print(
                 f"unknown status: {word!r} in {events} current events "

@@ -4,15 +4,18 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 
+import adbc_driver_postgresql.dbapi as adbc
+import psycopg2
 from botocore.exceptions import BotoCoreError, EndpointConnectionError
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from dlt_pipelines.ledger.lake import LakeLedger
+from dlt_pipelines.ledger.postgres import RunLockLost
 from dlt_pipelines.pipeline import LoadResult, load, make_lake_pipeline, make_pipeline
 from dlt_pipelines.settings import DATASET_NAME, EVENTS_TABLE
 from twap.build.build_log import served_is_current
-from twap.build.dbt_runner import DbtFailed, run_dbt
+from twap.build.dbt_runner import DbtFailed, build
 from twap.build.spark import SPARK, check_spark_installed
 from twap.database import (
     Database,
@@ -26,7 +29,7 @@ from twap.observe import logs, metrics, runs
 from twap.observe.runs import StepRecord
 from twap.publish.tables import publish
 from twap.publish.versions import Publication
-from twap.run.lock import lake_lock, run_lock
+from twap.run.lock import check_run_lock, lake_lock, lost_lock, run_lock
 from twap.run.status import current_events
 from twap.settings import Settings
 
@@ -86,8 +89,10 @@ def load_step(settings: Settings, database: Database | None) -> LoadResult:
             result = load(pipeline, **source, **settings.source_args)
         except TwapError:
             raise
+        except RunLockLost as lost:
+            raise lost_lock(database, str(lost)) from None
         except (PipelineStepFailed, ConfigFieldMissingException, OSError, BotoCoreError) as exc:
-            raise TwapError(_explain_load_error(settings.source_url, exc)) from exc
+            raise TwapError(_explain_load_error(settings.source_url, database, exc)) from exc
         stats = result.stats
         rejected = sum(stats.rejected.values())
         done.figures = {
@@ -130,8 +135,10 @@ def build_step(
     else:
         scope = ["--exclude-resource-type", "unit_test"]
     with step("build") as done:
+        if database is not None:
+            check_run_lock(database, "the build")
         try:
-            outcome = run_dbt(settings, database, "build", *scope)
+            outcome = build(settings, database, *scope)
         except DbtFailed as failed:
             done.figures = failed.outcome.figures()
             raise
@@ -148,6 +155,7 @@ def publish_step(settings: Settings, database: Database | None, full: bool = Fal
 
             published, why = publish_from_spark(settings), ""
         else:
+            check_run_lock(database, "the publish")
             published = publish(database, settings.publish_path, settings.dbt_dir / "target", full)
             why = _duplicates_merged(database, published.counts["fct_twap_status_events"])
         counts, written = published.counts, published.written
@@ -270,9 +278,20 @@ def _nothing_loaded(source_url: str, result: LoadResult) -> str:
     )
 
 
-def _explain_load_error(source_url: str | None, exc: Exception) -> str:
+def _explain_load_error(source_url: str | None, database: Database | None, exc: Exception) -> str:
     """One line naming what failed and what to check, from the causes of `exc`."""
     chain = list(_causes(exc))
+    # The database's side: a connection cut (a failover, a reaper), a server that stopped.
+    lost = next(
+        (c for c in chain if isinstance(c, psycopg2.OperationalError | adbc.OperationalError)), None
+    )
+    if lost is not None and database is not None:
+        why = one_line(str(lost).split("Query was:")[0], 200)
+        return (
+            f"the load into {database.display} failed on the database's side: {why}; what it "
+            "wrote does not count, and the next run cleans it and reads these objects again "
+            "(check the database server and the connection to it)"
+        )
     if any(isinstance(cause, FileNotFoundError) for cause in chain):
         return f"source not found: {source_url} (check TWAP_SOURCE_URL / --source)"
     denied = next((cause for cause in chain if isinstance(cause, PermissionError)), None)

@@ -130,3 +130,17 @@ def test_the_spark_macro_is_the_rules_rendering() -> None:
     """`python -m dlt_pipelines.ledger.rules` wrote it; rerun that when this fails."""
     (macro,) = MACROS.rglob("lake_ledger_views.sql")
     assert macro.read_text() == lake_views_macro()
+
+
+def test_rows_rejected_for_a_clock_behind_are_read_again_until_accepted() -> None:
+    early = KnownObject("v1", LOADED, current=True, vanished=False, early=True)
+    assert decision(early, "v1") == RETRIED
+    assert decision(early, "v2") == CHANGED
+    first = apply_run(
+        {}, Run([LedgerEntry("a", "v1", 100, AT, LOADED, 8, rejected=2, early=2)], "l1", AT)
+    )
+    assert KnownObject.of(first.entries["a"]).early
+    # The clock is right again: every row is accepted, and the object is read no more.
+    accepted = apply_run(first.entries, Run([loaded(rows=10)], "l2", LATER))
+    assert not KnownObject.of(accepted.entries["a"]).early
+    assert decision(KnownObject.of(accepted.entries["a"]), "v1") is None
