@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from twap.publish.versions import Publication, Version
+from twap.publish.versions import Publication, Version, kept
 
 
 def published(publication: Publication, text: str) -> Version:
@@ -77,6 +77,13 @@ def test_cleaning_keeps_the_current_the_newest_older_and_the_held(tmp_path: Path
     os.close(reader)
     assert publication.clean() == [versions[1].name]  # its reader is gone
     assert publication.current() == versions[-1]
+
+
+def test_a_clean_keeps_the_current_and_the_newest_older_version() -> None:
+    assert kept(["a", "b", "c", "d"], "d") == {"c", "d"}
+    assert kept(["a", "b", "c", "d"], "b") == {"a", "b"}  # a newer one is a publish's leftover
+    assert kept(["a"], "a") == {"a"}
+    assert kept(["a", "b"], None) == set()  # nothing published: nothing to keep
 
 
 def test_a_failed_publish_leaves_nothing_behind(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from twap.publish.versions import Publication, Version
 from twap.site.app import make_datasette
-from twap.site.versions import inspect_entry, live_site
+from twap.site.versions import closable, inspect_entry, live_site, unread
 
 # More rows than one page of Datasette's (max_returned_rows): a stream asks several pages.
 ROWS = {"alpha": 2500, "bravo": 2600, "charlie": 2700, "delta": 2800, "echo": 2900}
@@ -254,3 +254,19 @@ def test_inspect_data_is_the_publish_own_counts(tmp_path: Path) -> None:
     assert entry["hash"] == version.name and entry["file"] == str(version.database)
     assert entry["tables"] == {"t": {"count": 1001}}
     assert entry["size"] == version.database.stat().st_size
+
+
+def test_a_replaced_version_is_unread_once_its_requests_are_counted_out() -> None:
+    assert unread({"twap@1": 0, "twap@2": 0}, "twap@2") == ["twap@1"]
+    assert unread({"twap@1": 1, "twap@2": 0, "twap@3": 0}, "twap@3") == ["twap@2"]
+    assert unread({"twap@3": 0}, "twap@3") == []  # the current one, read or not, stays
+    assert unread({"twap@1": 0}, None) == ["twap@1"]
+
+
+def test_a_version_closes_once_no_request_started_before_it_left_runs() -> None:
+    # Left after the 4th request started: the 4th and older may still list it.
+    assert closable({"twap@1": 4}, running={3, 5}, started=5) == []
+    assert closable({"twap@1": 4}, running={4}, started=5) == []
+    assert closable({"twap@1": 4}, running={5, 6}, started=6) == ["twap@1"]
+    assert closable({"twap@1": 4, "twap@2": 6}, running={5, 7}, started=7) == ["twap@1"]
+    assert closable({"twap@1": 4, "twap@2": 6}, running=set(), started=7) == ["twap@1", "twap@2"]

@@ -96,6 +96,15 @@ def unused(directory: Path) -> Iterator[bool]:
             os.close(fd)
 
 
+def kept(complete: list[str], current: str | None) -> set[str]:
+    """Of the complete versions' names (oldest first), those a clean keeps even when free: the
+    current one and the newest older one (the next publish takes its file over)."""
+    if current is None:
+        return set()
+    older = [name for name in complete if name < current]
+    return {current, *older[-1:]}
+
+
 @dataclass(frozen=True)
 class Publication:
     """The versions behind one publish path (the symlink Datasette and people open)."""
@@ -181,12 +190,10 @@ class Publication:
         one (the next publish takes it over): replaced versions no request reads any more, and
         what a killed publish left. Returns their names."""
         current = self.current()
-        kept = {current.name} if current else set()
-        older = [v for v in self.versions() if current and v.name < current.name]
-        kept |= {older[-1].name} if older else set()
+        keep = kept([v.name for v in self.versions()], current.name if current else None)
         removed = []
         for version in self._directories():
-            if version.name in kept or version.directory in _writing:
+            if version.name in keep or version.directory in _writing:
                 continue
             with unused(version.directory) as free:
                 if free:

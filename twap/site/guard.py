@@ -274,7 +274,12 @@ class Guard:
         await self.refuse(scope, receive, send, refused, (("retry-after", "2"),))
 
     async def run(
-        self, scope: Scope, receive: Receive, send: Send, budget: float, site: LiveSite | None
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        budget: float,
+        site: LiveSite | None = None,
     ) -> None:
         """`app` within `budget` seconds, on the request's version; stopped as soon as the
         client leaves."""

@@ -23,7 +23,7 @@ import contextvars
 import logging
 import os
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +66,19 @@ class Served:
 _pinned: contextvars.ContextVar[Served | None] = contextvars.ContextVar("twap_pinned", default=None)
 
 
+def unread(requests: Mapping[str, int], current: str | None) -> list[str]:
+    """The replaced versions no request holds, of the registered ones and their requests."""
+    return [name for name, count in requests.items() if name != current and count == 0]
+
+
+def closable(closes_after: Mapping[str, int], running: Collection[int], started: int) -> list[str]:
+    """The versions out of Datasette no running request can still reach: each left once the
+    request numbered `closes_after[name]` had started, and every one running started after it
+    (`started` requests so far)."""
+    oldest = min(running, default=started + 1)
+    return [name for name, last in closes_after.items() if last < oldest]
+
+
 def inspect_entry(version: Version, publication: dict[str, Any]) -> dict[str, Any]:
     """What `datasette inspect` would say of the version, from its publish: hashing or
     counting a year's file would read all of it."""
@@ -88,7 +101,7 @@ class LiveSite:
         # Every registered version by database name: the current one and those still read.
         self.versions: dict[str, Served] = {}
         # Versions out of Datasette whose connections close once older requests are done.
-        self.closing: list[Served] = []
+        self.closing: dict[str, Served] = {}
         self.running: set[int] = set()
         self._started = 0
         self._current_link: str | None = None
@@ -186,20 +199,19 @@ class LiveSite:
     def _retire_unread(self) -> None:
         """Take replaced versions no request reads out of Datasette; close those no request
         started before could still reach (Datasette lists every database for some pages)."""
-        for name, served in list(self.versions.items()):
-            if served is not self.current and served.requests == 0:
-                del self.versions[name]
-                self.datasette.remove_database(name)
-                served.closes_after = self._started
-                self.closing.append(served)
-        oldest = min(self.running, default=self._started + 1)
-        closable = [served for served in self.closing if served.closes_after < oldest]
-        if not closable:
+        current = self.current.database.name if self.current else None
+        for name in unread({n: s.requests for n, s in self.versions.items()}, current):
+            served = self.closing[name] = self.versions.pop(name)
+            self.datasette.remove_database(name)
+            served.closes_after = self._started
+        after = {name: served.closes_after for name, served in self.closing.items()}
+        names = closable(after, self.running, self._started)
+        if not names:
             return
-        for served in closable:
-            self.closing.remove(served)
+        for name in names:
+            served = self.closing.pop(name)
             served.database.close()
-            self.datasette.inspect_data.pop(served.database.name, None)
+            self.datasette.inspect_data.pop(name, None)
             os.close(served.lock)
         removed = self.publication.clean()
         if removed:
