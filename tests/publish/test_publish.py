@@ -64,7 +64,9 @@ def test_published_file_has_indexes_and_exact_rows(site: Twap) -> None:
     assert first == expected
 
 
-def test_publish_swaps_versions_and_keeps_the_newest_replaced_one(twap: Twap, tmp_path: Path) -> None:
+def test_publish_swaps_versions_and_keeps_the_newest_replaced_one(
+    twap: Twap, tmp_path: Path
+) -> None:
     generate(tmp_path / "sample", days=1, seed=9, twaps_per_day=100)
     twap("run", "--source", str(tmp_path / "sample"))
     published = twap.home / "twap.db"
