@@ -6,10 +6,23 @@ every page included), a page never fails because of a switch, and a replaced ver
 import asyncio
 import csv
 import io
+import json
+import shutil
+import signal
+import socket
 import sqlite3
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+from dlt_pipelines.sample_data import generate
+from tests.conftest import Twap, serving
+from tests.run.test_faults import holding, start_and_block
 from twap.publish.versions import Publication, Version
 from twap.site.app import make_datasette
 from twap.site.versions import closable, inspect_entry, live_site, unread
@@ -270,3 +283,142 @@ def test_a_version_closes_once_no_request_started_before_it_left_runs() -> None:
     assert closable({"twap@1": 4}, running={5, 6}, started=6) == ["twap@1"]
     assert closable({"twap@1": 4, "twap@2": 6}, running={5, 7}, started=7) == ["twap@1"]
     assert closable({"twap@1": 4, "twap@2": 6}, running=set(), started=7) == ["twap@1", "twap@2"]
+
+
+class Stalled:
+    """A GET of `path` from a real server whose client reads the head of the answer, then stops
+    reading until `rest` (its receive buffer small): the server waits mid-stream, not done."""
+
+    def __init__(self, url: str, path: str) -> None:
+        address = urllib.parse.urlsplit(url)
+        self.socket = socket.socket()
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.socket.connect((address.hostname, address.port))
+        # HTTP/1.0: the answer ends when the server closes, no chunks to decode.
+        self.socket.sendall(f"GET {path} HTTP/1.0\r\nHost: {address.netloc}\r\n\r\n".encode())
+        self.received = b""
+        while b"\r\n\r\n" not in self.received:
+            self.received += self.socket.recv(4096)
+
+    def rest(self) -> tuple[str, bytes]:
+        """The status line and the whole body, once read on to the end."""
+        while chunk := self.socket.recv(1 << 16):
+            self.received += chunk
+        self.socket.close()
+        head, body = self.received.split(b"\r\n\r\n", 1)
+        return head.decode().splitlines()[0], body
+
+
+class HomePages:
+    """Readers asking for `/` again and again until stopped, each answer's status kept."""
+
+    def __init__(self, url: str, readers: int = 2) -> None:
+        self.url = url
+        self.statuses: list[int] = []
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self.read) for _ in range(readers)]
+        for thread in self.threads:
+            thread.start()
+
+    def read(self) -> None:
+        while not self.stop.is_set():
+            try:
+                with urllib.request.urlopen(f"{self.url}/", timeout=30) as page:
+                    page.read()
+                    self.statuses.append(page.status)
+            except urllib.error.HTTPError as error:
+                self.statuses.append(error.code)
+
+    def stopped(self) -> list[int]:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join()
+        return self.statuses
+
+
+def version_rows(version: Version, table: str) -> list[list[str]]:
+    """The rows of `table` in the file of `version` as CSV text, sorted."""
+    with closing(sqlite3.connect(f"file:{version.database}?mode=ro", uri=True)) as db:
+        rows = db.execute(f"select * from {table}").fetchall()
+    return sorted(["" if value is None else str(value) for value in row] for row in rows)
+
+
+def kill_a_publish_mid_write(twap: Twap) -> None:
+    """`twap publish` killed -9 while it writes its version: it waits for a mart a test holds
+    locked (after its first tables are written), then is killed; its connection ended too."""
+    with holding(twap, "marts.fct_active_twaps", "access exclusive"):
+        process, waiting = start_and_block(twap, "marts.fct_active_twaps", "publish")
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        assert process.stderr is not None
+        process.stderr.close()
+        twap.query(f"select pg_terminate_backend(pid) from unnest(array{waiting}) as pid")
+
+
+def republish_without(publication: Publication, base: Version, where: str) -> Version:
+    """A version of `base` without the events `where` says, switched to and cleaned after as a
+    publish does: in milliseconds, where `twap publish` takes longer than a stream's budget on
+    a busy machine."""
+    version = publication.new_version()
+    shutil.copyfile(base.database, version.database)
+    with closing(sqlite3.connect(version.database)) as db, db:
+        db.execute(f"delete from {EVENTS} where {where}")
+        count = db.execute(f"select count(*) from {EVENTS}").fetchone()[0]
+    facts = base.read_publication()
+    tables = {**facts["tables"], EVENTS: count}
+    version.write_json(base.read_metadata(), {**facts, "version": version.name, "tables": tables})
+    publication.switch(version)
+    publication.clean()
+    return version
+
+
+EVENTS = "fct_twap_status_events"
+
+
+def test_twap_serve_streams_one_version_across_switches_and_cleans_a_killed_publish(
+    twap: Twap, tmp_path: Path
+) -> None:
+    # Events enough that their CSV outgrows the server's socket buffers: the stream waits on
+    # its client mid-way, with most of its pages still to query.
+    generate(tmp_path / "source", days=1, seed=11, twaps_per_day=20000)
+    twap("run", "--source", str(tmp_path / "source"))
+    publication = Publication(twap.home / "twap.db")
+    first = publication.current()
+    assert first is not None
+
+    with serving(twap) as server:
+        stream = Stalled(server.url, f"/twap/{EVENTS}.csv?_stream=on&_size=max")
+        expected = version_rows(first, EVENTS)
+        pages = HomePages(server.url)
+        switched = [republish_without(publication, first, f"twap_id % 4 = {n}") for n in range(4)]
+        # Neither current nor the one kept for the next publish, but still streamed: kept.
+        assert first.directory.exists() and publication.current() == switched[-1]
+        statuses = pages.stopped()
+        assert statuses and set(statuses) == {200}, statuses
+
+        status, body = stream.rest()
+        assert status.split()[1] == "200", status
+        streamed = list(csv.reader(io.StringIO(body.decode())))
+        assert sorted(streamed[1:]) == expected  # every row once, of the version it began on
+        # Its last request done, the first version goes: out of the server and off the disk.
+        deadline = time.monotonic() + 30
+        while first.directory.exists():
+            assert time.monotonic() < deadline, "the first version outlived its last request"
+            time.sleep(0.05)
+
+        kill_a_publish_mid_write(twap)
+        complete = publication.versions()
+        leftovers = [
+            d
+            for d in publication.versions_dir.iterdir()
+            if d not in {v.directory for v in complete}
+        ]
+        assert len(leftovers) == 1
+        twap("publish")
+        assert not leftovers[0].exists()  # the next publish removed what the killed one left
+        latest = publication.current()
+        assert latest is not None
+        with urllib.request.urlopen(f"{server.url}/-/healthz", timeout=30) as page:
+            assert json.load(page)["version"] == latest.name
+        with urllib.request.urlopen(f"{server.url}/", timeout=30) as page:
+            assert page.status == 200
