@@ -43,6 +43,24 @@ Message = dict[str, Any]
 Send = Callable[[Message], Awaitable[None]]
 
 
+class Shared(dict[str, Any]):
+    """Part of a served version's metadata: read once per version, and never replaced while
+    served, so a deep copy of it (Datasette makes several per request, one per permission
+    check, of all that the metadata hook returns) is itself."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Shared:
+        return self
+
+
+def shared(value: Any) -> Any:
+    """`value` (parsed JSON) with each object in it a `Shared` one."""
+    if isinstance(value, dict):
+        return Shared({key: shared(item) for key, item in value.items()})
+    if isinstance(value, list):
+        return [shared(item) for item in value]
+    return value
+
+
 @dataclass
 class Served:
     """One published version as Datasette serves it, and the requests reading it."""
@@ -120,13 +138,11 @@ class LiveSite:
         served = self.served
         if served is None:
             return {}
-        return {
-            **served.metadata,
-            "databases": {
-                name: served.metadata.get("databases", {}).get(self.route, {})
-                for name, served in self.versions.items()
-            },
+        databases = {
+            name: served.metadata.get("databases", {}).get(self.route, {})
+            for name, served in self.versions.items()
         }
+        return Shared({**served.metadata, "databases": Shared(databases)})
 
     def owns(self, name: str) -> bool:
         """Whether the database `name` is one of this site's versions."""
@@ -194,7 +210,7 @@ class LiveSite:
         database = Database(self.datasette, path=str(version.database), is_mutable=False)
         route = f"{self.route}-{version.name.replace('.', '-')}"
         self.datasette.add_database(database, name=name, route=route)
-        return Served(database, version, publication, version.read_metadata(), lock)
+        return Served(database, version, publication, shared(version.read_metadata()), lock)
 
     def _retire_unread(self) -> None:
         """Take replaced versions no request reads out of Datasette; close those no request
