@@ -1,18 +1,14 @@
 """Published versions on disk (twap/publish/versions.py): the switch, which old version's file
-the next one may take over, and which versions are cleaned. Files only: no pipeline runs."""
+the next one may take over, and which versions are cleaned: never one a process holds (a
+reader's shared lock, a publish's own), always a killed publish's leftovers. Files only."""
 
 import os
-import time
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
-from twap.publish.versions import (
-    KEEP_SECONDS,
-    KEEP_VERSIONS,
-    RETIRED_FILE,
-    REUSE_AFTER_SECONDS,
-    Publication,
-    Version,
-)
+from twap.publish.versions import Publication, Version, kept
 
 
 def published(publication: Publication, text: str) -> Version:
@@ -24,12 +20,7 @@ def published(publication: Publication, text: str) -> Version:
     return version
 
 
-def age(path: Path, seconds: float) -> None:
-    then = time.time() - seconds
-    os.utime(path, (then, then))
-
-
-def test_a_switch_points_at_the_new_version_and_retires_the_old(tmp_path: Path) -> None:
+def test_a_switch_points_at_the_new_version(tmp_path: Path) -> None:
     publication = Publication(tmp_path / "twap.db")
     assert publication.current() is None and publication.versions() == []
 
@@ -39,20 +30,18 @@ def test_a_switch_points_at_the_new_version_and_retires_the_old(tmp_path: Path) 
     assert publication.current() == second
     assert publication.pointer.read_text() == "two"
     assert not publication.pointer.readlink().is_absolute()  # the home may move
-    assert (first.directory / RETIRED_FILE).exists()
-    assert not (second.directory / RETIRED_FILE).exists()
     assert publication.versions() == [first, second]
     assert second.read_metadata() == {"title": "two"}
 
 
-def test_only_a_version_replaced_long_enough_ago_is_reused(tmp_path: Path) -> None:
+def test_only_a_version_nobody_holds_is_reused(tmp_path: Path) -> None:
     publication = Publication(tmp_path / "twap.db")
     old, recent, current = (published(publication, n) for n in ("old", "recent", "current"))
-    age(old.directory / RETIRED_FILE, REUSE_AFTER_SECONDS + 5)
-    age(recent.directory / RETIRED_FILE, REUSE_AFTER_SECONDS - 30)
+    reader = recent.hold()
+    assert reader is not None
 
-    assert publication.reusable() == [old]  # never the current one, nor one just replaced
-    age(recent.directory / RETIRED_FILE, REUSE_AFTER_SECONDS + 1)
+    assert publication.reusable() == [old]  # never the current one, nor one a reader holds
+    os.close(reader)
     assert publication.reusable() == [recent, old]  # newest first: the fewest changes to apply
 
     new = publication.new_version()
@@ -61,33 +50,40 @@ def test_only_a_version_replaced_long_enough_ago_is_reused(tmp_path: Path) -> No
     assert current.database.read_text() == "current"
 
 
-def test_a_version_without_a_mark_counts_as_replaced_when_the_next_was_made(
-    tmp_path: Path,
-) -> None:
+def test_a_version_a_reader_took_meanwhile_is_copied_not_taken(tmp_path: Path) -> None:
     publication = Publication(tmp_path / "twap.db")
-    unmarked, following, _ = (published(publication, n) for n in ("a", "b", "c"))
-    (unmarked.directory / RETIRED_FILE).unlink()
-    age(following.directory / RETIRED_FILE, 0)
+    old, _ = (published(publication, n) for n in ("old", "current"))
+    assert publication.reusable() == [old]
+    reader = old.hold()
 
-    age(following.directory, REUSE_AFTER_SECONDS - 30)
-    assert unmarked not in publication.reusable()
-    age(following.directory, REUSE_AFTER_SECONDS + 5)
-    assert unmarked in publication.reusable()
+    new = publication.new_version()
+    publication.take_over(old, new)
+
+    assert new.database.read_text() == "old" and old.database.read_text() == "old"
+    assert reader is not None
+    os.close(reader)
 
 
-def test_cleaning_keeps_the_newest_the_recent_and_the_current(tmp_path: Path) -> None:
+def test_cleaning_keeps_the_current_the_newest_older_and_the_held(tmp_path: Path) -> None:
     publication = Publication(tmp_path / "twap.db")
-    versions = [published(publication, str(n)) for n in range(KEEP_VERSIONS + 3)]
-    for version in versions[:-1]:
-        age(version.directory, KEEP_SECONDS + 5)
-    age(versions[1].directory, KEEP_SECONDS - 60)  # made recently: a reader may still use it
+    versions = [published(publication, str(n)) for n in range(5)]
+    reader = versions[1].hold()
 
     removed = publication.clean()
 
-    kept = {version.name for version in versions} - set(removed)
     assert removed == [versions[0].name, versions[2].name]
-    assert kept == {versions[1].name, *(v.name for v in versions[-KEEP_VERSIONS:])}
+    assert publication.versions() == [versions[1], versions[3], versions[4]]
+    assert reader is not None
+    os.close(reader)
+    assert publication.clean() == [versions[1].name]  # its reader is gone
     assert publication.current() == versions[-1]
+
+
+def test_a_clean_keeps_the_current_and_the_newest_older_version() -> None:
+    assert kept(["a", "b", "c", "d"], "d") == {"c", "d"}
+    assert kept(["a", "b", "c", "d"], "b") == {"a", "b"}  # a newer one is a publish's leftover
+    assert kept(["a"], "a") == {"a"}
+    assert kept(["a", "b"], None) == set()  # nothing published: nothing to keep
 
 
 def test_a_failed_publish_leaves_nothing_behind(tmp_path: Path) -> None:
@@ -97,5 +93,43 @@ def test_a_failed_publish_leaves_nothing_behind(tmp_path: Path) -> None:
     failed.database.write_text("half")
 
     assert publication.versions() == [served]  # incomplete: no publication.json
+    assert publication.clean() == []  # being written by this process: not a leftover
     publication.discard(failed)
     assert not failed.directory.exists() and publication.current() == served
+
+
+# A publish paused half-way through writing its version, until it is killed.
+HALF_WRITTEN = """
+import sys
+from pathlib import Path
+from twap.publish.versions import Publication
+
+version = Publication(Path(sys.argv[1])).new_version()
+version.database.write_text("half")
+print(version.directory, flush=True)
+sys.stdin.read()  # the pause point: the test kills this process here
+"""
+
+
+def test_the_next_publish_removes_what_a_killed_one_left(tmp_path: Path) -> None:
+    publication = Publication(tmp_path / "twap.db")
+    served = published(publication, "served")
+    writer = subprocess.Popen(
+        [sys.executable, "-c", HALF_WRITTEN, str(publication.pointer)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert writer.stdout is not None
+    half = Path(writer.stdout.readline().strip())
+    assert half.parent == publication.versions_dir
+
+    assert publication.clean() == []  # a publish still writing it: left alone
+    assert half.exists()
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+
+    following = published(publication, "following")
+    assert publication.clean() == [half.name]
+    assert not half.exists()
+    assert publication.current() == following and publication.versions() == [served, following]

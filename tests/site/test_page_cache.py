@@ -2,8 +2,9 @@
 bounds in bytes, the answer replayed as it was."""
 
 import asyncio
+import math
 
-from twap.site.page_cache import MAX_ANSWER_BYTES, MAX_BYTES, PageCache
+from twap.site.page_cache import KEEP_SECONDS, MAX_ANSWER_BYTES, MAX_BYTES, PageCache, keep_seconds
 
 KEY = ("v1", "/twap/fct_twaps.json", "_size=5")
 
@@ -64,3 +65,11 @@ def test_the_cache_is_bounded_in_bytes_least_recently_used_out_first() -> None:
         cache.put(("v", str(number), ""), {"status": 200}, b"x" * MAX_ANSWER_BYTES)
     assert cache.bytes <= MAX_BYTES and len(cache.answers) < 200
     assert cache.get(("v", "199", "")) is not None and cache.get(("v", "0", "")) is None
+
+
+def test_pages_are_replayed_for_a_while_data_for_its_version_life() -> None:
+    html = [(b"content-type", b"text/html; charset=utf-8")]
+    assert keep_seconds(html) == KEEP_SECONDS  # its banner says how long ago the data is
+    assert keep_seconds([(b"Content-Type", b"application/json; charset=utf-8")]) == math.inf
+    assert keep_seconds([(b"content-type", b"text/plain; charset=utf-8")]) == math.inf
+    assert keep_seconds([]) == math.inf

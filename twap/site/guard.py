@@ -6,8 +6,9 @@ named twice asked once; canned-query parameters typed (twap/site/parameters.py),
 renderer. Around it: one time budget for the whole request, its work cancelled when the client
 leaves, expensive requests (SQL, facets, streams) admitted a few at a time so that the others
 keep answering (twap/site/slots.py), answers too large refused, answers asked again replayed
-for a while (twap/site/page_cache.py), and security headers on every answer. It also switches
-to a newly published version first (twap/site/versions.py), so a request sees one version.
+for a while (twap/site/page_cache.py), and security headers on every answer. First of all it
+takes the request's version (twap/site/versions.py), held until the answer is done: a request
+sees one version, and a version's private route is not asked from outside.
 """
 
 from __future__ import annotations
@@ -173,8 +174,17 @@ class Guard:
             return await self.app(scope, receive, send)
         send = secured(send)
         site = live_site(self.datasette)
-        if site is not None:
-            await site.refresh()
+        if site is None:
+            return await self.answer(scope, receive, send, None)
+        async with site.request():  # the request's version, held until its answer is done
+            return await self.answer(scope, receive, send, site)
+
+    async def answer(
+        self, scope: Scope, receive: Receive, send: Send, site: LiveSite | None
+    ) -> None:
+        if site is not None and site.private(scope["path"]):
+            refused = Refusal(404, "not found: pages are under /" + site.route + "/", "bounds")
+            return await self.refuse(scope, receive, send, refused)
         if scope["method"] not in METHODS:
             refused = Refusal(
                 405, f"{scope['method']} is not allowed: this site is read-only", "method"
@@ -198,7 +208,7 @@ class Guard:
             send = self.pages.recorder(key, send)
         budget = STREAM_SECONDS if any(n == "_stream" for n, _ in pairs) else REQUEST_SECONDS
         if site is None or not is_expensive(pairs):
-            return await self.run(scope, receive, send, budget)
+            return await self.run(scope, receive, send, budget, site)
         if self.load.waiting >= EXPENSIVE_WAITING:
             return await self.busy(scope, receive, send)
         started = time.monotonic()
@@ -212,7 +222,7 @@ class Guard:
             self.load.waiting -= 1
         self.load.running += 1
         try:
-            await self.run(scope, receive, send, budget - (time.monotonic() - started))
+            await self.run(scope, receive, send, budget - (time.monotonic() - started), site)
         finally:
             self.load.running -= 1
             Slots.release(slot)
@@ -263,11 +273,23 @@ class Guard:
         refused = Refusal(429, message, "busy")
         await self.refuse(scope, receive, send, refused, (("retry-after", "2"),))
 
-    async def run(self, scope: Scope, receive: Receive, send: Send, budget: float) -> None:
-        """`app` within `budget` seconds; stopped as soon as the client leaves."""
+    async def run(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        budget: float,
+        site: LiveSite | None = None,
+    ) -> None:
+        """`app` within `budget` seconds, on the request's version; stopped as soon as the
+        client leaves."""
         client = Client(receive)
         response = ResponseState(send)
-        answering = asyncio.ensure_future(self.app(scope, client.app_receive, response.send))
+        app_scope, app_send = scope, response.send
+        served = site.served if site is not None else None
+        if site is not None and served is not None:
+            app_scope, app_send = site.scope(scope, served), site.public_send(app_send, served)
+        answering = asyncio.ensure_future(self.app(app_scope, client.app_receive, app_send))
         watching = asyncio.ensure_future(client.watch())
         try:
             done, _ = await asyncio.wait(

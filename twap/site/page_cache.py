@@ -1,11 +1,14 @@
 """Whole answers remembered for a short while, per published version.
 
 The same page asked again (the home page, a table's first page, a leaderboard) costs no SQL
-and no rendering. The file of a version never changes; what does is the freshness banner's
-"N minutes ago", hence the short life. Bounded in bytes; only plain, complete, successful
-answers are kept.
+and no rendering. The file of a version never changes, so data (JSON, CSV, feeds: its rows,
+counts and facets) is replayed for as long as its version is served; what does change is an
+HTML page's freshness banner ("N minutes ago"), hence a short life for pages. Bounded in bytes
+(least recently used out first, an old version's answers too); only plain, complete,
+successful answers are kept.
 """
 
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -18,6 +21,13 @@ Send = Callable[[Message], Awaitable[None]]
 KEEP_SECONDS = 30.0
 MAX_BYTES = 64 * 1024 * 1024
 MAX_ANSWER_BYTES = 1024 * 1024
+
+
+def keep_seconds(headers: list[tuple[bytes, bytes]]) -> float:
+    """How long an answer with `headers` is replayed: KEEP_SECONDS for a page, else as long as
+    its version is served."""
+    kinds = [value for name, value in headers if name.lower() == b"content-type"]
+    return KEEP_SECONDS if any(kind.startswith(b"text/html") for kind in kinds) else math.inf
 
 
 @dataclass(frozen=True)
@@ -51,7 +61,8 @@ class PageCache:
     def put(self, key: tuple[str, ...], start: Message, body: bytes) -> None:
         if key in self.answers:
             self._drop(key)
-        self.answers[key] = Answer(start, body, time.monotonic() + KEEP_SECONDS)
+        expires = time.monotonic() + keep_seconds(start.get("headers", []))
+        self.answers[key] = Answer(start, body, expires)
         self.bytes += len(body)
         while self.bytes > MAX_BYTES:
             self._drop(next(iter(self.answers)))

@@ -1,26 +1,36 @@
-"""Serve whatever version the publish path points at, switching without a restart.
+"""Serve whatever version the publish path points at, each request on one version to its end.
 
-Each request first checks the pointer (one readlink). When it names a new version, the new file
-is added as a database of its own name (`twap@<version>`) at the route `/twap/`, and the old
-one moves off that route: Datasette keys a database's thread connections and metadata by name,
-so a request that started on the old version reads the old file to its end (rows, count and
-facets alike), and one that starts after the switch reads only the new file. The old version
-is removed once requests on it have had time to finish. Everything goes through Datasette's
-public API: `add_database`, `remove_database`, its inspect data (each version's row counts,
-as `datasette inspect` writes them), the `get_metadata` and `permission_allowed` hooks.
+Each published version is a Datasette database of its own, named `twap@<version>` and reached
+at a private route of its own (`/twap-<version>/`). A request takes the version current when it
+starts (checked with one readlink; a new one is added then) and keeps it for its whole life: its
+path `/twap/...` is handed to Datasette as the version's private route, so every query Datasette
+runs for it, each page of a CSV stream included, reads that one file; its answer names the
+public route again. Hooks that ask for "the served version" get the request's own (`served`).
+
+A version is held by the requests on it (counted) and, while any holds it, stays registered,
+open and locked shared on disk (twap/publish/versions.py), so no publish removes or takes over
+its file. When the last request on a replaced version finishes (a finally: a client leaving
+counts), it leaves Datasette; its connections close once every request that could still list
+it (a request started before it left) is done; then its lock is let go and the publication's
+free versions are cleaned. Everything goes through Datasette's public API: `add_database`,
+`remove_database`, its inspect data (each version's row counts, as `datasette inspect` writes
+them), the `get_metadata` and `permission_allowed` hooks.
 """
 
 from __future__ import annotations
 
-import asyncio
+import contextvars
 import logging
 import os
 import weakref
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from datasette.database import Database
+from datasette.utils import tilde_decode
 
 from twap.publish.versions import Publication, Version
 
@@ -29,18 +39,62 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 DATABASE = "twap"
-# Longer than a request's time budget (twap/site/guard.py): requests on the old version are done.
-CLOSE_OLD_AFTER_SECONDS = 90.0
+Message = dict[str, Any]
+Send = Callable[[Message], Awaitable[None]]
 
 
-@dataclass(frozen=True)
+class Shared(dict[str, Any]):
+    """Part of a served version's metadata: read once per version, and never replaced while
+    served, so a deep copy of it (Datasette makes several per request, one per permission
+    check, of all that the metadata hook returns) is itself."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Shared:
+        return self
+
+
+def shared(value: Any) -> Any:
+    """`value` (parsed JSON) with each object in it a `Shared` one."""
+    if isinstance(value, dict):
+        return Shared({key: shared(item) for key, item in value.items()})
+    if isinstance(value, list):
+        return [shared(item) for item in value]
+    return value
+
+
+@dataclass
 class Served:
-    """One published version as Datasette serves it."""
+    """One published version as Datasette serves it, and the requests reading it."""
 
     database: Database
     version: Version
     publication: dict[str, Any]
     metadata: dict[str, Any]
+    # Its shared lock on disk (twap/publish/versions.py) while registered.
+    lock: int
+    requests: int = 0
+    # The last request started before it left Datasette: once that one is done, none reads it.
+    closes_after: int = -1
+    route: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.route = self.database.route
+
+
+# The version a request runs on, for the hooks and views it calls.
+_pinned: contextvars.ContextVar[Served | None] = contextvars.ContextVar("twap_pinned", default=None)
+
+
+def unread(requests: Mapping[str, int], current: str | None) -> list[str]:
+    """The replaced versions no request holds, of the registered ones and their requests."""
+    return [name for name, count in requests.items() if name != current and count == 0]
+
+
+def closable(closes_after: Mapping[str, int], running: Collection[int], started: int) -> list[str]:
+    """The versions out of Datasette no running request can still reach: each left once the
+    request numbered `closes_after[name]` had started, and every one running started after it
+    (`started` requests so far)."""
+    oldest = min(running, default=started + 1)
+    return [name for name, last in closes_after.items() if last < oldest]
 
 
 def inspect_entry(version: Version, publication: dict[str, Any]) -> dict[str, Any]:
@@ -55,80 +109,157 @@ def inspect_entry(version: Version, publication: dict[str, Any]) -> dict[str, An
 
 
 class LiveSite:
-    """The served version of one Datasette instance, at the route `/<route>/`."""
+    """The versions of one Datasette instance, served at the public route `/<route>/`."""
 
     def __init__(self, datasette: Datasette, pointer: Path, route: str = DATABASE) -> None:
         self.datasette = datasette
         self.publication = Publication(pointer)
         self.route = route
-        self.served: Served | None = None
-        # Versions still readable by name for requests that started on them.
-        self.retiring: dict[str, Served] = {}
-        self._lock = asyncio.Lock()
-        self._served_link: str | None = None
+        self.current: Served | None = None
+        # Every registered version by database name: the current one and those still read.
+        self.versions: dict[str, Served] = {}
+        # Versions out of Datasette whose connections close once older requests are done.
+        self.closing: dict[str, Served] = {}
+        self.running: set[int] = set()
+        self._started = 0
+        self._current_link: str | None = None
 
-    def _link(self) -> str | None:
-        try:
-            return os.readlink(self.publication.pointer)
-        except OSError:  # nothing published (yet, or any more): keep what is served
-            return None
+    @property
+    def served(self) -> Served | None:
+        """The version of the request being answered, or the current one outside a request."""
+        pinned = _pinned.get()
+        if pinned is not None and self.versions.get(pinned.database.name) is pinned:
+            return pinned
+        return self.current
 
     def metadata(self) -> dict[str, Any]:
-        """The served version's metadata, its database entry under each live version's name."""
-        if self.served is None:
+        """The request's version's metadata, the database entry of each registered version
+        under its name."""
+        served = self.served
+        if served is None:
             return {}
-        entry = self.served.metadata.get("databases", {}).get(self.route, {})
         databases = {
-            old.database.name: old.metadata["databases"][self.route]
-            for old in self.retiring.values()
+            name: served.metadata.get("databases", {}).get(self.route, {})
+            for name, served in self.versions.items()
         }
-        return {
-            **self.served.metadata,
-            "databases": {**databases, self.served.database.name: entry},
-        }
+        return Shared({**served.metadata, "databases": Shared(databases)})
 
     def owns(self, name: str) -> bool:
         """Whether the database `name` is one of this site's versions."""
         return name.startswith(f"{self.route}@")
 
-    async def refresh(self) -> None:
-        """Switch to the version the pointer names, if it is another one."""
-        link = self._link()
-        if link is None or link == self._served_link:
-            return
-        async with self._lock:
-            version = self.publication.current()
-            self._served_link = link
-            if version is None or (self.served and version == self.served.version):
-                return
-            self._switch(version)
+    def visible(self, name: str) -> bool:
+        """Whether a page lists the database `name`: only the request's own version."""
+        served = self.served
+        return served is not None and name == served.database.name
 
-    def _switch(self, version: Version) -> None:
+    def private(self, path: str) -> bool:
+        """Whether `path` names a version's private route: never asked from outside."""
+        first = tilde_decode(path.lstrip("/").split("/")[0].split(".")[0])
+        return first.startswith(f"{self.route}-")
+
+    @asynccontextmanager
+    async def request(self) -> AsyncIterator[Served | None]:
+        """The version current now, held (and the hooks' `served`) until the block ends."""
+        self.refresh()
+        served = self.current
+        self._started += 1
+        number = self._started
+        self.running.add(number)
+        if served is not None:
+            served.requests += 1
+        token = _pinned.set(served)
+        try:
+            yield served
+        finally:
+            _pinned.reset(token)
+            self.running.discard(number)
+            if served is not None:
+                served.requests -= 1
+            self._retire_unread()
+
+    def refresh(self) -> None:
+        """Switch to the version the pointer names, if it is another one (no await: a request
+        finds the old version current or the new one)."""
+        try:
+            link = os.readlink(self.publication.pointer)
+        except OSError:  # nothing published (yet, or any more): keep what is served
+            return
+        if link == self._current_link:
+            return
+        version = self.publication.current()
+        if version is None or (self.current and version == self.current.version):
+            self._current_link = link
+            return
+        served = self._open(version)
+        if served is None:  # its publish is still letting go of it: the next request tries
+            return
+        self._current_link = link
+        self.current = served
+        self.versions[served.database.name] = served
+        logger.info("serving version %s", version.name)
+        self._retire_unread()
+
+    def _open(self, version: Version) -> Served | None:
+        lock = version.hold()
+        if lock is None:
+            return None
         name = f"{self.route}@{version.name}"
         publication = version.read_publication()
         self.datasette.inspect_data[name] = inspect_entry(version, publication)
         database = Database(self.datasette, path=str(version.database), is_mutable=False)
-        new = Served(database, version, publication, version.read_metadata())
-        old = self.served
-        # No await in here: a request finds either the old version at the route or the new one.
-        if old is not None:
-            self.datasette.remove_database(old.database.name)
-            self.retiring[old.database.name] = old
-        self.datasette.add_database(database, name=name, route=self.route)
-        if old is not None:
-            self.datasette.add_database(
-                old.database, name=old.database.name, route=old.database.name
-            )
-            asyncio.get_running_loop().call_later(CLOSE_OLD_AFTER_SECONDS, self._retire, old)
-        self.served = new
-        logger.info("serving version %s", version.name)
+        route = f"{self.route}-{version.name.replace('.', '-')}"
+        self.datasette.add_database(database, name=name, route=route)
+        return Served(database, version, publication, shared(version.read_metadata()), lock)
 
-    def _retire(self, old: Served) -> None:
-        name = old.database.name
-        self.retiring.pop(name, None)
-        self.datasette.remove_database(name)
-        self.datasette.inspect_data.pop(name, None)
-        old.database.close()
+    def _retire_unread(self) -> None:
+        """Take replaced versions no request reads out of Datasette; close those no request
+        started before could still reach (Datasette lists every database for some pages)."""
+        current = self.current.database.name if self.current else None
+        for name in unread({n: s.requests for n, s in self.versions.items()}, current):
+            served = self.closing[name] = self.versions.pop(name)
+            self.datasette.remove_database(name)
+            served.closes_after = self._started
+        after = {name: served.closes_after for name, served in self.closing.items()}
+        names = closable(after, self.running, self._started)
+        if not names:
+            return
+        for name in names:
+            served = self.closing.pop(name)
+            served.database.close()
+            self.datasette.inspect_data.pop(name, None)
+            os.close(served.lock)
+        removed = self.publication.clean()
+        if removed:
+            logger.info("removed %d unread versions", len(removed))
+
+    def scope(self, scope: dict[str, Any], served: Served) -> dict[str, Any]:
+        """The request's scope with the public route replaced by its version's private one."""
+        public = f"/{self.route}"
+        path: str = scope["path"]
+        if path != public and not path.startswith((f"{public}/", f"{public}.")):
+            return scope
+        private = f"/{served.route}"
+        scope = {**scope, "path": private + path[len(public) :]}
+        raw: bytes | None = scope.get("raw_path")
+        if raw is not None and raw.startswith(public.encode()):
+            scope["raw_path"] = private.encode() + raw[len(public) :]
+        return scope
+
+    def public_send(self, send: Send, served: Served) -> Send:
+        """`send` with the version's private route named by the public one in the answer's
+        links (Datasette builds them from the route it served)."""
+        private, public = f"/{served.route}".encode(), f"/{self.route}".encode()
+
+        async def send_public(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(n, v.replace(private, public)) for n, v in message.get("headers", [])]
+                message = {**message, "headers": headers}
+            elif message["type"] == "http.response.body" and private in message.get("body", b""):
+                message = {**message, "body": message["body"].replace(private, public)}
+            await send(message)
+
+        return send_public
 
 
 _sites: weakref.WeakKeyDictionary[Datasette, LiveSite] = weakref.WeakKeyDictionary()

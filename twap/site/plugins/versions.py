@@ -1,6 +1,8 @@
 """The version `twap publish` points at, served and described (twap/site/versions.py).
 
-A new one is picked up without a restart, checked before each request by twap/site/guard.py.
+A new one is picked up without a restart, checked before each request by twap/site/guard.py;
+a page lists only its own request's version, though older ones stay registered for the
+requests still reading them.
 """
 
 from __future__ import annotations
@@ -22,9 +24,17 @@ def startup(datasette: Datasette) -> Callable[[], Awaitable[None]]:
     async def serve_current_version() -> None:
         site = live_site(datasette)
         if site is not None:
-            await site.refresh()
+            site.refresh()
 
     return serve_current_version
+
+
+@hookimpl
+def permission_allowed(datasette: Datasette, action: str, resource: Any) -> bool | None:
+    site = live_site(datasette)
+    if action != "view-database" or site is None or not isinstance(resource, str):
+        return None
+    return False if site.owns(resource) and not site.visible(resource) else None
 
 
 @hookimpl
