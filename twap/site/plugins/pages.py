@@ -8,18 +8,22 @@ query) and only on HTML pages.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode
 
 from datasette import hookimpl
 from datasette.utils.asgi import Request
 
-from twap.site.parameters import valid
+from twap.site.parameters import CHOICES, valid
+from twap.site.plugins.readable import local_root
 from twap.site.versions import live_site
 
 if TYPE_CHECKING:
     from datasette.app import Datasette
 
+App = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 # The canned query whose rows the home page shows; its JSON is the dashboard's API.
 DASHBOARD_QUERY = "coins_now"
 # For the pages of some canned queries: (template variable, parameter and its type, SQL).
@@ -65,18 +69,24 @@ async def dashboard(datasette: Datasette, request: Request) -> dict[str, Any]:
     return {"dashboard_query": query, "dashboard_rows": [dict(row) for row in results.rows]}
 
 
-def next_page_url(request: Request, query: dict[str, Any], rows: list, columns: list[str]) -> str:
+def next_page(path: str, query_string: str, keyset: dict, rows: list[dict], keep: bool) -> str:
     """The next page of a keyset-paged canned query (its `next_page` in queries.yml): the
-    parameters each set to the last row's column, when the page is full."""
-    keyset = query.get("next_page")
-    page_size = int(request.args.get("page_size") or 100)
-    if not keyset or len(rows) < page_size:
+    parameters each set to the last row's column, when the page is full; `keep`: with the
+    `_shape`-like options too (the JSON's link), or without (the page's)."""
+    given = parse_qsl(query_string, keep_blank_values=True)
+    page_size = dict(given).get("page_size") or "100"
+    if not keyset or not page_size.isdigit() or len(rows) < int(page_size):
         return ""
-    last = dict(zip(columns, rows[-1], strict=True))
-    given = parse_qsl(request.query_string, keep_blank_values=True)
-    args = {name: value for name, value in given if not name.startswith("_")}
-    args.update({parameter: last[column] for parameter, column in keyset.items()})
-    return f"{request.path}?{urlencode(args)}"
+    args = {name: value for name, value in given if keep or not name.startswith("_")}
+    args.update({parameter: rows[-1][column] for parameter, column in keyset.items()})
+    return f"{path}?{urlencode(args)}"
+
+
+def next_page_url(request: Request, query: dict[str, Any], rows: list, columns: list[str]) -> str:
+    """The page's next-page link (query.html)."""
+    as_dicts = [dict(zip(columns, row, strict=True)) for row in rows]
+    keyset = query.get("next_page") or {}
+    return next_page(request.path, request.query_string, keyset, as_dicts, keep=False)
 
 
 async def query_page(datasette: Datasette, request: Request) -> dict[str, Any]:
@@ -85,8 +95,15 @@ async def query_page(datasette: Datasette, request: Request) -> dict[str, Any]:
     if site is None or site.served is None:
         return {}
     query = await datasette.get_canned_query(site.served.database.name, name, request.actor) or {}
+    parameters = query.get("parameters") or {}
     found: dict[str, Any] = {
-        "next_page_url": lambda rows, columns: next_page_url(request, query, rows, columns)
+        "next_page_url": lambda rows, columns: next_page_url(request, query, rows, columns),
+        # Parameters of fixed words: a select of them, not a box to guess them in.
+        "parameter_choices": {
+            name: CHOICES[spec["type"]]
+            for name, spec in parameters.items()
+            if spec.get("type") in CHOICES
+        },
     }
     if name in SUMMARIES:
         variable, (parameter, kind), sql = SUMMARIES[name]
@@ -105,4 +122,94 @@ def extra_template_vars(template: str, request: Request, datasette: Datasette) -
         return dashboard(datasette, request)
     if template == "query.html":
         return query_page(datasette, request)
+    if template == "table.html":
+        return table_page(datasette)
     return {}
+
+
+async def table_page(datasette: Datasette) -> dict[str, Any]:
+    # The ledger's row links carry local keys whole: _table.html shows them
+    # relative to the source instead.
+    return {"local_root": await local_root(datasette)}
+
+
+def page_rows(body: bytes) -> tuple[Any, list[dict]] | None:
+    """A canned query's JSON answer and its rows as dicts, in any `_shape` (or `_nl`), or None."""
+    try:
+        if body.lstrip().startswith((b"{", b"[")):
+            answer = json.loads(body)
+        else:
+            return None, [json.loads(line) for line in body.splitlines() if line.strip()]
+    except ValueError:
+        return None
+    if isinstance(answer, list):
+        return answer, answer
+    rows, columns = answer.get("rows"), answer.get("columns")
+    if not isinstance(rows, list) or not isinstance(columns, list):
+        return None
+    return answer, [
+        row if isinstance(row, dict) else dict(zip(columns, row, strict=True)) for row in rows
+    ]
+
+
+class NextLinks:
+    """A keyset-paged canned query's JSON answer with its next page: a `Link: <…>; rel="next"`
+    header in every shape, and `next_url` in the object ones (as Datasette's tables have)."""
+
+    def __init__(self, app: App, datasette: Datasette) -> None:
+        self.app = app
+        self.datasette = datasette
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        keyset = await self.keyset(scope) if scope.get("type") == "http" else None
+        if not keyset:
+            await self.app(scope, receive, send)
+            return
+        held: list[dict[str, Any]] = []
+
+        async def hold(message: dict[str, Any]) -> None:
+            held.append(message)
+
+        await self.app(scope, receive, hold)
+        await self.answer(scope, receive, keyset, held, send)
+
+    async def keyset(self, scope: dict[str, Any]) -> dict | None:
+        site = live_site(self.datasette)
+        path = scope.get("path", "")
+        if site is None or site.served is None or not path.endswith(".json"):
+            return None
+        prefix = f"/{site.route}/"
+        name = path.removeprefix(prefix).removesuffix(".json")
+        if not path.startswith(prefix) or "/" in name:
+            return None
+        query = await self.datasette.get_canned_query(site.served.database.name, name, None)
+        return (query or {}).get("next_page")
+
+    async def answer(
+        self, scope: dict[str, Any], receive: Any, keyset: dict, held: list, send: Any
+    ) -> None:
+        start, *bodies = held
+        body = b"".join(message.get("body", b"") for message in bodies)
+        found = page_rows(body) if start.get("status") == 200 else None
+        url = ""
+        if found is not None:
+            request = Request(scope, receive)
+            path = next_page(request.path, request.query_string, keyset, found[1], keep=True)
+            url = self.datasette.absolute_url(request, path) if path else ""
+        headers = list(start.get("headers", []))
+        if url:
+            answer = found[0]
+            if isinstance(answer, dict):
+                body = json.dumps({**answer, "next_url": url}, default=repr).encode()
+            headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
+            headers += [
+                (b"content-length", str(len(body)).encode()),
+                (b"link", f'<{url}>; rel="next"'.encode()),
+            ]
+        await send({**start, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+@hookimpl
+def asgi_wrapper(datasette: Datasette) -> Callable[[App], App]:
+    return lambda app: NextLinks(app, datasette)
