@@ -378,7 +378,7 @@ def test_the_day_in_progress_is_marked_on_the_daily_charts(client: Client, site:
     assert f"the data ends at {newest:%Y-%m-%d %H:%M}" in page
 
 
-def test_no_local_path_on_the_twap_page(client: Client, site: Twap) -> None:
+def test_no_local_path_on_the_pages(client: Client, site: Twap) -> None:
     twap_id, key = site.query(
         "select twap_id, object_key from marts.fct_twap_status_events limit 1"
     )[0]
@@ -386,9 +386,17 @@ def test_no_local_path_on_the_twap_page(client: Client, site: Twap) -> None:
     page = client.get(f"/twap/twap_timeline?twap_id={twap_id}").text
     folder = str(site.home.parent)
     assert folder not in page and "file:" not in page
-    assert key.rsplit("/", 2)[-2] + "/" + key.rsplit("/", 1)[-1] in page  # e.g. 01/03.parquet
+    relative = key.rsplit("/", 2)[-2] + "/" + key.rsplit("/", 1)[-1]  # e.g. 01/03.parquet
+    assert relative in page
+    # Tables: cells, row links (their encoded keys still lead to the row), facets, filters.
     for table in ("fct_twap_status_events", "ingest_objects"):
-        assert folder not in client.get(f"/twap/{table}?_size=5").text, table
+        path = f"/twap/{table}?_size=5&_facet=object_key&object_key={urllib.parse.quote(key)}"
+        page = client.get(path).text
+        assert folder not in page, table
+        assert f"where object_key = &#34;{relative}&#34;" in page, table
+    row_link = re.search(r'<a href="(/twap/ingest_objects/[^"]+)">([^<]+)</a>', page)
+    assert row_link and row_link.group(2) == relative
+    assert client.get(row_link.group(1)).status_code == 200
 
 
 def text_of(markup: str) -> str:

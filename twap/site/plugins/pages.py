@@ -127,6 +127,5 @@ def extra_template_vars(template: str, request: Request, datasette: Datasette) -
 
 
 async def table_page(datasette: Datasette) -> dict[str, Any]:
-    # The ledger's row links carry local keys whole: _table.html shows them
-    # relative to the source instead.
+    # Row links and facets show local keys whole: table.html cuts their shared folder.
     return {"local_root": await local_root(datasette)}
