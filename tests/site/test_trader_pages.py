@@ -396,7 +396,8 @@ def test_no_local_path_on_the_pages(client: Client, site: Twap) -> None:
         assert f"where object_key = &#34;{relative}&#34;" in page, table
     row_link = re.search(r'<a href="(/twap/ingest_objects/[^"]+)">([^<]+)</a>', page)
     assert row_link and row_link.group(2) == relative
-    assert client.get(row_link.group(1)).status_code == 200
+    row = client.get(row_link.group(1))
+    assert row.status_code == 200 and folder not in row.text and relative in row.text
 
 
 def text_of(markup: str) -> str:

@@ -121,11 +121,12 @@ def extra_template_vars(template: str, request: Request, datasette: Datasette) -
         return dashboard(datasette, request)
     if template == "query.html":
         return query_page(datasette, request)
-    if template == "table.html":
+    if template in ("table.html", "row.html"):
         return table_page(datasette)
     return {}
 
 
 async def table_page(datasette: Datasette) -> dict[str, Any]:
-    # Row links and facets show local keys whole: table.html cuts their shared folder.
+    # Cells, row links and facets show local keys whole: table.html and row.html cut
+    # their shared folder.
     return {"local_root": await local_root(datasette)}
