@@ -38,8 +38,10 @@ $(SPARK_STAMP): $(BIN)/twap requirements-spark.lock
 	@echo "installed requirements-spark.lock into $(VENV)"
 	@touch $@
 
+# `make demo PORT=8002` serves on another port.
+PORT ?= 8001
 demo: install
-	$(BIN)/twap demo
+	$(BIN)/twap demo --port $(PORT)
 
 # One worker per core, each test file on one worker (its fixtures are made once), in the order
 # conftest.py gives (longest files first, so no worker is left alone with one at the end); the

@@ -90,7 +90,8 @@ def generate(
     fill_hours: int = 0,
 ) -> SampleSummary:
     """Write `days` days of hourly objects under `out/YYYY/MM/DD/HH.parquet`, from midnight UTC
-    of `start` or from `start` itself when it is a time (then whole hours, as objects are), and
+    of `start` or from `start` itself when it is a time (then whole hours, as objects are),
+    never past the start of the current hour (the pipeline rejects events from the future), and
     the fills of the window's last `fill_hours` hours under
     `out/node_fills_by_block/hourly/YYYYMMDD/H` (plain JSON lines). The status events are the
     same whatever `fill_hours` is."""
@@ -99,12 +100,13 @@ def generate(
         window_start = _hour(start.astimezone(UTC))
     else:
         window_start = datetime(start.year, start.month, start.day, tzinfo=UTC)
-    window_end = window_start + timedelta(days=days)
+    window_end = min(window_start + timedelta(days=days), _hour(datetime.now(UTC)))
+    seconds = max((window_end - window_start).total_seconds(), 0)
     wallet_pool = [f"0x{rng.getrandbits(160):040x}" for _ in range(wallets)]
     # Zipf-like: a few wallets place most TWAPs.
     wallet_weights = [1 / (rank + 1) ** 1.1 for rank in range(wallets)]
-    count = days * twaps_per_day
-    starts = sorted(rng.uniform(0, days * 86400) for _ in range(count))
+    count = round(seconds / 86400 * twaps_per_day)
+    starts = sorted(rng.uniform(0, seconds) for _ in range(count))
     by_hour: dict[datetime, list[dict]] = defaultdict(list)
     fills_from = max(window_start, window_end - timedelta(hours=fill_hours))
     blocks: dict[int, list[list]] = defaultdict(list)

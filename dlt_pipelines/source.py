@@ -303,8 +303,8 @@ def _loaded(obj: SourceObject, summary: ObjectSummary) -> dict[str, Any]:
 
 
 def _failed(obj: SourceObject, error: str) -> dict[str, Any]:
-    """The ledger entry of an object that could not be read."""
-    logger.warning("object %s failed: %s", obj.key, error)
+    """The ledger entry of an object that could not be read (the run names it once, at its end:
+    twap.run.steps.failed_objects_status)."""
     return asdict(
         LedgerEntry(obj.key, obj.version, obj.size_bytes, obj.modified_at, FAILED, error=error)
     )

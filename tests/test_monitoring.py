@@ -30,6 +30,9 @@ from twap.settings import PROJECT_DIR
 RULES = PROJECT_DIR / "monitoring" / "alerts.yml"
 RULES_TESTS = PROJECT_DIR / "monitoring" / "alerts_test.yml"
 CONFIG = PROJECT_DIR / "monitoring" / "prometheus.yml"
+DASHBOARD = PROJECT_DIR / "monitoring" / "dashboard.json"
+# The site's own series (/-/metrics); every other `twap_` series comes from a run's file.
+SITE_SERIES = ("twap_http_", "twap_served_")
 S3_SECRET = "s3-secret-do-not-print-0451"
 DB_PASSWORD = "db-password-do-not-print-0451"
 PUSH_PASSWORD = "push-password-do-not-print-0451"
@@ -373,3 +376,53 @@ def test_alert_rules_are_valid_fire_when_they_should_and_use_real_metrics(site: 
     for rule in rules:
         used = set(re.findall(r"\btwap_[a-z_]+", rule["expr"]))
         assert used and used <= emitted, (rule["alert"], used - emitted)
+    # The dashboard's queries: valid PromQL (as recording rules), on series the project emits.
+    graphs = dashboard_queries()
+    recorded = {"groups": [{"name": "dashboard", "rules": [
+        {"record": f"twap:dashboard_{n}", "expr": expr} for n, expr in enumerate(graphs)
+    ]}]}  # fmt: skip
+    as_rules = site.home.parent / "dashboard-rules.yml"
+    as_rules.write_text(yaml.safe_dump(recorded))
+    checked = subprocess.run(
+        ["promtool", "check", "rules", str(as_rules)], capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    for expr in graphs:
+        used = set(re.findall(r"\btwap_[a-z_]+", expr))
+        assert used and used <= emitted, (expr, used - emitted)
+
+
+def dashboard_queries() -> list[str]:
+    panels = json.loads(DASHBOARD.read_text())["panels"]
+    return [target["expr"] for panel in panels for target in panel["targets"]]
+
+
+def monitored_run_series() -> set[str]:
+    """Every series of a run's file that monitoring/'s alerts and dashboard use."""
+    rules = [r for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"]]
+    exprs = [rule["expr"] for rule in rules] + dashboard_queries()
+    names = {name for expr in exprs for name in re.findall(r"\btwap_[a-z_]+", expr)}
+    return {name for name in names if not name.startswith(SITE_SERIES)}
+
+
+def test_a_quiet_run_still_writes_every_series_the_alerts_and_dashboard_use(
+    twap: Twap, small_sample: Path
+) -> None:
+    twap("run", "--source", str(small_sample))
+    path = twap.home / "metrics" / "twap_run.prom"
+    busy = samples(path.read_text())
+
+    quiet = twap("run", "--source", str(small_sample))
+
+    assert "nothing new" in quiet.stderr
+    found = samples(path.read_text())
+    used = monitored_run_series()
+    assert {"twap_build_tests", "twap_publish_newest_event_timestamp_seconds"} <= used
+    assert used <= {name for name, _ in found}, used - {name for name, _ in found}
+    # What the last build and publish made, as they made it: the freshness graph stays drawn.
+    carried = {
+        key: v for key, v in busy.items() if key[0].startswith(("twap_build_", "twap_publish_"))
+    }
+    assert carried and {key: found[key] for key in carried} == carried
+    assert value(found, "twap_load_objects", command="run", outcome="selected") == 0
+    assert value(found, "twap_run_exit_status", command="run") == 0

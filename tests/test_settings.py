@@ -114,12 +114,24 @@ def test_source_urls_that_mean_something_pass(url: str | None) -> None:
     [
         ("s3:/bucket/x", "expected s3://bucket/prefix (two slashes, then the bucket name)"),
         ("s3://", "expected s3://bucket/prefix"),
-        ("s4://bucket/x", "unknown scheme s4:// (use s3://bucket/prefix"),
     ],
 )
 def test_a_malformed_source_url_is_one_line_saying_why(url: str, expected: str) -> None:
     with pytest.raises(TwapError) as raised:
         check_source_url(url)
     assert str(raised.value).startswith(f"malformed source URL {url}: ")
+    assert expected in str(raised.value) and "\n" not in str(raised.value)
+    assert raised.value.exit_code == EXIT_ERROR
+
+
+@pytest.mark.parametrize(
+    "url", ["gs://bucket/x", "http://example.com/x", "https://h/x", "az://c/x", "s4://bucket/x"]
+)
+def test_an_unsupported_scheme_is_one_line_listing_the_supported_ones(url: str) -> None:
+    with pytest.raises(TwapError) as raised:
+        check_source_url(url)
+    scheme = url.split(":", 1)[0]
+    expected = "supported: s3://bucket/prefix, file:///path or a plain path"
+    assert str(raised.value).startswith(f"unsupported source URL {url}: {scheme}:// cannot be read")
     assert expected in str(raised.value) and "\n" not in str(raised.value)
     assert raised.value.exit_code == EXIT_ERROR

@@ -8,20 +8,19 @@ import shlex
 import sys
 import warnings
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import click
 
-from dlt_pipelines.sample_data import DEFAULT_START
 from twap.build.spark import SPARK, WAREHOUSES
 from twap.database import stop_embedded
 from twap.errors import EXIT_ERROR, TwapError, one_line
 from twap.observe import logs, runs
 from twap.observe.logs import LOG_FORMATS
 from twap.run import steps
-from twap.run.demo import DEMO_DAYS, DEMO_SEED, demo_sample, write_sample
+from twap.run.demo import DEMO_DAYS, DEMO_SEED, current_hour, demo_sample, write_sample
 from twap.run.status import nothing_loaded, print_status
 from twap.settings import SOURCE_FLAGS, Settings, check_source_url, source_arguments
 from twap.site.markets import INFO_URL, MARKETS_FILE, fetch_markets, write_markets
@@ -187,14 +186,17 @@ serve_options = [
     click.option(
         "--start",
         type=click.DateTime(["%Y-%m-%d"]),
-        default=DEFAULT_START.isoformat(),
-        help="first day, YYYY-MM-DD",
+        help="first day, YYYY-MM-DD (default: --days before the current hour, as the demo's; "
+        "the sample never runs past the current hour)",
     ),
 )
 def cmd_sample_data(
-    settings: Settings, out: str | None, days: int, seed: int, start: datetime
+    settings: Settings, out: str | None, days: int, seed: int, start: datetime | None
 ) -> int:
-    write_sample(Path(out) if out else settings.sample_dir, days, seed, start.date())
+    first: date | datetime = start.date() if start else current_hour() - timedelta(days=days)
+    if start and start.replace(tzinfo=UTC) >= current_hour():
+        raise TwapError(f"--start {first} is not in the past: the sample ends at the current hour")
+    write_sample(Path(out) if out else settings.sample_dir, days, seed, first)
     return 0
 
 
@@ -285,6 +287,7 @@ def cmd_demo(
     workers: int | None,
 ) -> int:
     """Sample data (made again for other --days or --seed) -> run -> serve, on the defaults."""
+    check_source_url(settings.source_url)
     if not no_serve:
         check_port(host, port)  # before minutes of work, not after
     if not settings.source_url:

@@ -6,8 +6,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import fsspec
-
 from twap.errors import TwapError
 from twap.observe.logs import LOG_FORMATS
 
@@ -122,17 +120,21 @@ def check_log_format(log_format: str) -> str:
     return log_format
 
 
+# What the source can be read from here: fsspec's local files, and S3 (s3fs is installed).
+SOURCE_SCHEMES = {"s3": "s3://bucket/prefix", "file": "file:///path"}
+
+
 def check_source_url(url: str | None) -> None:
-    """One line naming a source URL that cannot mean anything: `s3:/bucket` (one slash),
-    `s3://` (no bucket), `s4://…` (no such scheme). Plain paths, and none (dlt's configuration
-    then names the source), pass."""
+    """One line naming a source URL that cannot be read: `s3:/bucket` (one slash), `s3://` (no
+    bucket), or a scheme other than s3:// and file:// (`gs://…`, `http://…`), with the ones
+    that can. Plain paths, and none (dlt's configuration then names the source), pass."""
     scheme = urlsplit(url or "").scheme
     if len(scheme) <= 1:  # no scheme, or a Windows drive letter: a path
         return
-    if scheme not in fsspec.available_protocols():
+    if scheme not in SOURCE_SCHEMES:
         raise TwapError(
-            f"malformed source URL {url}: unknown scheme {scheme}:// "
-            "(use s3://bucket/prefix, file:///path or a plain path)"
+            f"unsupported source URL {url}: {scheme}:// cannot be read here; supported: "
+            f"{', '.join(SOURCE_SCHEMES.values())} or a plain path"
         )
     if scheme != "file" and not urlsplit(url).netloc:
         raise TwapError(

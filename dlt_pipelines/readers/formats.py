@@ -46,10 +46,18 @@ NOT_DATA: tuple[tuple[str, tuple[str, ...]], ...] = (
         "checksum",
         ("*.crc", "*.md5", "*.sha1", "*.sha256", "*.sha512", "*SUMS", "*.md5sum", "*.sha256sum"),
     ),
+    (
+        "documentation",
+        (
+            *("*.txt", "*.md", "*.markdown", "*.rst", "*.adoc", "*.html", "*.htm", "*.pdf"),
+            *("*.doc", "*.docx", "*.rtf", "*.odt", "README", "LICENSE", "NOTICE", "CHANGELOG"),
+        ),
+    ),
 )
-# One regular expression per reason: a year of objects is listed in milliseconds.
+# One regular expression per reason: a year of objects is listed in milliseconds. Any case:
+# `README.MD` and `Notes.TXT` are documentation too.
 _NOT_DATA_NAMES = tuple(
-    (why, re.compile("|".join(fnmatch.translate(glob) for glob in globs)))
+    (why, re.compile("|".join(fnmatch.translate(glob) for glob in globs), re.IGNORECASE))
     for why, globs in NOT_DATA
 )
 

@@ -99,15 +99,18 @@ def test_bad_objects_fail_alone_and_everything_else_is_published(
     (source / "2026/07/01/04.parquet").write_bytes(
         (sample / "2026/07/01/04.parquet").read_bytes()[:500]
     )
+    # Documentation beside the data is no failure: skipped and counted.
+    (source / "notes.txt").write_text("twap_id,note\n1,a sample for the tests\n")
+    (source / "README.md").write_text("# Hourly TWAP events\n")
 
     result = twap("run", "--source", str(source), check=False)
 
     assert result.returncode == EXIT_OBJECTS_FAILED, result.stderr
     assert "Traceback" not in result.stderr
-    assert (
-        f"failed object {(source / '2026/07/01/03.parquet').as_uri()}: unknown format"
-        in result.stderr
-    )
+    bad_key = (source / "2026/07/01/03.parquet").as_uri()
+    assert f"failed object {bad_key}: unknown format" in result.stderr
+    assert result.stderr.count(bad_key) == 1, result.stderr  # named once, at the run's end
+    assert "24 objects listed (2 skipped)" in result.stderr
     assert "22 loaded" in result.stderr and "2 failed" in result.stderr
     ledger = dict(twap.query("select object_key, status from raw.twap_ingest_objects"))
     assert sum(status == "loaded" for status in ledger.values()) == 22

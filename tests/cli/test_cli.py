@@ -58,7 +58,8 @@ def test_a_mistyped_command_gets_a_suggestion(tmp_path: Path) -> None:
     [
         ("s3:/bucket/x", "malformed source URL s3:/bucket/x: expected s3://bucket/prefix"),
         ("s3://", "malformed source URL s3://: expected s3://bucket/prefix"),
-        ("s4://bucket/x", "malformed source URL s4://bucket/x: unknown scheme s4://"),
+        ("gs://bucket/x", "unsupported source URL gs://bucket/x: gs:// cannot be read here"),
+        ("http://host/x", "supported: s3://bucket/prefix, file:///path or a plain path"),
     ],
 )
 def test_a_malformed_source_url_is_named_before_anything_starts(

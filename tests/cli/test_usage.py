@@ -1,12 +1,14 @@
 """Mistakes on the command line (twap/cli.py), in-process: the command's usage, then one
 `<command>: error: …` line with a suggestion, exit status 2, and nothing started."""
 
+import subprocess
 from pathlib import Path
 
 import click
 import pytest
 
 from twap.cli import cli, main, usage_error
+from twap.settings import PROJECT_DIR
 
 
 def usage(argv: list[str], capsys: pytest.CaptureFixture) -> list[str]:
@@ -26,6 +28,8 @@ def test_a_mistyped_command_is_named_with_the_closest_one(
         "twap: error: No such command 'pubish'. Did you mean 'publish'?",
     ]
     assert not any(tmp_path.iterdir())
+    (_, line) = usage(["rnu"], capsys)  # letters swapped
+    assert line == "twap: error: No such command 'rnu'. Did you mean 'run'?"
 
 
 def test_a_mistyped_flag_is_named_with_the_closest_one_of_its_command(
@@ -78,3 +82,13 @@ def test_logging_flags_are_accepted_before_and_after_the_command() -> None:
     assert {"--home", "--debug", "-v", "--log-format"} <= {
         flag for param in cli.params for flag in param.opts
     }
+
+
+def test_make_demo_takes_the_port_and_twap_demo_has_it() -> None:
+    """`make demo PORT=8002` passes it on to `twap demo --port` (default 8001, as `twap serve`)."""
+    assert "--port" in {flag for param in cli.commands["demo"].params for flag in param.opts}
+    make = ["make", "--dry-run", "--no-print-directory", "-C", str(PROJECT_DIR), "demo"]
+    moved = subprocess.run([*make, "PORT=8002"], capture_output=True, text=True, check=True)
+    assert moved.stdout.splitlines()[-1].endswith("twap demo --port 8002")
+    default = subprocess.run(make, capture_output=True, text=True, check=True)
+    assert default.stdout.splitlines()[-1].endswith("twap demo --port 8001")

@@ -48,6 +48,16 @@ def test_one_listing_leaves_out_files_that_are_not_data(tmp_path: Path) -> None:
     assert found.skipped["job marker"] == 1
 
 
+def test_documentation_beside_the_data_is_skipped_and_counted(tmp_path: Path) -> None:
+    write(tmp_path, "2026/07/20/00.parquet")
+    docs = ("notes.txt", "README.md", "README", "2026/index.html", "spec.PDF", "guide.rst")
+    for name in docs:
+        write(tmp_path, name, b"a,b\n1,2\n")  # reads as a CSV: skipped by name, not content
+    found = listing(tmp_path)
+    assert [Path(obj.path).name for obj in found.objects] == ["00.parquet"]
+    assert found.skipped == {"documentation": len(docs)}
+
+
 def test_a_folder_that_does_not_exist_is_not_an_empty_source(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         listing(tmp_path / "missing")

@@ -2,9 +2,12 @@
 
 import json
 from collections import Counter, defaultdict
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -59,11 +62,38 @@ def test_hourly_objects_with_realistic_events(sample: Path) -> None:
     assert top > 0.1 * sum(per_wallet.values())
 
 
-def test_cli_writes_sample_data(tmp_path: Path) -> None:
+def test_cli_writes_sample_data_ending_at_the_current_hour(tmp_path: Path) -> None:
     from twap.cli import main
 
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     assert main(["--home", str(tmp_path), "sample-data", "--days", "1", "--seed", "5"]) == 0
-    assert len(list((tmp_path / "sample").rglob("*.parquet"))) == 24
+    keys = sorted(p.relative_to(tmp_path / "sample") for p in (tmp_path / "sample").rglob("*.*"))
+    # The demo's window: the 24 hours before the current one (or the next, if the clock turns).
+    assert len(keys) == 24
+    assert keys[-1].as_posix() in (
+        f"{hour - timedelta(hours=h):%Y/%m/%d/%H}.parquet" for h in (1, 0)
+    )
+
+
+def test_a_window_reaching_past_now_stops_at_the_current_hour(tmp_path: Path) -> None:
+    """`--days 365` from a day in the past: no event the pipeline would reject as from the
+    future (normalise.LATEST_AHEAD), and as many TWAPs a day as before."""
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    summary = generate(tmp_path, days=365, seed=2, start=hour - timedelta(days=2), twaps_per_day=24)
+    assert summary.twaps == 48
+    events = pq.read_table(tmp_path)["event_time"].cast(pa.timestamp("us", "UTC"), safe=False)
+    assert pc.max(events).as_py() < hour
+    assert summary.objects == len(list(tmp_path.rglob("*.parquet"))) <= 48
+
+
+def test_a_start_in_the_future_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from twap.cli import main
+
+    later = datetime.now(UTC) + timedelta(days=2)
+    argv = ["--home", str(tmp_path), "sample-data", "--start", f"{later:%Y-%m-%d}"]
+    assert main(argv) == 1
+    assert "is not in the past: the sample ends at the current hour" in capsys.readouterr().err
+    assert not (tmp_path / "sample").exists()
 
 
 def test_fills_are_the_slices_of_the_twaps_in_the_node_form(tmp_path: Path) -> None:

@@ -137,3 +137,28 @@ def test_a_trader_goes_from_the_dashboard_to_a_coin_a_wallet_and_a_twap(
     assert status[0][0] in twap and "Average price" in twap and ("✓" in twap or "✗" in twap)
     assert browser.bottom("#twap-summary") < height
     assert browser.evaluate("document.querySelector('#twap-summary a.wallet') !== null")
+
+
+def test_the_query_forms_fit_a_phone(server: Server, site: Twap, browser: Browser) -> None:
+    """At 375 px wide each box of a canned query's form is on screen with its whole value in
+    view: a wallet's 42 characters, a TWAP's id; the page itself does not scroll sideways."""
+    browser.resize(375, 812, True)
+    wallet, twap_id = site.query(
+        "select wallet, max(twap_id) from marts.fct_twaps group by 1 limit 1"
+    )[0]
+    boxes = (
+        "[...document.querySelectorAll('form.parameters input[type=text], form.parameters select')]"
+        ".map(e => { const r = e.getBoundingClientRect();"
+        " return [e.name, r.left, r.right, e.scrollWidth, e.clientWidth]; })"
+    )
+    for path, names in (
+        (f"/twap/wallet_twaps?wallet={wallet}", ["wallet", "page_size"]),
+        (f"/twap/twap_timeline?twap_id={twap_id}", ["twap_id"]),
+        ("/twap/leaderboard?window=week", ["window", "rank", "coin", "page_size"]),
+    ):
+        browser.open(f"{server.url}{path}")
+        assert browser.evaluate("[innerWidth, document.documentElement.scrollWidth]") == [375, 375]
+        found = browser.evaluate(boxes)
+        assert [name for name, *_ in found] == names, path
+        for name, left, right, content, shown in found:
+            assert left >= 0 and right <= 375 and content <= shown, (path, name, left, right)

@@ -293,3 +293,112 @@ def test_table_filters_take_coins_and_wallets_in_any_case(client: Client, site: 
     page = client.json(f"/twap/fct_twaps.json?wallet__exact={shouted}&_size=0&_nofacet=1")
     assert page["filtered_table_rows_count"] == mine
     assert client.json("/twap/fct_twaps.json?coin=NOPE&_size=0")["filtered_table_rows_count"] == 0
+
+
+def test_status_running_is_the_datas_activated_in_table_filters(client: Client, site: Twap) -> None:
+    """The pages say "running", the data `activated`: table filters take either word."""
+    running = site.query("select count(*) from marts.fct_twaps where status = 'activated'")[0][0]
+    ended = site.query("select count(*) from marts.fct_twaps where status = 'finished'")[0][0]
+    assert running > 0
+    for query, expected in (
+        ("status=running", running),
+        ("status__exact=Running", running),
+        ("status=activated", running),
+        ("status__in=running,finished", running + ended),
+        ("status__not=running", site.query("select count(*) from marts.fct_twaps")[0][0] - running),
+    ):
+        page = client.json(f"/twap/fct_twaps.json?{query}&_size=0&_nofacet=1")
+        assert page["filtered_table_rows_count"] == expected, query
+
+
+def test_canned_query_json_links_its_next_page(client: Client, site: Twap) -> None:
+    """`next_url` in the object shapes and a `Link: <…>; rel="next"` header in every shape,
+    until the last page; following them gives every row once."""
+    wallet = site.query(
+        "select wallet from marts.fct_twaps group by 1 order by count(*) desc limit 1"
+    )[0][0]
+    expected = [
+        row[0]
+        for row in site.query(
+            "select twap_id from marts.fct_twaps where wallet = %s order by twap_id desc", (wallet,)
+        )
+    ]
+    assert len(expected) > 10
+    for shape in ("_shape=array", "_shape=objects", "_shape=arrays"):
+        ids, path = [], f"/twap/wallet_twaps.json?{shape}&wallet={wallet}&page_size=4"
+        while path:
+            response = client.get(path)
+            assert response.status_code == 200
+            body = response.json()
+            rows = body if isinstance(body, list) else body["rows"]
+            ids += [row["twap_id"] if isinstance(row, dict) else row[0] for row in rows]
+            link = response.headers.get("link")
+            if isinstance(body, dict):
+                assert (body.get("next_url") is not None) == (link is not None)
+            path = link and re.fullmatch(r'<http://localhost([^>]+)>; rel="next"', link).group(1)
+        assert ids == expected, shape
+    top = client.get("/twap/top_wallets.json?page_size=3")
+    following = client.json(top.json()["next_url"].removeprefix("http://localhost"))
+    assert "after_notional=" in top.json()["next_url"] and len(following["rows"]) == 3
+    # Queries without keyset pages, and pages not full, have no link.
+    assert "next_url" not in client.json("/twap/coins_now.json")
+    assert client.get("/twap/active_twaps.json?page_size=5").headers.get("link") is None
+
+
+def test_fixed_choices_are_selects(client: Client) -> None:
+    page = client.get("/twap/leaderboard?window=week").text
+    form = page.split('<form class="parameters"')[1].split("</form>")[0]
+    assert re.search(r'<select name="window">.*<option selected>week</option>', form)
+    assert re.search(r'<select name="rank"><option selected>notional</option>', form)
+    assert "<option>net_buy</option>" in form and "<option>month</option>" in form
+    assert '<input type="text" name="coin"' in form
+    assert 'name="window" value' not in form and 'name="rank" value' not in form
+
+
+def test_the_footer_reads_as_text(client: Client) -> None:
+    footer = text_of(client.get("/").text.split("<footer")[1].split("</footer>")[0])
+    assert "Data license: the source's terms (the code is Apache-2.0)" in footer
+    assert "Data source: Hyperliquid TWAP status events" in footer
+    assert "`" not in footer and "Data: as published" not in footer
+
+
+def test_the_day_in_progress_is_marked_on_the_daily_charts(client: Client, site: Twap) -> None:
+    newest = site.query("select max(event_time) from marts.fct_twap_status_events")[0][0]
+    coin = site.query(
+        "select coin from marts.fct_coin_daily_flows where flow_date = %s::date limit 1",
+        (newest.date(),),
+    )[0][0]
+    page = client.get(f"/-/charts?coin={urllib.parse.quote(coin)}").text
+    for chart in ("flows-chart", "outcomes-chart"):
+        svg = page.split(f'id="{chart}"')[1].split("</figure>")[0]
+        assert svg.count('class="partial-label"') == 1, chart
+        partial = re.findall(r'<rect class="\w+ partial"[^>]*><title>([^<]+)</title>', svg)
+        assert partial and all(t.startswith(f"{newest:%Y-%m-%d} ") for t in partial)
+        assert all(t.endswith("(so far)") for t in partial)
+    assert f"the data ends at {newest:%Y-%m-%d %H:%M}" in page
+
+
+def test_no_local_path_on_the_pages(client: Client, site: Twap) -> None:
+    twap_id, key = site.query(
+        "select twap_id, object_key from marts.fct_twap_status_events limit 1"
+    )[0]
+    assert key.startswith("file:///")
+    page = client.get(f"/twap/twap_timeline?twap_id={twap_id}").text
+    folder = str(site.home.parent)
+    assert folder not in page and "file:" not in page
+    relative = key.rsplit("/", 2)[-2] + "/" + key.rsplit("/", 1)[-1]  # e.g. 01/03.parquet
+    assert relative in page
+    # Tables: cells, row links (their encoded keys still lead to the row), facets, filters.
+    for table in ("fct_twap_status_events", "ingest_objects"):
+        path = f"/twap/{table}?_size=5&_facet=object_key&object_key={urllib.parse.quote(key)}"
+        page = client.get(path).text
+        assert folder not in page, table
+        assert f"where object_key = &#34;{relative}&#34;" in page, table
+    row_link = re.search(r'<a href="(/twap/ingest_objects/[^"]+)">([^<]+)</a>', page)
+    assert row_link and row_link.group(2) == relative
+    row = client.get(row_link.group(1))
+    assert row.status_code == 200 and folder not in row.text and relative in row.text
+
+
+def text_of(markup: str) -> str:
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", markup)).split())

@@ -4,8 +4,8 @@ Each command replaces `$TWAP_METRICS_DIR/twap_<command>.prom` atomically (node_e
 textfile collector reads the folder) and, when TWAP_PUSHGATEWAY_URL is set, pushes the same
 metrics to that Pushgateway under `job="twap"`, `command`, `instance`. The figures are the step
 records of twap/observe/runs.py, the ones the log lines carry. Last-success times of steps that
-did not succeed this time are carried over from the previous file, so a failed hour does not
-erase when the step last worked.
+did not succeed this time, and the figures of steps that did not run (a quiet hour builds and
+publishes nothing), are carried over from the previous file: no graph or alert goes blank.
 """
 
 import functools
@@ -21,6 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway, write_to_textfile
 from prometheus_client.exposition import basic_auth_handler, default_handler
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from twap.errors import EXIT_ERROR, TwapError, one_line
 from twap.observe import runs
@@ -75,8 +76,7 @@ def reported(settings: Settings, command: str, work: Callable[[], int]) -> int:
         status = 130
         raise
     finally:
-        carried = _last_successes(target) if target else {}
-        registry = run_registry(run, status, carried)
+        registry = run_registry(run, status, _previous_samples(target) if target else [])
         if target:
             try:
                 write_to_textfile(str(target), registry)
@@ -87,10 +87,11 @@ def reported(settings: Settings, command: str, work: Callable[[], int]) -> int:
 
 
 def run_registry(
-    run: runs.Run, status: int, carried: dict[tuple[str, ...], float]
+    run: runs.Run, status: int, previous: list[tuple[str, Sample]]
 ) -> CollectorRegistry:
-    """The metrics of `run`, ended with exit `status`; `carried` are last-success times from
-    before (by metric name and step), kept where this run did not succeed."""
+    """The metrics of `run`, ended with exit `status`. From `previous` (the last file's samples,
+    with their help text): last-success times where this run did not succeed, and the figures
+    of the steps it did not run."""
     registry = CollectorRegistry()
     gauges: dict[str, Gauge] = {}
     now = time.time()
@@ -105,10 +106,22 @@ def run_registry(
     gauge("run_exit_status", EXIT_STATUS_HELP, status)
     gauge("run_started_timestamp_seconds", "When the command's last run started", run.started_at)
     gauge("run_duration_seconds", "How long the command's last run took", now - run.started_at)
-    last_run = now if status in DONE_STATUSES else carried.get((RUN_SUCCESS,))
+    carried_run = [sample.value for _, sample in previous if sample.name == RUN_SUCCESS]
+    last_run = now if status in DONE_STATUSES else next(iter(carried_run), None)
     if last_run is not None:
         gauge("run_last_success_timestamp_seconds", RUN_SUCCESS_HELP, last_run)
-    successes = {key[1]: when for key, when in carried.items() if key[0] == STEP_SUCCESS}
+    successes = {
+        sample.labels["step"]: sample.value
+        for _, sample in previous
+        if sample.name == STEP_SUCCESS and "step" in sample.labels
+    }
+    ran = {step.name for step in run.steps}
+    # Steps that ran before: their figures' metrics are named `twap_<step>_…` (see below).
+    not_run = tuple(f"{PREFIX}_{name}_" for name in set(successes) - ran)
+    for documentation, sample in previous:
+        if sample.name.startswith(not_run):
+            labels = {k: v for k, v in sample.labels.items() if k != "command"}
+            gauge(sample.name.removeprefix(f"{PREFIX}_"), documentation, sample.value, **labels)
     successes.update({step.name: step.finished_at for step in run.steps if step.ok})
     for name, when in sorted(successes.items()):
         gauge(
@@ -208,17 +221,10 @@ def _textfile(folder: Path | None, command: str) -> Path | None:
     return folder / f"{PREFIX}_{command}.prom"
 
 
-def _last_successes(path: Path) -> dict[tuple[str, ...], float]:
-    """Last-success times in the previous metrics file: (RUN_SUCCESS,) and (STEP_SUCCESS, step)."""
+def _previous_samples(path: Path) -> list[tuple[str, Sample]]:
+    """Every sample of the previous metrics file, with its family's help text."""
     try:
         families = list(text_string_to_metric_families(path.read_text()))
     except (OSError, ValueError):  # none yet, or not ours: nothing to carry
-        return {}
-    found: dict[tuple[str, ...], float] = {}
-    for family in families:
-        for sample in family.samples:
-            if sample.name == RUN_SUCCESS:
-                found[(RUN_SUCCESS,)] = sample.value
-            elif sample.name == STEP_SUCCESS and "step" in sample.labels:
-                found[(STEP_SUCCESS, sample.labels["step"])] = sample.value
-    return found
+        return []
+    return [(family.documentation, sample) for family in families for sample in family.samples]

@@ -4,6 +4,8 @@ import re
 from datetime import date
 
 MAX_PAGE_SIZE = 1000
+# Types of a few fixed words, the first the default: the pages offer them as a select.
+CHOICES = {"window": ("day", "week", "month"), "rank": ("notional", "net_buy", "net_sell")}
 TYPES = {
     "wallet": (r"0x[0-9a-fA-F]{40}", "a wallet address: 0x and 40 hex digits"),
     "coin": (r"[A-Za-z0-9@:._/-]{1,40}", "a coin such as BTC, @107 or xyz:NVDA"),
@@ -11,8 +13,11 @@ TYPES = {
     "number": (r"\d{1,20}(\.\d{1,20})?([eE][+-]?\d{1,3})?", "a number of USD, e.g. 1234.5"),
     "date": (r"\d{4}-\d{2}-\d{2}", "a date as YYYY-MM-DD"),
     "page_size": (r"\d{1,4}", f"a page size from 1 to {MAX_PAGE_SIZE}"),
-    "window": (r"day|week|month", "day, week or month (the last 1, 7 or 30 days of data)"),
-    "rank": (r"notional|net_buy|net_sell", "notional, net_buy or net_sell"),
+    "window": (
+        "|".join(CHOICES["window"]),
+        "day, week or month (the last 1, 7 or 30 days of data)",
+    ),
+    "rank": ("|".join(CHOICES["rank"]), "notional, net_buy or net_sell"),
 }
 
 

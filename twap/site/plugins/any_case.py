@@ -1,8 +1,10 @@
-"""Coin and wallet filters in any case on every page of the served database.
+"""Coin, wallet and status filters as people write them, on every page of the served database.
 
-`coin=hype` finds HYPE and `wallet=0xAB…` the lower-case address the marts hold. The canned
-queries compare without case themselves; table filters are exact in Datasette, so their values
-are rewritten to the stored spelling before Datasette reads them.
+`coin=hype` finds HYPE, `wallet=0xAB…` the lower-case address the marts hold, and
+`status=running` the running TWAPs, whose status the data spells `activated` (the word of
+Hyperliquid's node, kept in the data; the pages say "running"). The canned queries compare
+without case themselves; table filters are exact in Datasette, so their values are rewritten to
+the stored spelling before Datasette reads them.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ if TYPE_CHECKING:
 App = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 WALLET_PARAMETERS = {"wallet", "wallet__exact"}
 COIN_PARAMETERS = {"coin", "coin__exact", "favourite_coin", "favourite_coin__exact"}
+STATUS_PARAMETERS = {"status", "status__exact", "status__not", "status__in", "status__notin"}
+# The pages' words for the data's statuses.
+STATUS_WORDS = {"running": "activated"}
 KNOWN_COINS_SQL = "select distinct coin from fct_coin_daily_flows"
 # The coins of the served version by their lower-case spelling (one version at a time).
 _known: dict[str, dict[str, str]] = {}
@@ -42,7 +47,7 @@ async def stored_spelling(datasette: Datasette, query_string: bytes) -> bytes:
     """The query string with coin and wallet values spelled as the data spells them."""
     pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
     names = {name for name, _ in pairs}
-    if not names & (WALLET_PARAMETERS | COIN_PARAMETERS):
+    if not names & (WALLET_PARAMETERS | COIN_PARAMETERS | STATUS_PARAMETERS):
         return query_string
     coins = await known_coins(datasette) if names & COIN_PARAMETERS else {}
     spelled = [
@@ -52,11 +57,18 @@ async def stored_spelling(datasette: Datasette, query_string: bytes) -> bytes:
             if name in WALLET_PARAMETERS
             else coins.get(value.lower(), value)
             if name in COIN_PARAMETERS
+            else status_words(value)
+            if name in STATUS_PARAMETERS
             else value,
         )
         for name, value in pairs
     ]
     return urlencode(spelled).encode("latin-1")
+
+
+def status_words(value: str) -> str:
+    """`running` as the data spells it, also in a comma-separated `status__in` list."""
+    return ",".join(STATUS_WORDS.get(word.strip().lower(), word) for word in value.split(","))
 
 
 @hookimpl

@@ -43,6 +43,9 @@ PRESSURE_SQL = """
 select coin, net_next_hour, net_next_day from coin_pressure_now
 order by abs(net_next_hour) desc, abs(net_next_day) desc, coin limit 30
 """
+# The data's clock: its newest day is still filling (the day so far), however old it is.
+NEWEST_EVENT_SQL = "select max(event_time) from fct_twap_status_events"
+PARTIAL_OPACITY = 0.45
 COINS_SQL = """
 select coin from fct_coin_daily_flows
 group by coin order by sum(executed_notional_bought + executed_notional_sold) desc limit 30
@@ -81,8 +84,23 @@ def _frame(title: str, height: int, ticks: list[tuple[float, str]], dates: list[
     return parts
 
 
-def flows_svg(coin: str, rows: list[tuple[str, float, float]]) -> str:
-    """Buy notional above the axis, sell below, one bar pair per day, and the net as a line."""
+def partial_mark(
+    day: str, partial: str | None, x: float, width: float
+) -> tuple[str, str, str, str]:
+    """For the day in progress: its bars' extra class, attribute and title note, and its label
+    drawn above the column; all empty for a whole day."""
+    if day != partial:
+        return "", "", "", ""
+    label = (
+        f'<text class="partial-label" x="{x + width / 2:.1f}" y="12" font-size="11" '
+        'text-anchor="middle">so far</text>'
+    )
+    return " partial", f' fill-opacity="{PARTIAL_OPACITY}"', " (so far)", label
+
+
+def flows_svg(coin: str, rows: list[tuple[str, float, float]], partial: str | None = None) -> str:
+    """Buy notional above the axis, sell below, one bar pair per day, and the net as a line;
+    the `partial` day (the data's newest) pale and labelled "so far"."""
     if not rows:
         return "<p>No flows for this coin.</p>"
     top = nice_top(max(max(bought or 0, sold or 0) for _, bought, sold in rows))
@@ -96,11 +114,14 @@ def flows_svg(coin: str, rows: list[tuple[str, float, float]]) -> str:
         x = MARGIN + index * step
         up, down = (bought or 0) / top * half, (sold or 0) / top * half
         net = (bought or 0) - (sold or 0)
+        extra, faded, note, label = partial_mark(day, partial, x, step * 0.8)
         parts.append(
-            f'<rect class="buy" x="{x:.1f}" y="{middle - up:.1f}" width="{step * 0.8:.2f}" '
-            f'height="{up:.1f}" fill="#2a9d8f"><title>{day} buy {usd(bought or 0)}</title></rect>'
-            f'<rect class="sell" x="{x:.1f}" y="{middle:.1f}" width="{step * 0.8:.2f}" '
-            f'height="{down:.1f}" fill="#e63946"><title>{day} sell {usd(sold or 0)}</title></rect>'
+            f'<rect class="buy{extra}" x="{x:.1f}" y="{middle - up:.1f}" '
+            f'width="{step * 0.8:.2f}" height="{up:.1f}" fill="#2a9d8f"{faded}>'
+            f"<title>{day} buy {usd(bought or 0)}{note}</title></rect>"
+            f'<rect class="sell{extra}" x="{x:.1f}" y="{middle:.1f}" width="{step * 0.8:.2f}" '
+            f'height="{down:.1f}" fill="#e63946"{faded}>'
+            f"<title>{day} sell {usd(sold or 0)}{note}</title></rect>{label}"
         )
         net_points.append(f"{x + step * 0.4:.1f},{middle - net / top * half:.1f}")
     parts.append(f'<line x1="{MARGIN}" x2="{WIDTH}" y1="{middle}" y2="{middle}" stroke="#333"/>')
@@ -111,8 +132,9 @@ def flows_svg(coin: str, rows: list[tuple[str, float, float]]) -> str:
     return "".join([*parts, "</svg>"])
 
 
-def outcomes_svg(rows: list[tuple[str, int, int, int]]) -> str:
-    """Share of finished, terminated and errored TWAPs among those that ended each day."""
+def outcomes_svg(rows: list[tuple[str, int, int, int]], partial: str | None = None) -> str:
+    """Share of finished, terminated and errored TWAPs among those that ended each day; the
+    `partial` day pale and labelled "so far"."""
     if not rows:
         return "<p>No TWAP has ended yet.</p>"
     step = (WIDTH - MARGIN) / len(rows)
@@ -121,15 +143,17 @@ def outcomes_svg(rows: list[tuple[str, int, int, int]]) -> str:
     ticks = [(HEIGHT - share * usable, f"{share:.0%}") for share in (0, 0.25, 0.5, 0.75, 1)]
     parts = _frame(title, HEIGHT, ticks, [r[0] for r in rows])
     for index, (day, *counts) in enumerate(rows):
-        total, y = sum(counts) or 1, float(HEIGHT)
+        total, y, x = sum(counts) or 1, float(HEIGHT), MARGIN + index * step
+        extra, faded, note, label = partial_mark(day, partial, x, step * 0.9)
         for (name, colour), count in zip(OUTCOMES, counts, strict=True):
             height = count / total * usable
             y -= height
             parts.append(
-                f'<rect class="{name}" x="{MARGIN + index * step:.1f}" y="{y:.1f}" '
-                f'width="{step * 0.9:.2f}" height="{height:.1f}" fill="{colour}">'
-                f"<title>{day} {name} {count}</title></rect>"
+                f'<rect class="{name}{extra}" x="{x:.1f}" y="{y:.1f}" '
+                f'width="{step * 0.9:.2f}" height="{height:.1f}" fill="{colour}"{faded}>'
+                f"<title>{day} {name} {count}{note}</title></rect>"
             )
+        parts.append(label)
     return "".join([*parts, "</svg>"])
 
 
@@ -191,14 +215,16 @@ async def charts(datasette: Datasette, request: Request) -> Response:
     flows = [tuple(r) for r in await db.execute(FLOWS_SQL, {"coin": coin, "days": days_shown})]
     outcomes = [tuple(r) for r in await db.execute(OUTCOMES_SQL, {"days": days_shown})]
     pressure = [tuple(r) for r in await db.execute(PRESSURE_SQL)]
+    newest = (await db.execute(NEWEST_EVENT_SQL)).first()[0]
     html = await datasette.render_template(
         "charts.html",
         {
             "coins": coins,
             "coin": coin,
             "days": days_shown,
-            "flows_svg": Markup(flows_svg(coin, flows[::-1])),
-            "outcomes_svg": Markup(outcomes_svg(outcomes[::-1])),
+            "flows_svg": Markup(flows_svg(coin, flows[::-1], newest and newest[:10])),
+            "outcomes_svg": Markup(outcomes_svg(outcomes[::-1], newest and newest[:10])),
+            "newest_event": newest,
             "pressure_svg": Markup(pressure_svg(pressure)),
             "outcomes": OUTCOMES,
         },

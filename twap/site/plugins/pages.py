@@ -1,9 +1,11 @@
-"""What the trader pages show besides Datasette's own: the dashboard and the summaries.
+"""What the trader pages show besides Datasette's own: the dashboard, the summaries, the
+canned queries' forms and next pages.
 
 The dashboard on the home page (coins by net pressure, the `coins_now` canned query), and a
 summary above the rows of a coin's running TWAPs, a wallet's TWAPs and a TWAP's timeline. Each
 summary is one indexed lookup, through the served version's database (so bounded like any
-query) and only on HTML pages.
+query) and only on HTML pages. A canned query's page offers its fixed choices as selects and
+links its next page (its JSON's next link: next_links.py).
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from urllib.parse import parse_qsl, urlencode
 from datasette import hookimpl
 from datasette.utils.asgi import Request
 
-from twap.site.parameters import valid
+from twap.site.parameters import CHOICES, valid
+from twap.site.plugins.readable import local_root
 from twap.site.versions import live_site
 
 if TYPE_CHECKING:
@@ -65,18 +68,24 @@ async def dashboard(datasette: Datasette, request: Request) -> dict[str, Any]:
     return {"dashboard_query": query, "dashboard_rows": [dict(row) for row in results.rows]}
 
 
-def next_page_url(request: Request, query: dict[str, Any], rows: list, columns: list[str]) -> str:
+def next_page(path: str, query_string: str, keyset: dict, rows: list[dict], keep: bool) -> str:
     """The next page of a keyset-paged canned query (its `next_page` in queries.yml): the
-    parameters each set to the last row's column, when the page is full."""
-    keyset = query.get("next_page")
-    page_size = int(request.args.get("page_size") or 100)
-    if not keyset or len(rows) < page_size:
+    parameters each set to the last row's column, when the page is full; `keep`: with the
+    `_shape`-like options too (the JSON's link), or without (the page's)."""
+    given = parse_qsl(query_string, keep_blank_values=True)
+    page_size = dict(given).get("page_size") or "100"
+    if not keyset or not page_size.isdigit() or len(rows) < int(page_size):
         return ""
-    last = dict(zip(columns, rows[-1], strict=True))
-    given = parse_qsl(request.query_string, keep_blank_values=True)
-    args = {name: value for name, value in given if not name.startswith("_")}
-    args.update({parameter: last[column] for parameter, column in keyset.items()})
-    return f"{request.path}?{urlencode(args)}"
+    args = {name: value for name, value in given if keep or not name.startswith("_")}
+    args.update({parameter: rows[-1][column] for parameter, column in keyset.items()})
+    return f"{path}?{urlencode(args)}"
+
+
+def next_page_url(request: Request, query: dict[str, Any], rows: list, columns: list[str]) -> str:
+    """The page's next-page link (query.html)."""
+    as_dicts = [dict(zip(columns, row, strict=True)) for row in rows]
+    keyset = query.get("next_page") or {}
+    return next_page(request.path, request.query_string, keyset, as_dicts, keep=False)
 
 
 async def query_page(datasette: Datasette, request: Request) -> dict[str, Any]:
@@ -85,8 +94,15 @@ async def query_page(datasette: Datasette, request: Request) -> dict[str, Any]:
     if site is None or site.served is None:
         return {}
     query = await datasette.get_canned_query(site.served.database.name, name, request.actor) or {}
+    parameters = query.get("parameters") or {}
     found: dict[str, Any] = {
-        "next_page_url": lambda rows, columns: next_page_url(request, query, rows, columns)
+        "next_page_url": lambda rows, columns: next_page_url(request, query, rows, columns),
+        # Parameters of fixed words: a select of them, not a box to guess them in.
+        "parameter_choices": {
+            name: CHOICES[spec["type"]]
+            for name, spec in parameters.items()
+            if spec.get("type") in CHOICES
+        },
     }
     if name in SUMMARIES:
         variable, (parameter, kind), sql = SUMMARIES[name]
@@ -105,4 +121,12 @@ def extra_template_vars(template: str, request: Request, datasette: Datasette) -
         return dashboard(datasette, request)
     if template == "query.html":
         return query_page(datasette, request)
+    if template in ("table.html", "row.html"):
+        return table_page(datasette)
     return {}
+
+
+async def table_page(datasette: Datasette) -> dict[str, Any]:
+    # Cells, row links and facets show local keys whole: table.html and row.html cut
+    # their shared folder.
+    return {"local_root": await local_root(datasette)}

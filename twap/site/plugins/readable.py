@@ -6,6 +6,7 @@ to its page. The JSON and CSV keep the raw values.
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -16,7 +17,7 @@ from markupsafe import Markup, escape
 
 from twap.site import formatting
 from twap.site.markets import market_name
-from twap.site.versions import DATABASE
+from twap.site.versions import DATABASE, live_site
 
 if TYPE_CHECKING:
     from datasette.app import Datasette
@@ -65,6 +66,11 @@ COUNT_COLUMNS = {
     "twaps_errored",
 }
 SIGNIFICANT_DIGITS = 5
+# The ledger's local keys (file://…), whose shared folder is the source (one version at a time).
+LOCAL_KEYS_SQL = (
+    "select min(object_key), max(object_key) from ingest_objects where object_key like 'file:%'"
+)
+_local_roots: dict[str, str] = {}
 
 
 def page_url(page: str, **parameters: str | int) -> str:
@@ -155,8 +161,31 @@ def summary_and_rest(description: str) -> tuple[str, str]:
     return (summary + "." if rest else summary), rest
 
 
+async def local_root(datasette: Datasette) -> str:
+    """The folder every local (file://) key of the served version shares: the source, as far
+    as the published file knows it ("" without local keys)."""
+    site = live_site(datasette)
+    if site is None or site.served is None:
+        return ""
+    version = site.served.version.name
+    if version not in _local_roots:
+        first, last = (await site.served.database.execute(LOCAL_KEYS_SQL)).first()
+        shared = posixpath.commonprefix([first or "", last or ""])
+        _local_roots.clear()
+        _local_roots[version] = shared[: shared.rfind("/") + 1]
+    return _local_roots[version]
+
+
+async def local_key(datasette: Datasette, key: str) -> str:
+    """A local object's key relative to the source: a page never shows where the files are."""
+    root = await local_root(datasette)
+    return (key.removeprefix(root) if root else "") or posixpath.basename(key)
+
+
 @hookimpl
-def render_cell(value: Any, column: str, datasette: Datasette) -> Markup | str | None:
+def render_cell(value: Any, column: str, datasette: Datasette) -> Any:
+    if column == "object_key" and isinstance(value, str) and value.startswith("file:"):
+        return local_key(datasette, value)
     return readable(column, value)
 
 
