@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install install-spark demo test lint format lock bench bench-reader bench-ingest bench-dbt bench-datasette bench-hourly clean
+.PHONY: install install-spark prerequisites demo test test-spark lint format lock bench bench-reader bench-ingest bench-dbt bench-datasette bench-hourly clean
 
 install: $(BIN)/twap
 
@@ -41,11 +41,22 @@ $(SPARK_STAMP): $(BIN)/twap requirements-spark.lock
 demo: install
 	$(BIN)/twap demo
 
+# The system programs the tests drive (Chromium, faketime, promtool, Java, lz4: Debian packages,
+# tests/prerequisites.py): apt-get installs the missing ones as root or through passwordless sudo;
+# else their tests are skipped with one line saying what to install (under CI=true they fail).
+prerequisites:
+	@$(PYTHON) -m tests.prerequisites
+
 # One worker per core, each test file on one worker (its fixtures are made once), in the order
-# conftest.py gives (longest files first, so no worker is left alone with one at the end); the
-# Spark test needs the Spark extra.
-test: install install-spark lint
-	$(BIN)/pytest --numprocesses auto --dist loadfile --no-loadscope-reorder
+# conftest.py gives (longest files first, so no worker is left alone with one at the end).
+PYTEST := $(BIN)/pytest --numprocesses auto --dist loadfile --no-loadscope-reorder
+
+# Everything but the Spark suites, which `make test-spark` runs (with the Spark extra).
+test: install prerequisites lint
+	$(PYTEST) -m "not spark"
+
+test-spark: install install-spark prerequisites
+	$(PYTEST) -m spark
 
 # sqlfluff's dbt templater compiles the models, and is_incremental() asks the database: it gets
 # TWAP_DATABASE_URL's, or an embedded server of its own under target/ (stopped afterwards).

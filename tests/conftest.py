@@ -20,6 +20,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from dlt_pipelines.sample_data import generate
+from tests.prerequisites import how_to_install, in_ci, missing_at_start, needed_by
 from twap.database import Database, embedded_database, stop_embedded
 
 FAKE_AWS = {
@@ -42,6 +43,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
 
     items.sort(key=rank)  # stable: each file's tests stay together and in order
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test marked with a system prerequisite that is missing (tests/prerequisites.py) is
+    skipped, or failed under CI; the same words for every test, so `-ra` shows one line."""
+    if needed_by({marker.name for marker in item.iter_markers()}):
+        message = how_to_install(missing_at_start())
+        if in_ci():
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
 
 
 @pytest.fixture(scope="session")

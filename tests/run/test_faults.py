@@ -343,11 +343,10 @@ def test_vanished_objects_are_kept_by_default_and_removed_when_mirroring(
     assert_repaired(twap, source, fresh, mirror)
 
 
+@pytest.mark.faketime
 def test_a_machine_whose_clock_is_behind_loads_new_and_rewritten_objects(
     twap: Twap, sample: list[Path], source: Path, fresh, tmp_path: Path
 ) -> None:
-    if not shutil.which("faketime"):
-        pytest.fail("faketime is missing: `apt-get install faketime` (.ci/run does)")
     add(source, sample[:8])
     twap("run", "--source", str(source))
     # A second machine (its own dlt state) whose clock is two hours behind loads; the first
