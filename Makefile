@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install install-spark demo test lint format lock bench bench-reader bench-ingest bench-dbt bench-datasette bench-hourly clean
+.PHONY: install install-spark prerequisites demo test test-spark test-times lint format lock bench bench-reader bench-ingest bench-dbt bench-datasette bench-hourly clean
 
 install: $(BIN)/twap
 
@@ -43,11 +43,29 @@ PORT ?= 8001
 demo: install
 	$(BIN)/twap demo --port $(PORT)
 
-# One worker per core, each test file on one worker (its fixtures are made once), in the order
-# conftest.py gives (longest files first, so no worker is left alone with one at the end); the
-# Spark test needs the Spark extra.
-test: install install-spark lint
-	$(BIN)/pytest --numprocesses auto --dist loadfile --no-loadscope-reorder
+# The system programs the tests drive (Chromium, faketime, promtool, Java, lz4: Debian packages,
+# tests/prerequisites.py): apt-get installs the missing ones as root or through passwordless sudo;
+# else their tests are skipped with one line saying what to install (under CI=true they fail).
+prerequisites:
+	@$(PYTHON) -m tests.prerequisites
+
+# One worker per core, each given the next test (longest files first: conftest.py) when it is
+# free. Not one file a worker (--dist loadfile): the fault tests alone would take one worker as
+# long as all the rest take the other. Times per test land in target/junit-*.xml.
+PYTEST := $(BIN)/pytest --numprocesses auto --dist load
+
+# Everything but the Spark suites, which `make test-spark` runs (with the Spark extra).
+test: install prerequisites lint
+	$(PYTEST) -m "not spark" --junitxml=target/junit-test.xml
+
+test-spark: install install-spark prerequisites
+	$(PYTEST) -m spark --junitxml=target/junit-test-spark.xml
+
+# Seconds per test file of the last `make test` and `make test-spark` (or of JUNIT=path.xml).
+JUNIT ?= target/junit-test.xml $(wildcard target/junit-test-spark.xml)
+
+test-times:
+	@$(PYTHON) -m tests.junit_times $(JUNIT)
 
 # sqlfluff's dbt templater compiles the models, and is_incremental() asks the database: it gets
 # TWAP_DATABASE_URL's, or an embedded server of its own under target/ (stopped afterwards).

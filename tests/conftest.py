@@ -20,20 +20,37 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from dlt_pipelines.sample_data import generate
+from tests.prerequisites import how_to_install, in_ci, missing_at_start, needed_by
 from twap.database import Database, embedded_database, stop_embedded
+from twap.settings import PROJECT_DIR
 
 FAKE_AWS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
-_database_numbers = itertools.count()
+# The names of the databases the tests hold now (on this worker's server).
+_databases_in_use: set[str] = set()
 # For `faketime`: shift the wall clock only (a faked monotonic clock hangs `twap`), without
 # libfaketime's monotonic fix, which makes every wait for Python's GIL about four times slower.
 WALL_CLOCK_ONLY = {"FAKETIME_DONT_FAKE_MONOTONIC": "1", "FAKETIME_FORCE_MONOTONIC_FIX": "0"}
-# The longest files, started first (`make test` keeps this order with --no-loadscope-reorder):
-# a long file handed out last would leave the other worker idle at the end.
-LONGEST_FIRST = ("test_faults.py", "test_spark.py", "test_ingestion.py", "test_cli.py")
+PARTIAL_PARSE = "partial_parse.msgpack"  # dbt's saved parse, in its target path
+# The longest files, their tests handed out first (`make test`: --dist load gives each worker the
+# next test when it is free): a long test handed out last would leave the other worker idle.
+LONGEST_FIRST = (
+    "test_faults.py",
+    "test_spark.py",
+    "test_ingestion.py",
+    "test_docs.py",
+    "test_models.py",
+    "test_hourly.py",
+    "test_cli.py",
+    "test_real_data.py",
+    "test_monitoring.py",
+    "test_pipeline.py",
+    "test_bad_input.py",
+    "test_republish.py",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -44,22 +61,47 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=rank)  # stable: each file's tests stay together and in order
 
 
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test marked with a system prerequisite that is missing (tests/prerequisites.py) is
+    skipped, or failed under CI; the same words for every test, so `-ra` shows one line."""
+    if needed_by({marker.name for marker in item.iter_markers()}):
+        message = how_to_install(missing_at_start())
+        if in_ci():
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+
+
 @pytest.fixture(scope="session")
 def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
     """One embedded server for the session (the project's own wheel, not a system package)."""
     home = tmp_path_factory.mktemp("pg")
-    yield embedded_database(home)
+    server = embedded_database(home)
+    # No fsync: a test kills clients and restarts the server, never the machine, and a commit
+    # then costs 0.1 ms instead of the disk's 7 (kept in postgresql.auto.conf across restarts).
+    for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+        admin(server, f"alter system set {setting} = off")
+    admin(server, "select pg_reload_conf()")
+    yield server
     stop_embedded(home)
 
 
 @contextmanager
 def new_database(postgres: Database) -> Iterator[Database]:
-    """A fresh, empty database on the session's server, dropped afterwards."""
-    name = f"twap_test_{os.getpid()}_{next(_database_numbers)}"
-    admin(postgres, f"create database {name}")
-    yield Database(postgres.host, postgres.port, postgres.user, postgres.password, name)
-    # A new connection: a test may have restarted the server in between.
-    admin(postgres, f"drop database {name} with (force)")
+    """A fresh, empty database on the session's server, dropped afterwards. Its name is the
+    first one free (twap_test_0, twap_test_1, ...), so later tests reuse dbt's parse of it."""
+    name = next(
+        name
+        for name in (f"twap_test_{n}" for n in itertools.count())
+        if name not in _databases_in_use
+    )
+    _databases_in_use.add(name)
+    try:
+        admin(postgres, f"create database {name}")
+        yield Database(postgres.host, postgres.port, postgres.user, postgres.password, name)
+    finally:
+        # A new connection: a test may have restarted the server in between.
+        admin(postgres, f"drop database if exists {name} with (force)")
+        _databases_in_use.discard(name)
 
 
 def admin(postgres: Database, sql: str) -> None:
@@ -154,7 +196,34 @@ def make_twap(home: Path, database: Database) -> Twap:
     env = {**os.environ, **FAKE_AWS, "TWAP_HOME": str(home), "TWAP_DATABASE_URL": database.url}
     env.pop("TWAP_SOURCE_URL", None)
     env.pop("TWAP_PUBLISH_PATH", None)
+    target = home / "dbt" / "target"  # twap's dbt target path (Settings.dbt_dir)
+    target.mkdir(parents=True)
+    shutil.copyfile(dbt_parse(database), target / PARTIAL_PARSE)
     return Twap(home=home, database=database, env=env)
+
+
+def dbt_parse(database: Database) -> Path:
+    """dbt's saved parse of the project for `database`, made once per database name on this
+    worker's server: in a new home, `twap`'s first build then parses what changed since (as
+    every later build does) instead of the whole project, seconds a test. The saved parse is
+    dbt's to reuse only where the profile's connection (database name included) is the same."""
+    out = Path(database.host).parent / "dbt-parse" / database.dbname
+    if not (out / "target" / PARTIAL_PARSE).exists():
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(PROJECT_DIR / "profiles.yml.example", out / "profiles.yml")
+        subprocess.run(
+            [
+                str(Path(sys.executable).parent / "dbt"), "parse", "--no-use-colors",
+                "--project-dir", str(PROJECT_DIR),
+                "--profiles-dir", str(out),
+                "--target-path", str(out / "target"),
+                "--log-path", str(out / "logs"),
+            ],
+            env={**os.environ, **database.libpq_env()},
+            capture_output=True,
+            check=True,
+        )  # fmt: skip
+    return out / "target" / PARTIAL_PARSE
 
 
 @pytest.fixture

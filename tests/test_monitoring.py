@@ -6,7 +6,6 @@ import base64
 import http.server
 import json
 import re
-import shutil
 import socket
 import sqlite3
 import subprocess
@@ -351,9 +350,8 @@ def metric_names_of_the_project(site: Twap) -> set[str]:
     return names
 
 
+@pytest.mark.promtool
 def test_alert_rules_are_valid_fire_when_they_should_and_use_real_metrics(site: Twap) -> None:
-    if not shutil.which("promtool"):
-        pytest.fail("promtool is missing: `apt-get install prometheus` (.ci/run does)")
     # The example configuration, and the rules it loads.
     check = subprocess.run(
         ["promtool", "check", "config", str(CONFIG)], capture_output=True, text=True

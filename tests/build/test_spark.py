@@ -28,6 +28,7 @@ from tests.publish.test_publish import datasette_json
 from twap.publish.tables import PUBLISHED_TABLES, TEST_RESULTS, PublishedTable
 from twap.settings import PROJECT_DIR
 
+pytestmark = pytest.mark.spark
 # Quotients and what is computed from them: PostgreSQL's numeric division keeps at least 16
 # significant digits, Spark's decimal division of decimal(38, 18) amounts keeps 6 decimals.
 QUOTIENTS = {

@@ -3,7 +3,6 @@ and mistakes named in one line before anything starts."""
 
 import json
 import logging
-import shutil
 import socket
 import subprocess
 import sys
@@ -126,11 +125,10 @@ def test_demo_sample_is_made_again_only_for_other_days_seed_or_hour(
     assert not (settings.sample_dir / "2026/11/28/14.parquet").exists()
 
 
+@pytest.mark.faketime
 def test_the_demo_shows_what_runs_now_and_mirrors_its_sample_each_hour(twap: Twap) -> None:
     """The demo's data ends within the hour; two hours later the demo makes its sample again
     and the marts hold exactly the new sample's TWAPs (the old objects' rows stop counting)."""
-    if not shutil.which("faketime"):
-        pytest.fail("faketime is missing: `apt-get install faketime` (.ci/run does)")
     twap("demo", "--no-serve", "--days", "1", "--port", str(free_port()))
     newest = twap.query("select max(event_time) from marts.fct_twap_status_events")[0][0]
     assert datetime.now(UTC) - newest < timedelta(hours=1, minutes=5)

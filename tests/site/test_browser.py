@@ -15,6 +15,7 @@ from tests.chromium import Browser, find_chromium
 from tests.conftest import Server, Twap, serving
 from twap.settings import PROJECT_DIR
 
+pytestmark = pytest.mark.chromium
 SCREENSHOTS = PROJECT_DIR / "target" / "screenshots"
 # (name, width, height, mobile): the windows a trader looks from.
 WINDOWS = (("desktop", 1400, 1000, False), ("phone", 390, 844, True))
