@@ -36,7 +36,7 @@ from pathlib import Path
 
 import dlt
 
-from benchmarks.bench_hourly import History, age_versions, link
+from benchmarks.bench_hourly import History, link
 from benchmarks.common import history_start, log, run_in_home, write_results
 from dlt_pipelines.listing import SourceObject
 from dlt_pipelines.readers.layouts import KNOWN_LAYOUTS
@@ -165,7 +165,6 @@ def hourly_cost(work: Path, framed: Path, days: int, hours: int) -> dict:
         history.run("backfill")
         runs: dict[str, list] = {"statuses": [], "statuses_and_fills": []}
         for index, path in enumerate(late):
-            age_versions(history.home)
             link([path], sample, history.source)
             label = "statuses_and_fills" if index % 2 else "statuses"
             if index % 2:

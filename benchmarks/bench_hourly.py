@@ -109,7 +109,6 @@ def bench(work: Path, days: int, hours: int, seed: int) -> dict:
             history.runs["backfill"] = history.run("backfill")
             history.runs["no-op"] = history.run("no-op")
             for path in late:
-                age_versions(history.home)
                 link([path], sample, history.source)
                 history.hours.append(history.run(f"hour {path.relative_to(sample)}"))
             history.runs["full publish"] = history.twap("full publish", "publish", "--full")
@@ -143,13 +142,6 @@ def figures(history: History) -> dict:
         "publish_full_seconds": full_publish,
         "publish_hour_over_full": round(hour_publish / full_publish, 4),
     }
-
-
-def age_versions(home: Path) -> None:
-    """Date the published versions' `retired` marks an hour back, as the next hourly run
-    finds them (twap/publish/versions.py)."""
-    for mark in (home / "twap.db.versions").glob("*/retired"):
-        os.utime(mark, (mark.stat().st_mtime - 3600,) * 2)
 
 
 def link(paths: list[Path], root: Path, target: Path) -> Path:

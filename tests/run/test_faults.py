@@ -467,11 +467,10 @@ def hour_of(path: Path) -> datetime:
     return datetime(year, month, day, int(path.stem), tzinfo=UTC)
 
 
+@pytest.mark.faketime
 def test_rows_rejected_for_a_clock_behind_are_read_again_once_it_is_right(
     twap: Twap, sample: list[Path], source: Path, fresh
 ) -> None:
-    if not shutil.which("faketime"):
-        pytest.fail("faketime is missing: `apt-get install faketime` (.ci/run does)")
     add(source, sample[:6])
     twap("run", "--source", str(source))
     add(source, sample[6:8])

@@ -187,6 +187,7 @@ def test_compressed_hours_as_the_bucket_keeps_them(codec: str) -> None:
     assert kept(read(compressed(data, codec))) == [(2, 61, TWAP_WALLET)]
 
 
+@pytest.mark.lz4
 def test_an_lz4_frame_written_by_the_lz4_command() -> None:
     data = by_block(slice_and_counterparty(62, 2))
     framed = subprocess.run(["lz4", "-c"], input=data, capture_output=True, check=True).stdout
