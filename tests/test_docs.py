@@ -37,9 +37,10 @@ ALL_DOCS = "\n".join(DOCS.values())
 DEMO_URL = "http://127.0.0.1:8001"
 # What `make demo` prints before Datasette answers must fit on one terminal screen.
 SCREEN_LINES = 24
-# The README at a glance: its length, and the sections a newcomer must see on the first screen.
+# The README at a glance: its length, and what a newcomer must see on its first screen (a
+# browser window of it): the sections, the two commands, a link to every file of docs/.
 README_LINES = 200
-FIRST_SCREEN = 40
+FIRST_SCREEN = 50
 FIRST_SCREEN_SECTIONS = ("## Two commands", "## What you will see", "## Where to go next")
 
 
@@ -174,6 +175,7 @@ def test_every_command_of_the_docs_is_run_here() -> None:
         r'eval "\$\(\.venv/bin/twap env\)"',
         r"\.venv/bin/dbt run-operation setup_warehouse",
         r"\.venv/bin/dbt build",
+        r"\.venv/bin/pytest .+",
     )
     unrun = [c for c in sh_commands() if not any(re.fullmatch(p, c) for p in handled)]
     assert not unrun, f"documented commands no test runs: {unrun}"
@@ -324,6 +326,26 @@ def test_dbt_and_cron_lines_run_as_written(demo: Demo, checkout: Path) -> None:
     assert any(result["unique_id"].startswith("unit_test.") for result in results["results"])
 
 
+def test_the_developers_pytest_commands_collect_tests() -> None:
+    """Each pytest line of the developer's loop, as far as collecting: its files, markers and
+    flags are the suite's (running them is `make test`'s job, not this test's)."""
+    loop = [c for c in sh_commands() if c.startswith(".venv/bin/pytest ")]
+    assert len(loop) >= 3, loop
+    for command in loop:
+        arguments = [*shlex.split(command)[1:], "--collect-only", "--quiet", "-n", "0"]
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", *arguments],
+            cwd=PROJECT_DIR,
+            # Not this run's xdist worker or current test: a pytest of its own.
+            env={k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        # 5 when it selects no test, 4 for a marker or flag the suite does not know.
+        assert result.returncode == 0, f"{command}\n{result.stdout[-2000:]}\n{result.stderr}"
+
+
 def test_the_systemd_unit_runs_a_valid_twap_command() -> None:
     (unit,) = fenced("ini")
     (exec_start,) = re.findall(r"^ExecStart=(.*)$", unit, re.MULTILINE)
@@ -364,13 +386,19 @@ def test_the_limits_quoted_are_the_codes() -> None:
 def test_the_readme_is_one_screen_then_links_to_every_file_of_docs() -> None:
     lines = README.splitlines()
     assert len(lines) <= README_LINES, f"README.md has {len(lines)} lines"
+    screen = lines[:FIRST_SCREEN]
     for section in FIRST_SCREEN_SECTIONS:
-        assert section in lines[:FIRST_SCREEN], f"{section} is not on the README's first screen"
-    linked = {(PROJECT_DIR / link).resolve() for link in re.findall(r"\]\(([^)#\s]+)", README)}
+        assert section in screen, f"{section} is not on the README's first screen"
+    first_screen = "\n".join(screen)
+    for command in ("make demo", "make test"):
+        assert re.search(rf"^{command} ", first_screen, re.MULTILINE), command
+    linked = {
+        (PROJECT_DIR / link).resolve() for link in re.findall(r"\]\(([^)#\s]+)", first_screen)
+    }
     for path in DOCS:
         assert path == "README.md" or (PROJECT_DIR / path).resolve() in linked, path
     # The data notes a clone has, not the workspace's (`../shared/DATA.md`).
-    assert "docs/DATA.md" in README and "../" not in README
+    assert "docs/DATA.md" in README and "../" not in ALL_DOCS
 
 
 def test_every_link_and_file_named_in_the_docs_is_in_the_repository() -> None:
