@@ -14,10 +14,12 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
 import pytest
+import yaml
 
 from dlt_pipelines.sample_data import generate
 from tests.conftest import S3, free_port, new_database, wait_for
@@ -158,17 +160,25 @@ def bash(script: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedPro
 
 
 def get(url: str) -> tuple[int, bytes]:
+    status, _, body = get_with_headers(url)
+    return status, body
+
+
+def get_with_headers(url: str) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers (names in lower case) and body; a 4xx or 5xx is an answer too."""
     try:
         with urllib.request.urlopen(url, timeout=30) as response:
-            return response.status, response.read()
+            return response.status, dict(response.headers.items()), response.read()
     except urllib.error.HTTPError as error:
-        return error.code, error.read()
+        return error.code, dict(error.headers.items()), error.read()
 
 
 def test_every_command_of_the_docs_is_run_here() -> None:
     handled = (
         r"make (demo|test|test-spark)",
-        r"curl -s '[^']+'",
+        r"curl -s( -D - -o /dev/null)? '[^']+'",
+        r"\.venv/bin/twap sample-data --days \d+ --out \S+",
+        r'psql -c "[^"]+"',
         r"export AWS_PROFILE=my-account",
         r"\.venv/bin/twap run --source s3://\S+ --requester-pays --s3-region us-east-1",
         r"cp profiles\.yml\.example profiles\.yml",
@@ -179,7 +189,15 @@ def test_every_command_of_the_docs_is_run_here() -> None:
     )
     unrun = [c for c in sh_commands() if not any(re.fullmatch(p, c) for p in handled)]
     assert not unrun, f"documented commands no test runs: {unrun}"
-    assert {language for language, _ in blocks()} == {"", "sh", "toml", "cron", "ini", "nginx"}
+    assert {language for language, _ in blocks()} == {
+        "",
+        "sh",
+        "toml",
+        "cron",
+        "ini",
+        "nginx",
+        "yaml",
+    }
     # The load balancer's configuration runs elsewhere: it must point at `twap serve`'s port.
     (nginx,) = fenced("nginx")
     assert all(port == "8001" for port in re.findall(r"server [\d.]+:(\d+);", nginx)), nginx
@@ -237,9 +255,16 @@ def test_every_curl_example_answers_with_rows_from_the_demo(demo: Demo) -> None:
     assert len(curls) >= 8
     for command in curls:
         url = shlex.split(command)[-1].replace(DEMO_URL, demo.url)
-        status, body = get(url)
+        status, headers, body = get_with_headers(url)
         assert status == 200, f"{command}: {status} {body[:300]!r}"
         assert body.strip() not in (b"[]", b"{}"), f"{command}: no rows"
+        if "-D -" in command:  # shown for its headers: a full page names the next one
+            link = {name.lower(): value for name, value in headers.items()}.get("link", "")
+            assert 'rel="next"' in link, f"{command}: {headers}"
+        answer = json.loads(body) if url.split("?")[0].endswith(".json") else None
+        if isinstance(answer, dict) and answer.get("next_url"):
+            next_url = answer["next_url"].replace(DEMO_URL, demo.url)
+            assert get(next_url)[0] == 200, f"{command}: next_url {next_url}"
 
 
 def test_every_url_and_path_of_the_site_in_the_docs_answers(demo: Demo) -> None:
@@ -308,7 +333,9 @@ def test_dbt_and_cron_lines_run_as_written(demo: Demo, checkout: Path) -> None:
         for key, node in manifest.items()
         if node["resource_type"] == "model" and node["schema"] == "marts"
     }
-    assert len(marts) == 5
+    assert {node["name"] for node in marts.values()} == {
+        path.stem for path in (PROJECT_DIR / "models" / "marts").glob("*.sql")
+    }
     for key, node in marts.items():
         assert node["description"], key
         described = {name for name, column in node["columns"].items() if column["description"]}
@@ -344,6 +371,69 @@ def test_the_developers_pytest_commands_collect_tests() -> None:
         )
         # 5 when it selects no test, 4 for a marker or flag the suite does not know.
         assert result.returncode == 0, f"{command}\n{result.stdout[-2000:]}\n{result.stderr}"
+
+
+def test_every_prompted_twap_example_prints_what_the_docs_show(tmp_path: Path) -> None:
+    """Plain blocks of `$ twap …` lines and their output (errors before any work is done)."""
+    examples = [
+        (line[2:], output)
+        for block in fenced("")
+        for line, output in re.findall(r"^(\$ twap .*)\n((?:(?!\$ ).*\n)*)", block, re.MULTILINE)
+    ]
+    assert len(examples) >= 2, examples
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("TWAP_")},
+        "TWAP_HOME": str(tmp_path / "home"),
+    }
+    for command, output in examples:
+        program, *args = shlex.split(command)
+        result = subprocess.run(
+            [Path(sys.executable).with_name(program), *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode != 0, command
+        for line in output.splitlines():
+            assert line in (result.stdout + result.stderr).splitlines(), f"{command}: {line}"
+    assert not (tmp_path / "home").exists(), "an example started work before refusing"
+
+
+def test_the_sample_data_command_ends_at_the_current_hour(tmp_path: Path) -> None:
+    (command,) = [c for c in sh_commands() if c.startswith(".venv/bin/twap sample-data ")]
+    args = shlex.split(command)[1:]
+    args[args.index("--out") + 1] = str(tmp_path)
+    subprocess.run([Path(sys.executable).with_name("twap"), *args], check=True, timeout=300)
+    hours = sorted(
+        datetime.strptime(path.relative_to(tmp_path).as_posix(), "%Y/%m/%d/%H.parquet")
+        for path in tmp_path.rglob("*.parquet")
+    )
+    days = timedelta(days=int(args[args.index("--days") + 1]))
+    now = datetime.now(UTC).replace(tzinfo=None)
+    assert now - days - timedelta(hours=1) <= hours[0], f"{hours[0]}: more than --days before {now}"
+    assert now - timedelta(hours=2) <= hours[-1] <= now, f"{hours[-1]} is not the hour before {now}"
+
+
+def test_every_sql_of_the_docs_runs_on_the_demos_database(demo: Demo) -> None:
+    queries = [shlex.split(c)[-1] for c in sh_commands() if c.startswith("psql -c ")]
+    assert queries
+    with demo.database.connect() as connection, connection.cursor() as cursor:
+        for query in queries:
+            cursor.execute(query)
+            cursor.fetchall()
+        connection.rollback()
+
+
+def test_the_alert_examples_use_metrics_the_docs_list() -> None:
+    """Alert rules to add by hand: valid Prometheus rules on metrics of the metric tables."""
+    table_rows = "".join(re.findall(r"^\| `twap_.*", ALL_DOCS, re.MULTILINE))
+    listed = set(re.findall(r"`(twap_\w+)`", table_rows))
+    for block in fenced("yaml"):
+        for rule in yaml.safe_load(block):
+            assert set(rule) <= {"alert", "expr", "for", "labels", "annotations"}, rule
+            metrics = set(re.findall(r"\b(twap_\w+)\{", rule["expr"]))
+            assert metrics and metrics <= listed, f"{rule['alert']}: {metrics - listed}"
 
 
 def test_the_systemd_unit_runs_a_valid_twap_command() -> None:
