@@ -175,7 +175,7 @@ def get_with_headers(url: str) -> tuple[int, dict[str, str], bytes]:
 
 def test_every_command_of_the_docs_is_run_here() -> None:
     handled = (
-        r"make (demo|test|test-spark)",
+        r"make (demo|test|test-spark|test-times)",
         r"curl -s( -D - -o /dev/null)? '[^']+'",
         r"\.venv/bin/twap sample-data --days \d+ --out \S+",
         r'psql -c "[^"]+"',
@@ -231,6 +231,7 @@ def test_make_demo_and_make_test_run_what_the_readme_says() -> None:
     assert any("sqlfluff lint" in line for line in dry_run("test"))
     spark = dry_run("test-spark")[-1]
     assert spark.startswith(".venv/bin/pytest") and "spark" in spark, spark
+    assert "junit_times" in dry_run("test-times")[-1]
 
 
 def test_the_demo_prints_one_line_per_step_on_one_screen(demo: Demo) -> None:
