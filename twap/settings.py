@@ -37,7 +37,7 @@ def source_arguments(flags: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Settings:
-    """Where things are. Every field has an environment variable (see the README)."""
+    """Where things are. Every field has an environment variable (see docs/operating.md)."""
 
     home: Path
     database_url: str | None

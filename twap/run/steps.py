@@ -317,7 +317,7 @@ def _explain_load_error(source_url: str | None, database: Database | None, exc: 
     if missing is not None:
         return (
             f"missing configuration for {source_url}: {', '.join(missing.fields)} (for S3 set "
-            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or AWS_PROFILE; see Settings in the README)"
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or AWS_PROFILE; see Settings in docs/operating.md)"
         )
     return f"load failed: {type(chain[-1]).__name__}: {one_line(chain[-1])}"
 
