@@ -65,9 +65,12 @@ class NextLinks:
         path = scope.get("path", "")
         if site is None or site.served is None or not path.endswith(".json"):
             return None
-        prefix = f"/{site.route}/"
-        name = path.removeprefix(prefix).removesuffix(".json")
-        if not path.startswith(prefix) or "/" in name:
+        # The guard hands Datasette the version's private route; its answer names the public one.
+        prefix = next(
+            (p for p in (f"/{site.served.route}/", f"/{site.route}/") if path.startswith(p)), None
+        )
+        name = path.removeprefix(prefix or "/").removesuffix(".json")
+        if prefix is None or "/" in name:
             return None
         query = await self.datasette.get_canned_query(site.served.database.name, name, None)
         return (query or {}).get("next_page")
