@@ -3,13 +3,8 @@
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
+from typing import TYPE_CHECKING
 
-from botocore.exceptions import BotoCoreError, EndpointConnectionError
-from dlt.common.configuration.exceptions import ConfigFieldMissingException
-from dlt.pipeline.exceptions import PipelineStepFailed
-
-from dlt_pipelines.ledger.lake import LakeLedger
-from dlt_pipelines.pipeline import LoadResult, load, make_lake_pipeline, make_pipeline
 from dlt_pipelines.settings import DATASET_NAME, EVENTS_TABLE
 from twap.build.build_log import served_is_current
 from twap.build.dbt_runner import DbtFailed, run_dbt
@@ -29,6 +24,11 @@ from twap.publish.versions import Publication
 from twap.run.lock import lake_lock, run_lock
 from twap.run.status import current_raw_rows
 from twap.settings import Settings
+
+# dlt (0.6 s to import) is imported by the steps that load: `twap build`, `publish` and `status`
+# start without it.
+if TYPE_CHECKING:
+    from dlt_pipelines.pipeline import LoadResult
 
 logger = logging.getLogger("twap")
 RAW_EVENTS = f"{DATASET_NAME}.{EVENTS_TABLE}"
@@ -73,8 +73,14 @@ def reading(settings: Settings) -> Iterator[Database | None]:
             stop_embedded(settings.home)
 
 
-def load_step(settings: Settings, database: Database | None) -> LoadResult:
+def load_step(settings: Settings, database: Database | None) -> "LoadResult":
     """Into PostgreSQL's raw, or with no database into the lake (`--warehouse spark`)."""
+    from botocore.exceptions import BotoCoreError
+    from dlt.common.configuration.exceptions import ConfigFieldMissingException
+    from dlt.pipeline.exceptions import PipelineStepFailed
+
+    from dlt_pipelines.pipeline import load, make_lake_pipeline, make_pipeline
+
     with step("load") as done:
         if database is None:
             pipeline = make_lake_pipeline(settings.lake_url, str(settings.dlt_dir))
@@ -175,6 +181,9 @@ def _duplicates_merged(database: Database, events: int) -> str:
 
 def run_spark_steps(settings: Settings, database: None) -> int:
     """load -> build -> publish on the lake with Spark; exit status 3 as run_steps."""
+    from dlt_pipelines.ledger.lake import LakeLedger
+    from dlt_pipelines.pipeline import make_lake_pipeline
+
     result = load_step(settings, database)
     lake = LakeLedger(make_lake_pipeline(settings.lake_url, str(settings.dlt_dir)))
     lake.prepare()
@@ -234,7 +243,7 @@ def locked(
     return metrics.reported(settings, command, locked_steps)
 
 
-def failed_objects_status(result: LoadResult) -> int:
+def failed_objects_status(result: "LoadResult") -> int:
     """3 when objects failed or rows were rejected in this load (each named), else 0."""
     for key, error in sorted(result.stats.failed.items()):
         logger.error("failed object %s: %s", key, error)
@@ -249,7 +258,7 @@ def _raw_exists(database: Database) -> bool:
         return cursor.fetchone()[0]
 
 
-def _nothing_loaded(source_url: str, result: LoadResult) -> str:
+def _nothing_loaded(source_url: str, result: "LoadResult") -> str:
     """One line on why a first run has nothing to build from."""
     stats = result.stats
     if not stats.listed:
@@ -271,6 +280,9 @@ def _nothing_loaded(source_url: str, result: LoadResult) -> str:
 
 def _explain_load_error(source_url: str | None, exc: Exception) -> str:
     """One line naming what failed and what to check, from the causes of `exc`."""
+    from botocore.exceptions import EndpointConnectionError
+    from dlt.common.configuration.exceptions import ConfigFieldMissingException
+
     chain = list(_causes(exc))
     if any(isinstance(cause, FileNotFoundError) for cause in chain):
         return f"source not found: {source_url} (check TWAP_SOURCE_URL / --source)"
