@@ -117,8 +117,16 @@ only_kept as (
 
 )
 
-select 'recounted' as found_in, * from only_recounted
+select
+    'recounted' as found_in,
+    *
+from only_recounted
+
 union all
-select 'dim_wallets' as found_in, * from only_kept
+
+select
+    'dim_wallets' as found_in,
+    *
+from only_kept
 
 {% endif %}

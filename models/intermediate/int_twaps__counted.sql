@@ -51,7 +51,8 @@ counted as (
     from {{ this }}
     where {{ is_changed('twap_id') }}
     {% else %}
-    select * from twaps where 1 = 0
+    select * from twaps
+    where 1 = 0
     {% endif %}
 
 ),

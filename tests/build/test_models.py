@@ -199,7 +199,8 @@ def test_wallet_totals_are_kept_by_differences_and_counted_again_after_a_failed_
     # carries the drift on (no hourly test recounts a wallet); a full test finds it.
     twap.query(
         "update intermediate.int_wallet_coins set executed_notional_sold ="
-        " executed_notional_sold + 1000 where wallet = %s returning wallet",
+        " executed_notional_sold + 1000 where (wallet, coin) = (select wallet, min(coin)"
+        " from intermediate.int_wallet_coins where wallet = %s group by wallet) returning wallet",
         (wallet,),
     )
     arrive(objects[-2:-1])
