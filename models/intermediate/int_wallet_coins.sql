@@ -87,9 +87,21 @@ changes as (
             end
         ) as unknown_status_count,
         -- A wallet's sum is null when none of its TWAPs has a known amount (as sum() over them).
-        sum(weight * coalesce(bought_notional, 0)) as executed_notional_bought,
+        -- Amounts are negated, not multiplied by the weight: Spark widens a decimal times an
+        -- integer past 38 digits and rounds it.
+        sum(
+            case
+                when weight > 0 then coalesce(bought_notional, 0)
+                else -coalesce(bought_notional, 0)
+            end
+        ) as executed_notional_bought,
         sum(case when bought_notional is null then 0 else weight end) as bought_counted,
-        sum(weight * coalesce(sold_notional, 0)) as executed_notional_sold,
+        sum(
+            case
+                when weight > 0 then coalesce(sold_notional, 0)
+                else -coalesce(sold_notional, 0)
+            end
+        ) as executed_notional_sold,
         sum(case when sold_notional is null then 0 else weight end) as sold_counted,
         min(started_at) as first_twap_at,
         max(started_at) as last_twap_at
