@@ -57,7 +57,8 @@ counted as (
 
 ),
 
--- A TWAP whose rows are gone counts nowhere now (wallet null) and is kept for what it counted.
+-- A TWAP whose rows are gone counts nowhere now (wallet null) and is kept for what it counted;
+-- changed again while still gone, it counted nothing before either (previous_wallet null).
 counts as (
 
     select
@@ -76,7 +77,6 @@ counts as (
 
     from twaps
     full outer join counted on twaps.twap_id = counted.twap_id
-    where twaps.twap_id is not null or counted.wallet is not null
 
 )
 
