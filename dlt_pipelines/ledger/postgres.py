@@ -14,14 +14,15 @@ dbt finds what changed since its last finished build by that sequence (`seq`). R
 commit made non-current are deleted once a finished build has taken in that commit.
 """
 
+from __future__ import annotations
+
 from collections.abc import Collection
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-from dlt.destinations.sql_client import SqlClientBase
 
 from dlt_pipelines.ledger.rules import (
     CURRENT,
@@ -44,6 +45,10 @@ from dlt_pipelines.settings import (
     LEDGER_TABLE,
     LINEAGE_SCHEMA,
 )
+
+# Only for annotations: the run lock (twap/run/lock.py) is taken by commands that never load dlt.
+if TYPE_CHECKING:
+    from dlt.destinations.sql_client import SqlClientBase
 
 # Each entry column's type, and the constraints of those that have some.
 _TYPES = {

@@ -13,20 +13,13 @@
 
 with
 
-twaps as (
+-- The changed wallets' totals by coin (see doc `wallet_differences`): a wallet has a row per
+-- coin it traded, however many TWAPs it placed.
+wallet_coins as (
 
-    select
-        wallet,
-        coin,
-        side,
-        status,
-        executed_notional,
-        -- A source without start times: the TWAP's first event stands in for its start.
-        coalesce(started_at, first_seen_at) as started_at
-
-    from {{ ref('fct_twaps') }}
+    select * from {{ ref('int_wallet_coins') }}
     {% if is_incremental() %}
-    -- Incremental: the TWAPs of the wallets changed since the last successful build.
+    -- Incremental: the wallets changed since the last successful build.
     where {{ is_changed('wallet') }}
     {% endif %}
 
@@ -36,27 +29,23 @@ wallet_totals as (
 
     select
         wallet,
-        count(*) as twap_count,
-        sum(case when status = 'activated' then 1 else 0 end) as active_count,
-        sum(case when status = 'finished' then 1 else 0 end) as finished_count,
-        sum(
-            case when status in ('terminated', 'stopped') then 1 else 0 end
-        ) as terminated_count,
-        sum(case when status = 'error' then 1 else 0 end) as error_count,
-        sum(case when status = 'waitingForTrigger' then 1 else 0 end) as waiting_count,
-        sum(
-            case
-                when status = 'activated' or status = 'waitingForTrigger' then 0
-                when {{ is_ended('status') }} then 0
-                else 1
-            end
-        ) as unknown_status_count,
-        sum(case when side = 'buy' then executed_notional else 0 end) as executed_notional_bought,
-        sum(case when side = 'sell' then executed_notional else 0 end) as executed_notional_sold,
-        min(started_at) as first_twap_at,
-        max(started_at) as last_twap_at
+        {% for column in [
+            'twap_count', 'active_count', 'finished_count', 'terminated_count', 'error_count',
+            'waiting_count', 'unknown_status_count',
+        ] -%}
+        cast(sum({{ column }}) as {{ dbt.type_bigint() }}) as {{ column }},
+        {% endfor -%}
+        -- Null when none of the wallet's TWAPs has a known amount, as a sum over them would be.
+        case
+            when sum(bought_counted) > 0 then sum(executed_notional_bought)
+        end as executed_notional_bought,
+        case
+            when sum(sold_counted) > 0 then sum(executed_notional_sold)
+        end as executed_notional_sold,
+        min(first_twap_at) as first_twap_at,
+        max(last_twap_at) as last_twap_at
 
-    from twaps
+    from wallet_coins
     group by wallet
 
 ),
@@ -68,11 +57,10 @@ coin_ranks as (
         coin,
         row_number() over (
             partition by wallet
-            order by count(*) desc, coin asc
+            order by twap_count desc, coin asc
         ) as coin_rank
 
-    from twaps
-    group by wallet, coin
+    from wallet_coins
 
 ),
 

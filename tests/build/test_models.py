@@ -165,3 +165,55 @@ def test_the_set_up_runs_when_due_and_migrates_the_build_log(twap: Twap, tmp_pat
     # The column is back (false for the builds before it), and the keys of the last build kept.
     recorded = twap.query("select keys_recorded from intermediate.dbt_build_log order by build_id")
     assert recorded == [(False,), (False,), (True,)]
+
+
+def test_wallet_totals_are_kept_by_differences_and_counted_again_after_a_failed_build(
+    twap: Twap, sample: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "source"
+    objects = sorted(sample.rglob("*.parquet"))
+
+    def arrive(paths: list[Path]) -> None:
+        for path in paths:
+            target = source / path.relative_to(sample)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, target)
+        twap("load", "--source", str(source))
+
+    def sold(wallet: str) -> tuple[float, float]:
+        """The wallet's sold notional in dim_wallets, and counted again from fct_twaps."""
+        return twap.query(
+            "select (select executed_notional_sold from marts.dim_wallets where wallet = %s),"
+            " (select sum(executed_notional) from marts.fct_twaps"
+            "  where wallet = %s and side = 'sell')",
+            (wallet, wallet),
+        )[0]
+
+    arrive(objects[:-2])
+    twap("build")
+    known = {wallet for (wallet,) in twap.query("select wallet from marts.dim_wallets")}
+    for path in objects[-2:]:
+        known &= set(pq.read_table(path).column("wallet").to_pylist())
+    wallet = min(known)
+    # Behind dbt's back the wallet's sums drift: a build that adds the next hour's differences
+    # carries the drift on (no hourly test recounts a wallet); a full test finds it.
+    twap.query(
+        "update intermediate.int_wallet_coins set executed_notional_sold ="
+        " executed_notional_sold + 1000 where (wallet, coin) = (select wallet, min(coin)"
+        " from intermediate.int_wallet_coins where wallet = %s group by wallet) returning wallet",
+        (wallet,),
+    )
+    arrive(objects[-2:-1])
+    twap("build")
+    kept, recounted = sold(wallet)
+    assert kept == recounted + 1000
+    full = twap("build", "--full-tests", check=False)
+    assert full.returncode != 0
+    assert "assert_dim_wallets_match_fct_twaps (" in full.stderr
+
+    # The build before did not succeed: the next one counts its changed wallets again.
+    arrive(objects[-1:])
+    twap("build")
+    kept, recounted = sold(wallet)
+    assert kept == recounted
+    twap("build", "--full-tests")

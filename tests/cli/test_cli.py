@@ -3,6 +3,7 @@ and mistakes named in one line before anything starts."""
 
 import json
 import logging
+import os
 import socket
 import subprocess
 import sys
@@ -140,3 +141,21 @@ def test_the_demo_shows_what_runs_now_and_mirrors_its_sample_each_hour(twap: Twa
     assert published == expected
     moved = twap.query("select max(event_time) from marts.fct_twap_status_events")[0][0]
     assert timedelta(hours=1) < moved - newest < timedelta(hours=3)
+
+
+@pytest.mark.parametrize("command", ["build", "publish", "status"])
+def test_commands_that_do_not_load_start_without_dlt(tmp_path: Path, command: str) -> None:
+    # dlt takes ~0.6 s to import: only the commands that load pay it. The database is a closed
+    # port, so each command goes as far as connecting and stops there with its one-line error.
+    url = f"postgresql://postgres@127.0.0.1:{free_port()}/twap"
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "twap.cli", "--home", str(tmp_path), command],
+        env={**os.environ, "TWAP_DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
+    assert result.returncode != 0
+    assert "twap.run.steps" in imported and "psycopg2" in imported
+    assert not {name for name in imported if name == "dlt" or name.startswith("dlt.")}

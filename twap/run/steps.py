@@ -3,16 +3,10 @@
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
+from typing import TYPE_CHECKING
 
-import adbc_driver_postgresql.dbapi as adbc
 import psycopg2
-from botocore.exceptions import BotoCoreError, EndpointConnectionError
-from dlt.common.configuration.exceptions import ConfigFieldMissingException
-from dlt.pipeline.exceptions import PipelineStepFailed
 
-from dlt_pipelines.ledger.lake import LakeLedger
-from dlt_pipelines.ledger.postgres import RunLockLost
-from dlt_pipelines.pipeline import LoadResult, load, make_lake_pipeline, make_pipeline
 from dlt_pipelines.settings import DATASET_NAME, EVENTS_TABLE
 from twap.build.build_log import served_is_current
 from twap.build.dbt_runner import DbtFailed, build
@@ -32,6 +26,11 @@ from twap.publish.versions import Publication
 from twap.run.lock import check_run_lock, lake_lock, lost_lock, run_lock
 from twap.run.status import current_events
 from twap.settings import Settings
+
+# dlt (0.6 s to import) is imported by the steps that load: `twap build`, `publish` and `status`
+# start without it.
+if TYPE_CHECKING:
+    from dlt_pipelines.pipeline import LoadResult
 
 logger = logging.getLogger("twap")
 RAW_EVENTS = f"{DATASET_NAME}.{EVENTS_TABLE}"
@@ -76,8 +75,15 @@ def reading(settings: Settings) -> Iterator[Database | None]:
             stop_embedded(settings.home)
 
 
-def load_step(settings: Settings, database: Database | None) -> LoadResult:
+def load_step(settings: Settings, database: Database | None) -> "LoadResult":
     """Into PostgreSQL's raw, or with no database into the lake (`--warehouse spark`)."""
+    from botocore.exceptions import BotoCoreError
+    from dlt.common.configuration.exceptions import ConfigFieldMissingException
+    from dlt.pipeline.exceptions import PipelineStepFailed
+
+    from dlt_pipelines.ledger.postgres import RunLockLost
+    from dlt_pipelines.pipeline import load, make_lake_pipeline, make_pipeline
+
     with step("load") as done:
         if database is None:
             pipeline = make_lake_pipeline(settings.lake_url, str(settings.dlt_dir))
@@ -184,6 +190,9 @@ def _duplicates_merged(database: Database, events: int) -> str:
 
 def run_spark_steps(settings: Settings, database: None) -> int:
     """load -> build -> publish on the lake with Spark; exit status 3 as run_steps."""
+    from dlt_pipelines.ledger.lake import LakeLedger
+    from dlt_pipelines.pipeline import make_lake_pipeline
+
     result = load_step(settings, database)
     lake = LakeLedger(make_lake_pipeline(settings.lake_url, str(settings.dlt_dir)))
     lake.prepare()
@@ -243,7 +252,7 @@ def locked(
     return metrics.reported(settings, command, locked_steps)
 
 
-def failed_objects_status(result: LoadResult) -> int:
+def failed_objects_status(result: "LoadResult") -> int:
     """3 when objects failed or rows were rejected in this load (each named), else 0."""
     for key, error in sorted(result.stats.failed.items()):
         logger.error("failed object %s: %s", key, error)
@@ -258,7 +267,7 @@ def _raw_exists(database: Database) -> bool:
         return cursor.fetchone()[0]
 
 
-def _nothing_loaded(source_url: str, result: LoadResult) -> str:
+def _nothing_loaded(source_url: str, result: "LoadResult") -> str:
     """One line on why a first run has nothing to build from."""
     stats = result.stats
     if not stats.listed:
@@ -280,6 +289,10 @@ def _nothing_loaded(source_url: str, result: LoadResult) -> str:
 
 def _explain_load_error(source_url: str | None, database: Database | None, exc: Exception) -> str:
     """One line naming what failed and what to check, from the causes of `exc`."""
+    import adbc_driver_postgresql.dbapi as adbc
+    from botocore.exceptions import EndpointConnectionError
+    from dlt.common.configuration.exceptions import ConfigFieldMissingException
+
     chain = list(_causes(exc))
     # The database's side: a connection cut (a failover, a reaper), a server that stopped.
     lost = next(
