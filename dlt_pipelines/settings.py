@@ -6,6 +6,8 @@ PIPELINE_NAME = "hyperliquid_twap"
 LAKE_PIPELINE_NAME = "hyperliquid_twap_lake"
 DATASET_NAME = "raw"
 EVENTS_TABLE = "twap_status_events"
+# TWAP slice fills (fills with a twapId), read from the same source beside the status events.
+FILLS_TABLE = "twap_fills"
 LEDGER_TABLE = "twap_ingest_objects"
 COMMITS_TABLE = "twap_ingest_commits"
 QUARANTINE_TABLE = "twap_quarantined_rows"
@@ -50,6 +52,37 @@ EVENT_SCHEMA = pa.schema(
 )
 REQUIRED_COLUMNS = ("twap_id", "event_time", "status", "wallet", "coin", "side")
 AMOUNT_COLUMNS = ("sz", "executed_sz", "executed_ntl")
+
+# The canonical raw form of one TWAP slice fill (DATA.md, Slice fills): the fill as Hyperliquid
+# writes it, snake_case, amounts as decimal strings; `wallet` is null where the source does not
+# name the user (a saved info API response). `liquidation` is the source's object as JSON text.
+FILL_SCHEMA = pa.schema(
+    [
+        pa.field("twap_id", pa.int64()),
+        pa.field("tid", pa.int64()),
+        pa.field("wallet", pa.string()),
+        pa.field("coin", pa.string()),
+        pa.field("side", pa.string()),
+        pa.field("px", pa.string()),
+        pa.field("sz", pa.string()),
+        pa.field("fill_time", pa.timestamp("us", tz="UTC")),
+        pa.field("fee", pa.string()),
+        pa.field("fee_token", pa.string()),
+        pa.field("closed_pnl", pa.string()),
+        pa.field("start_position", pa.string()),
+        pa.field("dir", pa.string()),
+        pa.field("hash", pa.string()),
+        pa.field("oid", pa.int64()),
+        pa.field("crossed", pa.bool_()),
+        pa.field("cloid", pa.string()),
+        pa.field("builder_fee", pa.string()),
+        pa.field("liquidation", pa.string()),
+    ]
+)
+FILL_REQUIRED_COLUMNS = ("twap_id", "tid", "fill_time", "coin", "side", "px", "sz")
+# Amounts that must be zero or more; fee, closed_pnl and start_position may be negative.
+FILL_AMOUNT_COLUMNS = ("px", "sz", "builder_fee")
+FILL_SIGNED_AMOUNT_COLUMNS = ("fee", "closed_pnl", "start_position")
 
 # Lineage columns appended to every raw row.
 LINEAGE_SCHEMA = pa.schema(
