@@ -52,7 +52,7 @@ final as (
         tid,
         wallet,
         coin,
-        case upper(side) when 'B' then 'buy' when 'A' then 'sell' else side end as side,
+        side,
         fill_time,
         px as price,
         sz as size,

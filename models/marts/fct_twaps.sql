@@ -79,46 +79,6 @@ clock as (
 
 ),
 
-running_coins as (
-
-    select distinct coin
-    from latest
-    where status = 'activated'
-
-),
-
--- Per coin with running TWAPs: its latest fill, and the average price of its most recently
--- ended TWAP that executed anything (doc `reference_price`); one index scan each, in
--- lateral subqueries.
-coin_prices as (
-
-    select
-        running_coins.coin,
-        last_fill.price as coin_last_fill_price,
-        last_ended.avg_price as coin_reference_price
-
-    from running_coins
-    left join lateral (
-        select fills.price
-        from {{ ref('fct_twap_fills') }} as fills
-        where fills.coin = running_coins.coin
-        order by fills.fill_time desc, fills.tid desc
-        limit 1
-    ) as last_fill on true
-    left join lateral (
-        select events.executed_notional / events.executed_size as avg_price
-        from {{ ref('fct_twap_status_events') }} as events
-        where
-            events.coin = running_coins.coin
-            and events.is_latest_status
-            and {{ is_ended('events.status') }}
-            and events.executed_size > 0
-        order by events.event_time desc, events.twap_id desc
-        limit 1
-    ) as last_ended on true
-
-),
-
 twaps as (
 
     select
@@ -149,8 +109,8 @@ twaps as (
         / nullif(fill_totals.fills_executed_size, 0) as fills_avg_price,
         fill_totals.first_fill_at,
         fill_totals.last_fill_at,
-        coin_prices.coin_last_fill_price,
-        coin_prices.coin_reference_price,
+        last_fill.price as coin_last_fill_price,
+        last_ended.avg_price as coin_reference_price,
         case when latest.status = 'activated' then clock.as_of end as as_of,
         latest.status = 'activated' as is_active,
         twap_summary.event_count
@@ -158,8 +118,29 @@ twaps as (
     from latest
     inner join twap_summary on latest.twap_id = twap_summary.twap_id
     left join fill_totals on latest.twap_id = fill_totals.twap_id
-    left join coin_prices on latest.coin = coin_prices.coin
     cross join clock
+    -- A running TWAP's coin: its latest fill, and the average price of its most recently ended
+    -- TWAP that executed anything (doc `reference_price`); an index scan each, none for the
+    -- TWAPs not running.
+    left join lateral (
+        select fills.price
+        from {{ ref('fct_twap_fills') }} as fills
+        where latest.status = 'activated' and fills.coin = latest.coin
+        order by fills.fill_time desc, fills.tid desc
+        limit 1
+    ) as last_fill on true
+    left join lateral (
+        select events.executed_notional / events.executed_size as avg_price
+        from {{ ref('fct_twap_status_events') }} as events
+        where
+            latest.status = 'activated'
+            and events.coin = latest.coin
+            and events.is_latest_status
+            and {{ is_ended('events.status') }}
+            and events.executed_size > 0
+        order by events.event_time desc, events.twap_id desc
+        limit 1
+    ) as last_ended on true
 
 ),
 
