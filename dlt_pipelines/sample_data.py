@@ -1,16 +1,24 @@
-"""Realistic sample data: hourly parquet objects of TWAP status events in the canonical form.
+"""Realistic sample data: hourly parquet objects of TWAP status events in the canonical form,
+and the last hours' fills in the node's `node_fills_by_block` form.
 
 Each TWAP gets an `activated` event at its start and, unless it is still running at the end of
 the window, one terminal event (`finished`, `terminated` or `error`) that usually lands in a
 later hourly object. Amounts are decimal strings; wallets are heavy-tailed; a few events are
 repeated in the next hour's object, as overlapping vendor files do.
+
+Fills (`fill_hours` before the end of the window, as a node that started writing them then):
+a slice every 30 seconds from the TWAP's start, the slices' sizes adding up exactly to the
+executed size of its terminal event, at prices that wander; each slice beside its counterparty
+(the same trade id, no twapId) and, now and then, a trade of other orders.
 """
 
+import json
+import math
 import random
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 
 import pyarrow as pa
@@ -51,6 +59,14 @@ ERRORS = (
     "Order price cannot be more than 95% away from the reference price",
 )
 SLICE_SECONDS = 30
+# Fills: trade and order ids above any event's, a block every 100 ms, other orders' trades
+# beside one slice in this many.
+FIRST_TID = 900_000_000_000_000
+FIRST_OID = 200_000_000_000
+FIRST_BLOCK = 600_000_000
+BLOCK_MS = 100
+OTHER_TRADE_EVERY = 5
+ZERO_HASH = "0x" + "0" * 64
 
 
 @dataclass(frozen=True)
@@ -58,6 +74,8 @@ class SampleSummary:
     objects: int
     events: int
     twaps: int
+    fill_objects: int = 0
+    fills: int = 0  # TWAP slice fills (each also has its counterparty's fill beside it)
 
 
 def generate(
@@ -69,9 +87,13 @@ def generate(
     twaps_per_day: int = 2500,
     wallets: int = 3000,
     duplicate_rate: float = 0.003,
+    fill_hours: int = 0,
 ) -> SampleSummary:
     """Write `days` days of hourly objects under `out/YYYY/MM/DD/HH.parquet`, from midnight UTC
-    of `start` or from `start` itself when it is a time (then whole hours, as objects are)."""
+    of `start` or from `start` itself when it is a time (then whole hours, as objects are), and
+    the fills of the window's last `fill_hours` hours under
+    `out/node_fills_by_block/hourly/YYYYMMDD/H` (plain JSON lines). The status events are the
+    same whatever `fill_hours` is."""
     rng = random.Random(seed)
     if isinstance(start, datetime):
         window_start = _hour(start.astimezone(UTC))
@@ -84,9 +106,15 @@ def generate(
     count = days * twaps_per_day
     starts = sorted(rng.uniform(0, days * 86400) for _ in range(count))
     by_hour: dict[datetime, list[dict]] = defaultdict(list)
+    fills_from = max(window_start, window_end - timedelta(hours=fill_hours))
+    blocks: dict[int, list[list]] = defaultdict(list)
+    fills = 0
     for index, offset in enumerate(starts):
         started = window_start + timedelta(milliseconds=int(offset * 1000))
-        for event in _twap_events(rng, FIRST_TWAP_ID + index, started, wallet_pool, wallet_weights):
+        twap = _twap_events(rng, FIRST_TWAP_ID + index, started, wallet_pool, wallet_weights)
+        if fill_hours:
+            fills += _add_fills(blocks, twap, wallet_pool, seed, (fills_from, window_end))
+        for event in twap:
             if event["event_time"] >= window_end:
                 continue
             hour = _hour(event["event_time"])
@@ -102,7 +130,131 @@ def generate(
         pq.write_table(_to_table(rows), path)
         objects += 1
         events += len(rows)
-    return SampleSummary(objects=objects, events=events, twaps=count)
+    fill_objects = _write_fill_hours(out, blocks, fills_from, window_end)
+    return SampleSummary(objects, events, count, fill_objects, fills)
+
+
+def _add_fills(
+    blocks: dict[int, list[list]],
+    twap: list[dict],
+    wallets: list[str],
+    seed: int,
+    window: tuple[datetime, datetime],
+) -> int:
+    """The slices of one TWAP (its `activated` and terminal events) that fall in `window`, each
+    with its counterparty and sometimes another trade, added to `blocks` (block number ->
+    `[user, fill]` events); returns the TWAP's slice fills added.
+
+    A generator of its own per TWAP: the status events do not depend on the fills."""
+    activated, terminal = twap
+    rng = random.Random(f"{seed}:{activated['twap_id']}")
+    twap_id, side = activated["twap_id"], activated["side"]
+    step = Decimal(1).scaleb(Decimal(activated["sz"]).as_tuple().exponent)
+    elapsed = (terminal["event_time_ns"] - _nanos(activated["started_at"])) / NANOS
+    done = min(int(elapsed // SLICE_SECONDS), max(activated["minutes"] * 60 // SLICE_SECONDS, 1))
+    if done == 0:
+        return 0
+    executed = Decimal(terminal["executed_sz"])
+    base = (executed / done).quantize(step, rounding=ROUND_DOWN)
+    extra = int((executed - base * done) / step)  # one more step for the first `extra` slices
+    price = next(p for coin, p, _, _ in COINS if coin == activated["coin"])
+    price *= Decimal(str(round(rng.uniform(0.97, 1.03), 5)))
+    # Only the slices inside the window: slice n (from 0) is at the start plus (n + 1) * 30 s.
+    started = activated["started_at"]
+    first = max(math.ceil((window[0] - started).total_seconds() / SLICE_SECONDS) - 1, 0)
+    last = min(math.ceil((window[1] - started).total_seconds() / SLICE_SECONDS) - 1, done)
+    added = 0
+    for number in range(first, last):
+        price *= Decimal(str(round(1 + rng.gauss(0, 0.0006), 6)))
+        size = base + step if number < extra else base
+        at = started + timedelta(seconds=SLICE_SECONDS * (number + 1))
+        if size <= 0 or not window[0] <= at < window[1]:
+            continue
+        ms = int(at.timestamp() * 1000) // BLOCK_MS * BLOCK_MS
+        block = FIRST_BLOCK + ms // BLOCK_MS
+        tid = FIRST_TID + twap_id * 10_000 + number
+        px = _price_text(price)
+        slice_fill = _fill(activated["coin"], px, size, side, ms, tid, twap_id, rng)
+        other_side = "A" if side == "B" else "B"
+        counterparty = {
+            **_fill(activated["coin"], px, size, other_side, ms, tid, None, rng),
+            "crossed": False,
+        }
+        blocks[block] += [[activated["wallet"], slice_fill], [rng.choice(wallets), counterparty]]
+        if number % OTHER_TRADE_EVERY == 0:
+            # Other orders trading the same coin at the same time: no twapId on either side.
+            other_tid = tid + FIRST_TID
+            for each_side in ("B", "A"):
+                other = _fill(activated["coin"], px, step, each_side, ms, other_tid, None, rng)
+                blocks[block].append([rng.choice(wallets), other])
+        added += 1
+    return added
+
+
+def _fill(
+    coin: str,
+    px: str,
+    size: Decimal,
+    side: str,
+    ms: int,
+    tid: int,
+    twap_id: int | None,
+    rng: random.Random,
+) -> dict:
+    """One fill as the node writes it (its fields in the node's order)."""
+    notional = Decimal(px) * size
+    buy = side == "B"
+    return {
+        "coin": coin,
+        "px": px,
+        "sz": format(size, "f"),
+        "side": side,
+        "time": ms,
+        "startPosition": "0.0",
+        "dir": ("Open Long" if buy else "Open Short") if ":" not in coin else "Buy",
+        "closedPnl": "0.0",
+        # TWAP slices carry an all-zero hash (they are not transactions of their own).
+        "hash": ZERO_HASH if twap_id is not None else f"0x{rng.getrandbits(256):064x}",
+        "oid": FIRST_OID + rng.getrandbits(32),
+        "crossed": True,
+        "fee": format((notional * Decimal("0.00045")).quantize(Decimal("0.000001")), "f"),
+        "tid": tid,
+        "feeToken": "USDC",
+        "twapId": twap_id,
+    }
+
+
+def _price_text(price: Decimal) -> str:
+    """A price with 5 significant figures, as Hyperliquid quotes them."""
+    return format(price.quantize(Decimal(1).scaleb(price.adjusted() - 4)).normalize(), "f")
+
+
+def _write_fill_hours(
+    out: Path, blocks: dict[int, list[list]], start: datetime, end: datetime
+) -> int:
+    """One object per hour from `start` to `end`, one block per line, as the node writes
+    `node_fills_by_block/hourly/{YYYYMMDD}/{H}` (an hour with no fills still has its file)."""
+    by_hour: dict[datetime, list[int]] = defaultdict(list)
+    for block in sorted(blocks):
+        moment = datetime.fromtimestamp((block - FIRST_BLOCK) * BLOCK_MS / 1000, UTC)
+        by_hour[_hour(moment)].append(block)
+    hour, written = start, 0
+    while hour < end:
+        path = out / "node_fills_by_block" / "hourly" / f"{hour:%Y%m%d}" / str(hour.hour)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w") as lines:
+            for block in by_hour.get(hour, []):
+                moment = datetime.fromtimestamp((block - FIRST_BLOCK) * BLOCK_MS / 1000, UTC)
+                line = {
+                    "local_time": (moment + timedelta(milliseconds=40)).isoformat()[:-6],
+                    "block_time": moment.isoformat()[:-6],
+                    "block_number": block,
+                    "events": blocks[block],
+                }
+                lines.write(json.dumps(line, separators=(",", ":")) + "\n")
+        hour += timedelta(hours=1)
+        written += 1
+    return written
 
 
 def _twap_events(

@@ -25,19 +25,20 @@ from dlt_pipelines.errors import BadObjectError, one_line
 from dlt_pipelines.ledger.rules import FAILED, KEEP, LOADED, MIRROR, KnownObject, LedgerEntry
 from dlt_pipelines.listing import Selection, SourceObject, list_objects, open_filesystem, select
 from dlt_pipelines.readers.formats import read_table
-from dlt_pipelines.readers.layouts import Layout, layouts_from_config
+from dlt_pipelines.readers.layouts import FILLS, Layout, layouts_from_config
 from dlt_pipelines.readers.objects import (
     ObjectSummary,
     batched,
     fetch_objects,
     read_batch,
     read_spool,
-    spool_events,
+    spool_rows,
 )
 from dlt_pipelines.settings import (
     BATCH_BYTES,
     DEFAULT_FILE_GLOB,
     EVENTS_TABLE,
+    FILLS_TABLE,
     LARGE_OBJECT_BYTES,
     OBJECTS_PER_BATCH,
     PIPELINE_NAME,
@@ -157,7 +158,8 @@ def twap_status_events(
     large_object_bytes: int = LARGE_OBJECT_BYTES,
 ) -> Iterator[Any]:
     """Arrow tables (of at most ROWS_PER_ITEM rows) of the canonical events of the selected
-    objects; rejected rows go to the quarantine table with their reason.
+    objects, and of their TWAP slice fills for the fills table (an object holds one or the
+    other, told by its layout); rejected rows go to the quarantine table with their reason.
 
     Raw is append-only: what counts is decided by the ledger. What the listing found and what
     happened to each object go to the resource's metrics (`dlt.current.resource_metrics()`,
@@ -173,6 +175,7 @@ def twap_status_events(
         reappeared=selection.reappeared,
         on_vanished=selection.on_vanished,
         rows=0,
+        fills=0,
     )
     attempts: list[dict[str, Any]] = metrics.setdefault("attempts", [])
     fs, chosen, now = selection.fs, layouts_from_config(layouts), datetime.now(UTC)
@@ -195,12 +198,15 @@ def twap_status_events(
             attempts.append(_failed(obj, error))
         for obj, summary in batch.objects.items():
             attempts.append(_loaded(obj, summary))
-            metrics["rows"] += summary.rows
+            metrics["fills" if summary.kind == FILLS else "rows"] += summary.rows
         yield from _quarantined(batch.rejected)
         if batch.events is not None:
             # Items of bounded size make load files of bounded size, COPYed in parallel.
             for offset in range(0, batch.events.num_rows, ROWS_PER_ITEM):
                 yield batch.events.slice(offset, ROWS_PER_ITEM)
+        if batch.fills is not None:
+            for offset in range(0, batch.fills.num_rows, ROWS_PER_ITEM):
+                yield _fills(batch.fills.slice(offset, ROWS_PER_ITEM))
         done += len(objects)
         if time.monotonic() - last_report >= PROGRESS_EVERY_SECONDS:
             last_report = time.monotonic()
@@ -222,15 +228,25 @@ def _read_large(
             logger.info("streaming large object %s (%s bytes)", obj.key, obj.size_bytes)
             spool = Path(spool_dir) / "object.parquet"
             try:
-                summary, rejected = spool_events(fs, obj, spool, layouts, now)
+                spooled = spool_rows(fs, obj, spool, layouts, now)
             except BadObjectError as exc:
                 attempts.append(_failed(obj, str(exc)))
                 continue
-            yield from read_spool(spool)
-            yield from _quarantined(rejected)
-            attempts.append(_loaded(obj, summary))
-            metrics["rows"] += summary.rows
+            for table in read_spool(spool):
+                yield _fills(table) if spooled.kind == FILLS else table
+            yield from _quarantined(spooled.rejected)
+            attempts.append(_loaded(obj, spooled.summary))
+            metrics["fills" if spooled.kind == FILLS else "rows"] += spooled.summary.rows
             spool.unlink()
+
+
+def _fills(fills: pa.Table) -> Any:
+    """TWAP slice fills, for the fills table (appended; what counts is the ledger's business)."""
+    return dlt.mark.with_hints(
+        fills,
+        dlt.mark.make_hints(table_name=FILLS_TABLE, write_disposition="append"),
+        create_table_variant=True,
+    )
 
 
 def _quarantined(rejected: pa.Table) -> Iterator[Any]:

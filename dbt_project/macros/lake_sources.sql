@@ -23,6 +23,18 @@
             'twap_ingest_commits_log': 'parquet',
             '_dlt_loads': 'json',
         } -%}
+        {#- The TWAP slice fills, with their columns given: the folder exists once a fill has
+            loaded, and a source with no files has no schema to infer (the columns of
+            dlt_pipelines/settings.py FILL_SCHEMA, lineage and the load id; a test keeps them
+            equal). -#}
+        {%- set fill_columns = [
+            'twap_id bigint', 'tid bigint', 'wallet string', 'coin string', 'side string',
+            'px string', 'sz string', 'fill_time timestamp', 'fee string', 'fee_token string',
+            'closed_pnl string', 'start_position string', 'dir string', 'hash string',
+            'oid bigint', 'crossed boolean', 'cloid string', 'builder_fee string',
+            'liquidation string', 'object_key string', 'object_version string',
+            'object_row bigint', '_dlt_load_id string',
+        ] -%}
         {%- do run_query('create database if not exists raw') -%}
         {%- for table, format in tables.items() -%}
             {%- set name = 'raw.' ~ table.lstrip('_') -%}
@@ -32,6 +44,11 @@
                 ~ " options (mergeSchema 'true') location '" ~ raw ~ '/' ~ table ~ "'"
             ) -%}
         {%- endfor -%}
+        {%- do run_query('drop table if exists raw.twap_fills') -%}
+        {%- do run_query(
+            'create table raw.twap_fills (' ~ fill_columns | join(', ') ~ ') using parquet'
+            ~ " location '" ~ raw ~ "/twap_fills'"
+        ) -%}
         {#- The ledger as PostgreSQL's tables (lake_ledger_views.sql, from the ledger's rules). -#}
         {%- do create_lake_ledger_views() -%}
     {%- endif -%}

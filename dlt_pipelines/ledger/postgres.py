@@ -17,6 +17,7 @@ commit made non-current are deleted once a finished build has taken in that comm
 from collections.abc import Collection
 from typing import Any
 
+import pyarrow as pa
 from dlt.destinations.sql_client import SqlClientBase
 
 from dlt_pipelines.ledger.rules import (
@@ -34,7 +35,10 @@ from dlt_pipelines.settings import (
     BUILD_LOG_TABLE,
     COMMITS_TABLE,
     EVENTS_TABLE,
+    FILL_SCHEMA,
+    FILLS_TABLE,
     LEDGER_TABLE,
+    LINEAGE_SCHEMA,
 )
 
 # Each entry column's type, and the constraints of those that have some.
@@ -82,6 +86,20 @@ _COMMIT_COLUMNS = """
 # Indexes on raw that keep a run O(new data): current rows are found by object and load, the
 # rows of one load by its id, dbt's changed TWAPs by id.
 RAW_INDEXES = (("object_key", "_dlt_load_id"), ("_dlt_load_id",), ("twap_id",))
+# Raw's tables of rows the ledger names (events, TWAP slice fills), each by object and load.
+RAW_TABLES = (EVENTS_TABLE, FILLS_TABLE)
+# The fills table as dlt creates it from FILL_SCHEMA (its own types), made before any fill
+# loads so that dbt's source always resolves: most deployments load statuses long before fills.
+_DLT_TYPES = {pa.int64(): "bigint", pa.string(): "varchar", pa.bool_(): "boolean"}
+_FILL_COLUMNS = ", ".join(
+    [
+        *(
+            f"{field.name} {_DLT_TYPES.get(field.type, 'timestamp with time zone')}"
+            for field in (*FILL_SCHEMA, *LINEAGE_SCHEMA)
+        ),
+        "_dlt_load_id varchar not null",
+    ]
+)
 
 
 def known_objects(client: SqlClientBase) -> dict[str, KnownObject]:
@@ -116,7 +134,9 @@ def prepare(client: SqlClientBase, aborted_loads: Collection[str] = ()) -> None:
             f"create index if not exists {COMMITS_TABLE}_load_id_idx "
             f"on {_name(client, COMMITS_TABLE)} (load_id)"
         )
-    if _table_exists(client, EVENTS_TABLE):
+        if not _table_exists(client, FILLS_TABLE):
+            client.execute_sql(f"create table {_name(client, FILLS_TABLE)} ({_FILL_COLUMNS})")
+    if _table_exists(client, "_dlt_loads"):
         delete_unreachable_rows(client, aborted_loads)
 
 
@@ -127,7 +147,8 @@ def delete_unreachable_rows(client: SqlClientBase, aborted_loads: Collection[str
     its rows, or a package aborted now) and the rows a commit made non-current once a finished
     dbt build has taken that commit in (dbt finds changed TWAPs through them until then).
     """
-    events, commits = _name(client, EVENTS_TABLE), _name(client, COMMITS_TABLE)
+    commits = _name(client, COMMITS_TABLE)
+    raw = [_name(client, table) for table in RAW_TABLES if _table_exists(client, table)]
     deleted = 0
     with client.begin_transaction():
         # _dlt_loads holds one row per finished load: a scan of it is cheap, raw is not scanned.
@@ -138,7 +159,10 @@ def delete_unreachable_rows(client: SqlClientBase, aborted_loads: Collection[str
             """
         )
         for load_id in {row[0] for row in orphans or []} | set(aborted_loads):
-            deleted += _rowcount(client, f"delete from {events} where _dlt_load_id = %s", load_id)
+            for table in raw:
+                deleted += _rowcount(
+                    client, f"delete from {table} where _dlt_load_id = %s", load_id
+                )
         built = built_through(client)
         # Only when there is something to clean: a DELETE locks raw even when it finds nothing.
         to_clean = built is not None and client.execute_sql(
@@ -149,17 +173,18 @@ def delete_unreachable_rows(client: SqlClientBase, aborted_loads: Collection[str
             built,
         )
         if to_clean:
-            deleted += _rowcount(
-                client,
-                f"""
-                delete from {events} as e
-                using {commits} as c
-                where
-                    c.seq <= %s and not c.cleaned and c.previous_load_id is not null
-                    and e.object_key = c.object_key and e._dlt_load_id = c.previous_load_id
-                """,
-                built,
-            )
+            for table in raw:
+                deleted += _rowcount(
+                    client,
+                    f"""
+                    delete from {table} as e
+                    using {commits} as c
+                    where
+                        c.seq <= %s and not c.cleaned and c.previous_load_id is not null
+                        and e.object_key = c.object_key and e._dlt_load_id = c.previous_load_id
+                    """,
+                    built,
+                )
             client.execute_sql(
                 f"update {commits} set cleaned = true where seq <= %s and not cleaned", built
             )
@@ -183,8 +208,9 @@ def record(client: SqlClientBase, run: Run) -> None:
     if not touched:
         return  # a run that read nothing and saw no object come or go
     ledger, commits = _name(client, LEDGER_TABLE), _name(client, COMMITS_TABLE)
-    if _table_exists(client, EVENTS_TABLE):
-        _create_raw_indexes(client)
+    for table in RAW_TABLES:
+        if _table_exists(client, table):
+            _create_raw_indexes(client, table)
     with client.begin_transaction():
         columns = ", ".join(ENTRY_COLUMNS)
         rows = client.execute_sql(
@@ -222,27 +248,28 @@ def _write(client: SqlClientBase, ledger: str, entries: list[dict[str, Any]]) ->
     )
 
 
-def _create_raw_indexes(client: SqlClientBase) -> None:
-    """Raw's indexes, built once after the first (bulk) load, when sorting in memory is fast."""
-    events = _name(client, EVENTS_TABLE)
+def _create_raw_indexes(client: SqlClientBase, table: str) -> None:
+    """A raw table's indexes, built once after the first (bulk) load, when sorting in memory
+    is fast."""
+    relation = _name(client, table)
     present = {
         name
         for (name,) in client.execute_sql(
             "select indexname from pg_indexes where schemaname = %s and tablename = %s",
             client.fully_qualified_dataset_name(quote=False),
-            EVENTS_TABLE,
+            table,
         )
     }
     # Only what is missing: CREATE INDEX locks raw against writers even when it exists.
-    missing = [c for c in RAW_INDEXES if f"{EVENTS_TABLE}_{'_'.join(c)}_idx" not in present]
+    missing = [c for c in RAW_INDEXES if f"{table}_{'_'.join(c)}_idx" not in present]
     if not missing:
         return
     with client.begin_transaction():
         client.execute_sql("set local maintenance_work_mem = '256MB'")
         for columns in missing:
-            index = client.escape_column_name(f"{EVENTS_TABLE}_{'_'.join(columns)}_idx")
+            index = client.escape_column_name(f"{table}_{'_'.join(columns)}_idx")
             quoted = ", ".join(client.escape_column_name(column) for column in columns)
-            client.execute_sql(f"create index if not exists {index} on {events} ({quoted})")
+            client.execute_sql(f"create index if not exists {index} on {relation} ({quoted})")
 
 
 def _rowcount(client: SqlClientBase, delete: str, *args: object) -> int:

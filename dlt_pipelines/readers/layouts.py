@@ -11,7 +11,20 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dlt_pipelines.settings import EVENT_SCHEMA, REQUIRED_COLUMNS
+import pyarrow as pa
+
+from dlt_pipelines.settings import (
+    EVENT_SCHEMA,
+    FILL_REQUIRED_COLUMNS,
+    FILL_SCHEMA,
+    REQUIRED_COLUMNS,
+)
+
+# What an object holds: TWAP status events or TWAP slice fills; each its schema and the columns
+# a layout must find.
+EVENTS, FILLS = "events", "fills"
+SCHEMAS: dict[str, pa.Schema] = {EVENTS: EVENT_SCHEMA, FILLS: FILL_SCHEMA}
+REQUIRED: dict[str, tuple[str, ...]] = {EVENTS: REQUIRED_COLUMNS, FILLS: FILL_REQUIRED_COLUMNS}
 
 # Every status word Hyperliquid is known to use, spelled as it does (DATA.md, Statuses beyond the
 # four); sources' spellings are matched ignoring case. A word not listed is kept as written.
@@ -19,7 +32,7 @@ STATUSES = ("activated", "finished", "terminated", "error", "waitingForTrigger",
 # Sides as sources spell them (compared lower-case) -> the canonical B (buy) or A (sell).
 SIDES = {"b": "B", "a": "A", "buy": "B", "sell": "A", "bid": "B", "ask": "A"}
 TIME_UNITS = ("s", "ms", "us", "ns")
-TIMES = ("event_time", "started_at")
+TIMES = ("event_time", "started_at", "fill_time")
 
 
 @dataclass(frozen=True)
@@ -34,6 +47,7 @@ class Layout:
     time_units: Mapping[str, str] = field(default_factory=dict)
     # the list whose elements are the events, as a column or a path into structs (`data.history`)
     unnest: str | None = None
+    kind: str = EVENTS
 
     def present(self, column_names: Sequence[str]) -> dict[str, str]:
         """Canonical column -> the source column that holds it in a table with these columns."""
@@ -47,7 +61,7 @@ class Layout:
 
     def missing(self, column_names: Sequence[str]) -> list[str]:
         found = self.present(column_names)
-        return [name for name in REQUIRED_COLUMNS if name not in found]
+        return [name for name in REQUIRED[self.kind] if name not in found]
 
 
 def _state(prefix: str, capitalised: bool = False) -> dict[str, tuple[str, ...]]:
@@ -85,8 +99,38 @@ _INFO_API_TIMES = {"event_time": "s", "started_at": "ms"}
 # Bitquery's epoch numbers: event and block times in nanoseconds, order start in milliseconds.
 _BITQUERY_TIMES = {"event_time": "ns", "started_at": "ms"}
 
+# A fill's fields as Hyperliquid names them (node, info API, websocket, vendors' flat copies).
+_FILL_FIELDS = {
+    "twap_id": "twapId",
+    "tid": "tid",
+    "coin": "coin",
+    "side": "side",
+    "px": "px",
+    "sz": "sz",
+    "fill_time": "time",
+    "fee": "fee",
+    "fee_token": "feeToken",
+    "closed_pnl": "closedPnl",
+    "start_position": "startPosition",
+    "dir": "dir",
+    "hash": "hash",
+    "oid": "oid",
+    "crossed": "crossed",
+    "cloid": "cloid",
+    "builder_fee": "builderFee",
+    "liquidation": "liquidation",
+}
+# The fill as a struct `fill` (node events `[user, fill]`, userTwapSliceFills `{fill, twapId}`)
+# or flat (userFills, vendors); the user beside it, or none (a saved info API response).
+_FILL = {canonical: (f"fill.{name}", name) for canonical, name in _FILL_FIELDS.items()} | {
+    "twap_id": ("twapId", "fill.twapId"),
+    "wallet": ("user", "fill.user", "wallet"),
+}
+
 KNOWN_LAYOUTS: tuple[Layout, ...] = (
     Layout("canonical", {f.name: (f.name,) for f in EVENT_SCHEMA}),
+    Layout("canonical fills", {f.name: (f.name,) for f in FILL_SCHEMA}, kind=FILLS),
+    Layout("Hyperliquid fills", _FILL, kind=FILLS),
     Layout("node", _NODE),
     Layout("node block envelope", _NODE, unnest="events"),
     Layout("info API twapHistory", _INFO_API, time_units=_INFO_API_TIMES),
@@ -229,21 +273,24 @@ def _layout(name: str, spec: Any) -> Layout:
     where = f"layout '{name}' (sources.hyperliquid_twap.layouts.{name})"
     if not isinstance(spec, Mapping):
         raise ValueError(f"{where} must be a table of columns, statuses, sides, time_unit")
-    unknown_keys = set(spec) - {"columns", "statuses", "sides", "time_unit", "unnest"}
+    unknown_keys = set(spec) - {"columns", "statuses", "sides", "time_unit", "unnest", "kind"}
     if unknown_keys:
         raise ValueError(f"{where}: unknown key(s) {', '.join(sorted(unknown_keys))}")
     columns = {
         canonical: (sources,) if isinstance(sources, str) else tuple(sources)
         for canonical, sources in (spec.get("columns") or {}).items()
     }
-    canonical_names = {f.name for f in EVENT_SCHEMA}
-    unknown = sorted(set(columns) - canonical_names)
+    kind = spec.get("kind") or EVENTS
+    if kind not in SCHEMAS:
+        raise ValueError(f"{where}: kind is {' or '.join(SCHEMAS)}, not {kind!r}")
+    schema = SCHEMAS[kind]
+    unknown = sorted(set(columns) - set(schema.names))
     if unknown:
         raise ValueError(
             f"{where}: unknown canonical column(s) {', '.join(unknown)} "
-            f"(one of {', '.join(f.name for f in EVENT_SCHEMA)})"
+            f"(one of {', '.join(schema.names)})"
         )
-    missing = [name for name in REQUIRED_COLUMNS if name not in columns]
+    missing = [name for name in REQUIRED[kind] if name not in columns]
     if missing:
         raise ValueError(f"{where}: no source column for {', '.join(missing)}")
     statuses = {str(k).lower(): str(v) for k, v in (spec.get("statuses") or {}).items()}
@@ -265,4 +312,4 @@ def _layout(name: str, spec: Any) -> Layout:
             f"{where}: time_unit is one of {', '.join(TIME_UNITS)}, or a table of them by "
             f"{' and '.join(TIMES)}"
         )
-    return Layout(name, columns, statuses, sides, time_units, spec.get("unnest"))
+    return Layout(name, columns, statuses, sides, time_units, spec.get("unnest"), kind)

@@ -16,10 +16,21 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dlt_pipelines.errors import BadObjectError
-from dlt_pipelines.readers.layouts import SIDES, STATUSES, TIMES, Layout, choose_layout
+from dlt_pipelines.readers.layouts import (
+    FILLS,
+    SIDES,
+    STATUSES,
+    TIMES,
+    Layout,
+    choose_layout,
+)
 from dlt_pipelines.settings import (
     AMOUNT_COLUMNS,
     EVENT_SCHEMA,
+    FILL_AMOUNT_COLUMNS,
+    FILL_REQUIRED_COLUMNS,
+    FILL_SCHEMA,
+    FILL_SIGNED_AMOUNT_COLUMNS,
     LINEAGE_SCHEMA,
     QUARANTINE_SCHEMA,
     REQUIRED_COLUMNS,
@@ -72,7 +83,9 @@ class Fitted:
 class Normalised:
     """Rows of one layout (from one object or many) read into the canonical schema."""
 
-    events: pa.Table  # the canonical schema, the source's extra columns, then lineage
+    # events: the canonical schema, the source's extra columns, then lineage; fills: the fill
+    # schema then lineage
+    events: pa.Table
     rejected: pa.Table  # lineage, reason, row (the source row as JSON text)
     repaired: pa.Array  # per row of the view: a time corrected from ms stored as ns
 
@@ -113,6 +126,15 @@ def fit_layout(table: pa.Table, layouts: Sequence[Layout]) -> Fitted:
     return Fitted(layout, rows[layout.unnest], views[layout.unnest])
 
 
+def normalise(fitted: Fitted, now: datetime) -> Normalised:
+    """The rows of `fitted` read into the canonical form of what its layout holds."""
+    return (
+        normalise_fills(fitted, now)
+        if fitted.layout.kind == FILLS
+        else normalise_events(fitted, now)
+    )
+
+
 def normalise_events(fitted: Fitted, now: datetime) -> Normalised:
     """Every row of `fitted` (whose tables end with the lineage columns) validated and read
     into the canonical schema; the rows that cannot be are rejected with their reason."""
@@ -133,9 +155,12 @@ def normalise_events(fitted: Fitted, now: datetime) -> Normalised:
             repaired = pc.or_(repaired, misread)
         else:
             column = _READERS[field.name](raw, layout)
-        columns[field.name] = _Column(column, _problem(field.name, raw, column))
+        problem = _problem(
+            field.name, raw, column, field.name in REQUIRED_COLUMNS, field.name in AMOUNT_COLUMNS
+        )
+        columns[field.name] = _Column(column, problem)
     _split_error_status(columns)
-    reason = _first_reason(columns, rows)
+    reason = _first_reason(columns, EVENT_SCHEMA, rows)
     good = pc.is_null(reason)
     _warn_of_unknown_statuses(pc.filter(columns["status"].values, good))
     used = set(found.values())
@@ -154,6 +179,98 @@ def normalise_events(fitted: Fitted, now: datetime) -> Normalised:
         rejected=_rejected(fitted.rows, reason, pc.invert(good)),
         repaired=repaired,
     )
+
+
+def normalise_fills(fitted: Fitted, now: datetime) -> Normalised:
+    """The TWAP slice fills of `fitted` validated and read into the fill schema: a fill without
+    a twapId is another order's (or the TWAP's counterparty) and is dropped; a slice fill that
+    cannot be read is rejected with its reason."""
+    layout = fitted.layout
+    found = layout.present(fitted.view.column_names)
+    twap_ids = _twap_ids(fitted.view, layout)
+    slices = pc.is_valid(twap_ids)
+    if pa.types.is_string(twap_ids.type) or pa.types.is_large_string(twap_ids.type):
+        slices = pc.and_(slices, pc.not_equal(pc.utf8_trim_whitespace(twap_ids), ""))
+    elif pa.types.is_integer(twap_ids.type):
+        slices = pc.and_(slices, pc.not_equal(twap_ids, 0))  # an index's "no TWAP" (Dwellir)
+    slices = pc.fill_null(slices, False)
+    view, source_rows = fitted.view.filter(slices), fitted.rows.filter(slices)
+    twap_ids, rows = twap_ids.filter(slices), view.num_rows
+    window = (_ns(EARLIEST), _ns(now + LATEST_AHEAD))
+    columns: dict[str, _Column] = {}
+    for field in FILL_SCHEMA:
+        source = found.get(field.name)
+        if field.name == "liquidation":
+            columns[field.name] = _Column(_json_text(view, source, layout), None)
+            continue
+        if source is None:
+            columns[field.name] = _Column(pa.nulls(rows, field.type), None)
+            continue
+        raw = twap_ids if field.name == "twap_id" else view.column(source).combine_chunks()
+        if field.name in TIMES:
+            column, _ = _read_time(raw, layout.time_units.get(field.name), window)
+        else:
+            column = _FILL_READERS[field.name](raw, layout)
+        problem = _problem(
+            field.name,
+            raw,
+            column,
+            field.name in FILL_REQUIRED_COLUMNS,
+            field.name in FILL_AMOUNT_COLUMNS,
+        )
+        columns[field.name] = _Column(column, problem)
+    reason = _first_reason(columns, FILL_SCHEMA, rows)
+    good = pc.is_null(reason)
+    lineage = view.select(LINEAGE_SCHEMA.names)
+    fills = pa.Table.from_arrays(
+        [*(columns[f.name].values for f in FILL_SCHEMA), *lineage.columns],
+        schema=pa.schema([*FILL_SCHEMA, *LINEAGE_SCHEMA]),
+    )
+    return Normalised(
+        events=fills.filter(good),
+        rejected=_rejected(source_rows, reason, pc.invert(good)),
+        repaired=pa.repeat(pa.scalar(False), fitted.view.num_rows),
+    )
+
+
+def _twap_ids(view: pa.Table, layout: Layout) -> pa.Array:
+    """The twapId of each fill: the record's (`{fill, twapId}`) or else the fill's own."""
+    present = [view.column(name) for name in layout.columns["twap_id"] if name in view.column_names]
+    try:
+        return pc.coalesce(*present).combine_chunks()
+    except (pa.ArrowNotImplementedError, pa.ArrowTypeError, pa.ArrowInvalid):
+        return present[0].combine_chunks()  # of different types: the record's
+
+
+def _json_text(view: pa.Table, source: str | None, layout: Layout) -> pa.Array:
+    """An object field as JSON text: a text column as it is, or the children of a struct the
+    view flattened (`liquidation.markPx`, …) joined back into one object; null when absent."""
+    rows = view.num_rows
+    if source is not None:
+        return _read_text(view.column(source).combine_chunks(), layout)
+    candidates = layout.columns.get("liquidation", ())
+    prefix = next(
+        (
+            f"{name}."
+            for name in candidates
+            if any(c.startswith(f"{name}.") for c in view.column_names)
+        ),
+        None,
+    )
+    if prefix is None:
+        return pa.nulls(rows, pa.string())
+    parts, present = [], pa.repeat(pa.scalar(False), rows)
+    for name in (c for c in view.column_names if c.startswith(prefix)):
+        column = view.column(name).combine_chunks()
+        present = pc.or_(present, pc.is_valid(column))
+        text = pc.cast(column, pa.string())
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            escaped = pc.replace_substring(pc.replace_substring(text, "\\", "\\\\"), '"', '\\"')
+            text = pc.binary_join_element_wise('"', escaped, '"', "")
+        key = json.dumps(name[len(prefix) :])
+        parts.append(pc.binary_join_element_wise(f"{key}:", pc.fill_null(text, "null"), ""))
+    joined = pc.binary_join_element_wise(*parts, ",")
+    return _valid_where(pc.binary_join_element_wise("{", joined, "}", ""), present)
 
 
 def _flatten_structs(table: pa.Table) -> pa.Table:
@@ -319,18 +436,19 @@ def _one_iso(value: str | None) -> int | None:
         return None
 
 
-def _problem(name: str, raw: pa.Array, values: pa.Array) -> pa.Array | None:
+def _problem(
+    name: str, raw: pa.Array, values: pa.Array, required: bool, unsigned: bool
+) -> pa.Array | None:
     """Per row: why the source value could not become `name` (null when it could); None when
-    every row could (the common case, which then costs two passes, not a message per row)."""
+    every row could (the common case, which then costs two passes, not a message per row).
+    A `required` value must be present, an `unsigned` amount must not be negative."""
     if name == "status_description":
         return None  # free text: an empty one is simply absent
     unreadable = pc.and_(pc.is_valid(raw), pc.is_null(values))
     negative = (
-        pc.fill_null(pc.match_substring_regex(values, _NEGATIVE), False)
-        if name in AMOUNT_COLUMNS
-        else None
+        pc.fill_null(pc.match_substring_regex(values, _NEGATIVE), False) if unsigned else None
     )
-    missing = pc.is_null(raw) if name in REQUIRED_COLUMNS else None
+    missing = pc.is_null(raw) if required else None
     if not any(
         pc.any(mask).as_py() for mask in (unreadable, negative, missing) if mask is not None
     ):
@@ -340,6 +458,7 @@ def _problem(name: str, raw: pa.Array, values: pa.Array) -> pa.Array | None:
     message = {
         "event_time": " is not a time from 2023 up to a day after the run",
         "started_at": " is not a time from 2023 up to a day after the run",
+        "fill_time": " is not a time from 2023 up to a day after the run",
         "status": " is not a status word (a letter, then up to 39 letters, digits, _ or -)",
         "side": " is not B or A (buy or sell)",
         "wallet": " is not 0x and 40 hex digits",
@@ -382,9 +501,9 @@ def _warn_of_unknown_statuses(statuses: pa.Array) -> None:
         )
 
 
-def _first_reason(columns: dict[str, _Column], rows: int) -> pa.Array:
+def _first_reason(columns: dict[str, _Column], schema: pa.Schema, rows: int) -> pa.Array:
     reason = pa.nulls(rows, pa.string())
-    for field in EVENT_SCHEMA:
+    for field in schema:
         if columns[field.name].problem is not None:
             reason = pc.coalesce(reason, columns[field.name].problem)
     return reason
@@ -420,4 +539,13 @@ _READERS: dict[str, Callable[[pa.Array, Layout], pa.Array]] = {
     "minutes": _read_int,
     "reduce_only": _read_bool,
     "randomize": _read_bool,
+}
+
+_FILL_READERS: dict[str, Callable[[pa.Array, Layout], pa.Array]] = {
+    **{name: _read_int for name in ("twap_id", "tid", "oid")},
+    "wallet": _read_wallet,
+    **{name: _read_text for name in ("coin", "fee_token", "dir", "hash", "cloid")},
+    "side": _read_side,
+    **{name: _read_amount for name in (*FILL_AMOUNT_COLUMNS, *FILL_SIGNED_AMOUNT_COLUMNS)},
+    "crossed": _read_bool,
 }

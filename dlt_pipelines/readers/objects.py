@@ -14,8 +14,8 @@ from fsspec import AbstractFileSystem
 from dlt_pipelines.errors import BadObjectError, one_line
 from dlt_pipelines.listing import SourceObject
 from dlt_pipelines.readers.formats import PARQUET_MAGIC, read_table
-from dlt_pipelines.readers.layouts import Layout
-from dlt_pipelines.readers.normalise import Fitted, Normalised, fit_layout, normalise_events
+from dlt_pipelines.readers.layouts import EVENTS, FILLS, Layout
+from dlt_pipelines.readers.normalise import Fitted, Normalised, fit_layout, normalise
 from dlt_pipelines.settings import LINEAGE_SCHEMA, QUARANTINE_SCHEMA, ROWS_PER_ITEM
 
 EMPTY_OBJECT = "the object has no rows (an hourly object always has events)"
@@ -60,13 +60,16 @@ class ObjectSummary:
     rejected: int = 0
     repaired: int = 0  # times corrected from milliseconds stored as nanoseconds
     first_rejection: str | None = None  # "row N: reason"
+    kind: str = EVENTS  # what its rows are: EVENTS or FILLS
 
 
 @dataclass
 class BatchRead:
-    """The canonical events and rejected rows of a batch of objects, and what each object did."""
+    """The canonical events, TWAP slice fills and rejected rows of a batch of objects, and what
+    each object did."""
 
     events: pa.Table | None = None
+    fills: pa.Table | None = None
     rejected: pa.Table = dataclasses.field(default_factory=QUARANTINE_SCHEMA.empty_table)
     objects: dict[SourceObject, ObjectSummary] = dataclasses.field(default_factory=dict)
     failed: dict[SourceObject, str] = dataclasses.field(default_factory=dict)
@@ -82,15 +85,20 @@ def read_batch(
     for obj, table in tables.items():
         try:
             fitted = fit_layout(table, layouts)
-            if fitted.view.num_rows == 0:
+            # An hour of fills may hold no TWAP slice; an hour of statuses always has events.
+            if fitted.view.num_rows == 0 and fitted.layout.kind == EVENTS:
                 raise BadObjectError(EMPTY_OBJECT)
         except BadObjectError as exc:
             batch.failed[obj] = str(exc)
             continue
         groups.setdefault(fitted.layout.name, []).append((obj, _with_lineage(obj, fitted)))
     parts = [part for members in groups.values() for part in _read_group(members, now)]
-    events, left_out = combine({objects: read.events for objects, _, read in parts})
+    events, left_out = combine(
+        {objects: read.events for objects, fitted, read in parts if fitted.layout.kind == EVENTS}
+    )
     batch.events = events
+    fills = [read.events for _, fitted, read in parts if fitted.layout.kind == FILLS]
+    batch.fills = pa.concat_tables(fills) if fills else None
     for objects, error in left_out.items():
         batch.failed.update(dict.fromkeys(objects, error))
     kept = [part for part in parts if part[0] not in left_out]
@@ -128,8 +136,8 @@ def _read_group(
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             pass
         else:
-            return [(tuple(obj for obj, _ in members), fitted, normalise_events(fitted, now))]
-    return [((obj,), fitted, normalise_events(fitted, now)) for obj, fitted in members]
+            return [(tuple(obj for obj, _ in members), fitted, normalise(fitted, now))]
+    return [((obj,), fitted, normalise(fitted, now)) for obj, fitted in members]
 
 
 def _summaries(
@@ -155,17 +163,27 @@ def _summaries(
             rejected.get(obj.key, 0),
             repaired.get(obj.key, 0),
             first.get(obj.key),
+            fitted.layout.kind,
         )
         for obj in objects
     }
 
 
-def spool_events(
+@dataclass(frozen=True)
+class Spooled:
+    """What `spool_rows` made of a large object: what it did, its rejected rows and what its
+    rows are (EVENTS or FILLS)."""
+
+    summary: ObjectSummary
+    rejected: pa.Table
+    kind: str
+
+
+def spool_rows(
     fs: AbstractFileSystem, obj: SourceObject, spool: Path, layouts: Sequence[Layout], now: datetime
-) -> tuple[ObjectSummary, pa.Table]:
-    """Read a large object into canonical events in the local parquet file `spool`; a parquet
-    object batch by batch, so memory holds one batch, not the object. Returns what the object
-    did and its rejected rows.
+) -> Spooled:
+    """Read a large object into canonical rows (events or fills) in the local parquet file
+    `spool`; a parquet object batch by batch, so memory holds one batch, not the object.
 
     The whole object is read before any of it is loaded, so a fault half-way loses nothing.
     """
@@ -174,9 +192,11 @@ def spool_events(
     if not parquet:
         # Text formats are read whole: pyarrow parses them in parallel blocks anyway.
         batch = read_events(obj, fs.cat_file(obj.path), layouts, now)
-        pq.write_table(batch.events, spool)
-        return batch.objects[obj], batch.rejected
+        kind = EVENTS if batch.events is not None else FILLS
+        pq.write_table(batch.events if kind == EVENTS else batch.fills, spool)
+        return Spooled(batch.objects[obj], batch.rejected, kind)
     rows = 0
+    kind = EVENTS
     parts: list[BatchRead] = []
     writer: pq.ParquetWriter | None = None
     try:
@@ -184,7 +204,8 @@ def spool_events(
             for record_batch in pq.ParquetFile(stream).iter_batches(batch_size=ROWS_PER_ITEM):
                 fitted = fit_layout(pa.Table.from_batches([record_batch]), layouts)
                 fitted = _with_lineage(obj, fitted, rows)
-                read = normalise_events(fitted, now)
+                kind = fitted.layout.kind
+                read = normalise(fitted, now)
                 if writer is None:
                     writer = pq.ParquetWriter(spool, read.events.schema)
                 writer.write_table(read.events.cast(writer.schema))
@@ -198,7 +219,7 @@ def spool_events(
     finally:
         if writer is not None:
             writer.close()
-    if rows == 0:
+    if rows == 0 and kind == EVENTS:
         raise BadObjectError(EMPTY_OBJECT)
     summaries = [part.objects[obj] for part in parts]
     rejected = [part.rejected for part in parts if part.rejected.num_rows]
@@ -208,12 +229,14 @@ def spool_events(
         sum(each.rejected for each in summaries),
         sum(each.repaired for each in summaries),
         next((each.first_rejection for each in summaries if each.first_rejection), None),
+        kind,
     )
-    return summary, pa.concat_tables(rejected) if rejected else QUARANTINE_SCHEMA.empty_table()
+    rejected_rows = pa.concat_tables(rejected) if rejected else QUARANTINE_SCHEMA.empty_table()
+    return Spooled(summary, rejected_rows, kind)
 
 
 def read_spool(spool: Path) -> Iterator[pa.Table]:
-    """The events `spool_events` wrote, one arrow table per batch."""
+    """The rows `spool_rows` wrote, one arrow table per batch."""
     for batch in pq.ParquetFile(spool).iter_batches(batch_size=ROWS_PER_ITEM):
         yield pa.Table.from_batches([batch])
 

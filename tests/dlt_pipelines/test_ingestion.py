@@ -1,6 +1,7 @@
 """Ingestion against real buckets' trouble: layouts, bad objects, retries, rewrites, backfills,
 re-uploads, crashes, overlapping runs, throttling and requester-pays (moto S3 + embedded PG)."""
 
+import json
 import os
 import signal
 import subprocess
@@ -461,4 +462,89 @@ def test_large_objects_are_streamed_and_a_bad_row_is_rejected_alone(
     ]
     assert twap.query("select object_row, reason from raw.twap_quarantined_rows") == [
         (good.num_rows - 1, "sz '1,5' cannot be read")
+    ]
+
+
+CURRENT_FILLS = """
+    raw.twap_fills as f
+    join raw.twap_ingest_objects as l on f.object_key = l.object_key and f._dlt_load_id = l.load_id
+"""
+
+
+def test_fills_load_beside_the_statuses_and_a_rewritten_hour_replaces_its_fills(
+    twap: Twap, source: Path
+) -> None:
+    summary = generate(source, days=1, seed=12, twaps_per_day=60, fill_hours=3)
+    hours = sorted((source / "node_fills_by_block" / "hourly").glob("*/*"))
+    # The bucket keeps its hours as LZ4 frames: one hour is, the others are plain JSON lines.
+    lz4_hour = hours[0].with_name(hours[0].name + ".lz4")
+    lz4_hour.write_bytes(compressed(hours[0].read_bytes(), "lz4"))
+    hours[0].unlink()
+
+    twap("run", "--source", str(source))
+
+    assert twap.query(
+        f"select count(*), count(distinct (f.tid, f.twap_id)) from {CURRENT_FILLS}"
+    ) == [(summary.fills, summary.fills)]
+    assert twap.query(RAW_COUNT) == [(summary.events,)]
+    assert twap.query(
+        "select count(*), sum(row_count) from raw.twap_ingest_objects "
+        "where object_key like '%%node_fills_by_block%%' and status = 'loaded'"
+    ) == [(3, summary.fills)]
+    staged = twap.query(
+        "select count(*), bool_and(notional = px * sz), bool_and(side in ('buy', 'sell')) "
+        "from staging.stg_hyperliquid__twap_fills"
+    )
+    assert staged == [(summary.fills, True, True)]
+
+    # The hour is rewritten without its first block: its fills are replaced, not added to.
+    last = hours[-1]
+    lines = last.read_text().splitlines()
+    dropped = sum(fill["twapId"] is not None for _, fill in json.loads(lines[0])["events"])
+    last.write_text("\n".join(lines[1:]) + "\n")
+
+    result = twap("run", "--source", str(source))
+
+    assert "1 changed" in result.stderr
+    assert twap.query(f"select count(*) from {CURRENT_FILLS}") == [(summary.fills - dropped,)]
+    assert (
+        twap.query(
+            "select count(*) from staging.stg_hyperliquid__twap_fills where object_key like %s",
+            (f"%{last.name}",),
+        )
+        != []
+    )
+
+
+def test_a_bad_slice_fill_is_quarantined_and_the_rest_of_its_hour_loads(
+    twap: Twap, source: Path
+) -> None:
+    good = {
+        "coin": "BTC",
+        "px": "95000",
+        "sz": "0.01",
+        "side": "B",
+        "time": 1782907200000,
+        "hash": "0x" + "0" * 64,
+        "oid": 1,
+        "crossed": True,
+        "fee": "0.4",
+        "tid": 1,
+        "feeToken": "USDC",
+        "twapId": 7,
+    }
+    bad = {**good, "tid": 2, "sz": "0.0.1"}
+    other = {**good, "tid": 3, "twapId": None}
+    wallet = "0x" + "c3" * 20
+    (source / "node_fills").write_text(
+        "\n".join(json.dumps([wallet, each]) for each in (good, bad, other)) + "\n"
+    )
+
+    result = twap("load", "--source", str(source), check=False)
+
+    assert result.returncode == EXIT_OBJECTS_FAILED, result.stderr
+    assert "1 rows rejected, e.g. row 1: sz '0.0.1' cannot be read" in result.stderr
+    assert twap.query("select twap_id, tid, wallet from raw.twap_fills") == [(7, 1, wallet)]
+    assert twap.query("select object_row, reason from raw.twap_quarantined_rows") == [
+        (1, "sz '0.0.1' cannot be read")
     ]

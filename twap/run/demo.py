@@ -15,13 +15,16 @@ from twap.settings import Settings
 logger = logging.getLogger(__name__)
 DEMO_DAYS = 7
 DEMO_SEED = 7
+# The last hours of the sample also have the node's fills, so running TWAPs show progress.
+DEMO_FILL_HOURS = 2
 
 
 def write_sample(out: Path, days: int, seed: int, start: date | datetime) -> None:
     with step("sample-data") as done:
-        summary = generate(out, days, seed=seed, start=start)
+        summary = generate(out, days, seed=seed, start=start, fill_hours=DEMO_FILL_HOURS)
         done.summary = (
-            f"{summary.objects} objects, {summary.events} events, {summary.twaps} TWAPs "
+            f"{summary.objects} objects, {summary.events} events, {summary.twaps} TWAPs, "
+            f"{summary.fills} TWAP slice fills in {summary.fill_objects} objects "
             f"({days} days from {start}, seed {seed}) in {out}"
         )
 

@@ -1,14 +1,19 @@
 """The lake target's ledger (dlt_pipelines/ledger/lake.py): the same rules as PostgreSQL's, kept in
 append-only files, with dlt's completion marker in place of a transaction."""
 
+import re
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dlt_pipelines.ledger.lake import LakeLedger
 from dlt_pipelines.ledger.rules import LOADED, MIRROR, KnownObject
 from dlt_pipelines.pipeline import load, make_lake_pipeline
 from dlt_pipelines.sample_data import generate
+from dlt_pipelines.settings import FILL_SCHEMA, LINEAGE_SCHEMA
+
+MACROS = Path(__file__).parents[3] / "dbt_project" / "macros"
 
 
 def ledger(lake: Path, dlt_dir: Path) -> LakeLedger:
@@ -67,3 +72,36 @@ def test_the_lake_ledger_names_each_objects_current_load(tmp_path: Path) -> None
     version = book.entries[vanished_key]["object_version"]
     assert book.known()[vanished_key] == KnownObject(version, LOADED, False, True)
     assert book.entries[vanished_key]["row_count"] == 0
+
+
+def test_fills_go_to_the_lake_with_their_own_ledger_entries(tmp_path: Path) -> None:
+    source, lake, dlt_dir = tmp_path / "source", tmp_path / "lake", tmp_path / "dlt"
+    summary = generate(source, days=1, seed=5, twaps_per_day=120, fill_hours=2)
+    pipeline = make_lake_pipeline(str(lake), str(dlt_dir))
+
+    result = load(pipeline, bucket_url=str(source))
+
+    assert result.stats.loaded == summary.objects + summary.fill_objects
+    fills = pq.read_table(lake / "raw" / "twap_fills")
+    assert fills.num_rows == summary.fills
+    assert fills.schema.names[: len(FILL_SCHEMA)] == FILL_SCHEMA.names
+    entries = ledger(lake, dlt_dir).entries
+    fill_entries = [e for key, e in entries.items() if "node_fills_by_block" in key]
+    assert len(fill_entries) == summary.fill_objects
+    assert sum(e["row_count"] for e in fill_entries) == summary.fills
+    assert all(e["load_id"] == result.info.loads_ids[-1] for e in fill_entries)
+
+
+def test_spark_registers_the_fills_with_the_columns_of_the_fill_schema() -> None:
+    """Spark cannot infer the schema of a folder no fill has reached yet: lake_sources.sql
+    names the columns, which must stay those the pipeline writes."""
+    macro = (MACROS / "lake_sources.sql").read_text()
+    listed = re.search(r"set fill_columns = \[(.*?)\]", macro, re.DOTALL)
+    assert listed is not None
+    columns = [each.split() for each in re.findall(r"'([^']+)'", listed.group(1))]
+    spark_types = {pa.int64(): "bigint", pa.string(): "string", pa.bool_(): "boolean"}
+    expected = [
+        [field.name, spark_types.get(field.type, "timestamp")]
+        for field in (*FILL_SCHEMA, *LINEAGE_SCHEMA)
+    ]
+    assert columns == [*expected, ["_dlt_load_id", "string"]]
