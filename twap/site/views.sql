@@ -8,6 +8,16 @@
 -- fills or its last status, remaining notional and the pressure over the next hour and day).
 drop view if exists running_twaps;
 create view running_twaps as
+with
+
+timed as (
+    select
+        *,
+        min(max((julianday(as_of) - julianday(started_at)) * 1440 / minutes, 0), 1)
+            as elapsed_share
+    from fct_active_twaps
+)
+
 select
     active.twap_id,
     active.coin,
@@ -16,8 +26,9 @@ select
     active.wallet,
     active.size,
     active.size * active.reference_price as order_notional_estimate,
-    min(max((julianday(active.as_of) - julianday(active.started_at)) * 1440 / active.minutes, 0), 1)
-        as elapsed_share,
+    active.elapsed_share,
+    -- What even execution over its planned minutes would have executed by as_of.
+    active.size * active.elapsed_share as expected_size,
     active.minutes_left,
     active.minutes,
     active.started_at,
@@ -35,7 +46,7 @@ select
     twaps.reduce_only,
     twaps.randomize,
     active.as_of
-from fct_active_twaps as active
+from timed as active
 inner join fct_twaps as twaps on active.twap_id = twaps.twap_id;
 
 -- One coin with running TWAPs: counts, what its buyers and sellers have left, and the net
