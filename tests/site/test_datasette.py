@@ -293,6 +293,8 @@ def test_page_two_of_every_sort_of_every_table(client: Client) -> None:
             for order in ("_sort", "_sort_desc"):
                 path = f"/twap/{table}.json?{order}={key}&_shape=objects&_nofacet=1"
                 first = client.json(f"{path}&_size=10")["rows"]
+                if len(first) < 10:  # no fills in this sample: test_remaining.py pages them
+                    continue
                 page = client.json(f"{path}&_size=5")
                 second = client.json(page["next_url"].removeprefix("http://localhost"))
                 assert page["rows"] + second["rows"] == first, (table, key, order)

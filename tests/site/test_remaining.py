@@ -119,6 +119,12 @@ def test_the_twap_page_shows_its_fills_and_the_coin_page_executed_vs_expected(
     # The fills JSON, one row per fill.
     rows = client.json(f"/twap/fct_twap_fills.json?twap_id={twap_id}&_size=0")
     assert rows["filtered_table_rows_count"] == fills
+    # Page two by keyset is rows 6-10, newest first.
+    path = "/twap/fct_twap_fills.json?_shape=objects&_nofacet=1"
+    first = client.json(f"{path}&_size=10")["rows"]
+    page = client.json(f"{path}&_size=5")
+    second = client.json(page["next_url"].removeprefix("http://localhost"))
+    assert page["rows"] + second["rows"] == first and len(first) == 10
     # The coin's page: executed so far against what even execution would have done by now.
     coin_page = client.json(f"/twap/active_twaps.json?_shape=array&coin={coin}")
     (row,) = [r for r in coin_page if r["twap_id"] == twap_id]

@@ -17,7 +17,7 @@ from tests.site.test_datasette import Client
 from twap.site.formatting import usd
 
 # The pressure windows in minutes.
-WINDOWS = {"hour": 60, "day": 1440}
+PRESSURE_MINUTES = {"hour": 60, "day": 1440}
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,10 @@ def expected_running(site: Twap) -> tuple[datetime, list[dict[str, Any]]]:
     running = []
     for twap_id, coin, side, started, minutes, end, remaining in rows:
         left = max((end - as_of).total_seconds() / 60, 0)
-        due = {window: min(left, span) / left if left else 0 for window, span in WINDOWS.items()}
+        due = {
+            window: min(left, span) / left if left else 0
+            for window, span in PRESSURE_MINUTES.items()
+        }
         direction = 1 if side == "buy" else -1
         value = float(remaining) if isinstance(remaining, Decimal) else remaining
         running.append(
@@ -50,7 +53,10 @@ def expected_running(site: Twap) -> tuple[datetime, list[dict[str, Any]]]:
                 "side": side,
                 "minutes_left": left,
                 "elapsed_share": min(max((as_of - started).total_seconds() / 60 / minutes, 0), 1),
-                **{w: None if value is None else direction * value * due[w] for w in WINDOWS},
+                **{
+                    w: None if value is None else direction * value * due[w]
+                    for w in PRESSURE_MINUTES
+                },
             }
         )
     return as_of, running
@@ -135,6 +141,10 @@ def test_twap_page_timeline_and_progress(client: Client, site: Twap) -> None:
     )[0]
     page = client.get(f"/twap/twap_timeline?twap_id={twap_id}").text
     assert 'id="twap-summary"' in page and 'class="progress"' in page
+    # No fills in this sample: its executed size is its last status, what is left an estimate.
+    assert "no fills loaded" in page and "No fills loaded for this TWAP" in page
+    left = re.search(r'id="twap-remaining"><dt>Left \(estimate\)</dt><dd>(.*?)</dd>', page)
+    assert "≈$" in left.group(1) and "≈$0 " not in left.group(1)
     assert f"/twap/wallet_twaps?wallet={wallet}" in links(page, "wallet")[0]
     rows = client.json(f"/twap/twap_timeline.json?_shape=array&twap_id={twap_id}")
     assert [r["status"] for r in rows] == ["activated"]
