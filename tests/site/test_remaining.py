@@ -13,6 +13,7 @@ import pytest
 from dlt_pipelines.sample_data import generate
 from tests.chromium import Browser
 from tests.conftest import Twap, make_twap, new_database, serving
+from tests.site.test_browser import SCREENSHOTS
 from tests.site.test_datasette import Client
 from twap.database import Database
 from twap.site.formatting import usd
@@ -142,7 +143,9 @@ def test_a_person_sees_the_progress_line_in_chromium(
     browser = Browser(tmp_path_factory.mktemp("chromium"))
     try:
         with serving(filled) as server:
+            browser.resize(1400, 1000)
             browser.open(f"{server.url}/twap/twap_timeline?twap_id={twap_id}")
+            browser.screenshot(SCREENSHOTS / "desktop-twap-fills.png")
             box = browser.evaluate(
                 "JSON.stringify(document.querySelector('#twap-progress polyline.executed')"
                 ".getBoundingClientRect())"
@@ -155,4 +158,4 @@ def test_a_person_sees_the_progress_line_in_chromium(
         float(re.search(rf'"{k}":([\d.]+)', box).group(1)) for k in ("width", "height")
     )
     assert width > 50 and height > 5  # drawn, not collapsed
-    assert slices > 2 and "Executed so far" in text and "running as of" in text
+    assert slices > 2 and "Executed so far" in text and "Running as of" in text
