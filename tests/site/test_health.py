@@ -1,9 +1,12 @@
-"""The health report and the page banner (twap/site/health.py), from a publication alone."""
+"""The health report and the page banner (twap/site/health.py), from a publication alone; and
+`twap serve` refusing a bad staleness threshold."""
 
+import dataclasses
 from datetime import UTC, datetime
 
 import pytest
 
+from tests.conftest import Twap
 from twap.errors import TwapError
 from twap.site.health import STALE_AFTER_VARIABLE, banner, health, stale_after_seconds
 
@@ -82,3 +85,10 @@ def test_a_bad_threshold_is_one_line(monkeypatch: pytest.MonkeyPatch, given: str
     monkeypatch.setenv(STALE_AFTER_VARIABLE, given)
     with pytest.raises(TwapError, match=f"{STALE_AFTER_VARIABLE}='{given}' is not a number"):
         stale_after_seconds()
+
+
+def test_serve_refuses_a_bad_threshold_in_one_line(site: Twap) -> None:
+    bad = dataclasses.replace(site, env={**site.env, STALE_AFTER_VARIABLE: "soon"})
+    result = bad("serve", "--port", "0", check=False)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert f"{STALE_AFTER_VARIABLE}='soon' is not a number of hours above 0" in result.stderr
