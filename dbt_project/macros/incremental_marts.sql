@@ -15,15 +15,19 @@
     aside again. -#}
 
 {#- The changed keys of one kind: `twap_id`, `wallet` or `coin_day` (coin, flow_date), read from
-    `changed`: a model refs `int_twaps__changed`, a test finds it in the graph. -#}
+    `changed`: a model refs `int_twaps__changed`, a test finds it in the graph. Never null (the
+    running TWAPs' rows name only their twap_id): Spark keeps `not (key in (...))`, null there.
+    -#}
 {% macro changed_keys(kind, changed=none) -%}
     {%- set changed = changed or ref('int_twaps__changed') -%}
     {%- if kind == 'coin_day' -%}
         select coin, event_date as flow_date from {{ changed }}
+        where coin is not null and event_date is not null
         union
-        select coin, start_date as flow_date from {{ changed }} where start_date is not null
+        select coin, start_date as flow_date from {{ changed }}
+        where coin is not null and start_date is not null
     {%- else -%}
-        select distinct {{ kind }} from {{ changed }}
+        select distinct {{ kind }} from {{ changed }} where {{ kind }} is not null
     {%- endif -%}
 {%- endmacro %}
 

@@ -59,3 +59,23 @@
 {% macro spark__utc_date(column) -%}
     to_date({{ column }})
 {%- endmacro %}
+
+
+{#- Minutes from timestamp `start` to timestamp `end` (negative when `end` comes first). -#}
+{% macro minutes_between(start, end) -%}
+    {{ return(adapter.dispatch('minutes_between')(start, end)) }}
+{%- endmacro %}
+
+{% macro default__minutes_between(start, end) -%}
+    {{ exceptions.raise_compiler_error(
+        'macro minutes_between has no implementation for adapter ' ~ adapter.type()
+    ) }}
+{%- endmacro %}
+
+{% macro postgres__minutes_between(start, end) -%}
+    extract(epoch from ({{ end }} - {{ start }})) / 60
+{%- endmacro %}
+
+{% macro spark__minutes_between(start, end) -%}
+    (cast({{ end }} as double) - cast({{ start }} as double)) / 60
+{%- endmacro %}

@@ -1,5 +1,6 @@
--- The keys that ingest commits not yet taken in by a successful build touched: see doc
--- `incremental_builds`. Empty until a first build has finished (that one builds everything).
+-- The keys that ingest commits not yet taken in by a successful build touched (status events
+-- and fills alike), and the TWAPs running at the last build: see doc `incremental_builds`.
+-- Empty until a first build has finished (that one builds everything).
 {{
     config(
         materialized='table',
@@ -85,6 +86,19 @@ changed_twaps as (
         {{ lateral_fence() }}
     ) as load_rows
 
+    union
+
+    select distinct load_fills.twap_id
+    from changed_loads
+    cross join lateral (
+        select fills.twap_id
+        from {{ ref('stg_hyperliquid__twap_fills') }} as fills
+        where
+            fills.object_key = changed_loads.object_key
+            and fills.load_id = changed_loads.load_id
+        {{ lateral_fence() }}
+    ) as load_fills
+
 ),
 
 -- Every wallet, coin and day any raw row of those TWAPs names, current or not: a superset of
@@ -100,6 +114,20 @@ changed_keys as (
 
     from {{ ref('stg_hyperliquid__twap_status_events') }} as events
     where {{ keys_in('events.twap_id', 'select changed_twaps.twap_id from changed_twaps') }}
+
+    union
+
+    -- What is left of a running TWAP depends on the data's clock and its coin's latest fill
+    -- (macro remaining_figures): every build that takes in a commit revalues them all.
+    select
+        running.twap_id,
+        cast(null as {{ text_type() }}) as wallet,
+        cast(null as {{ text_type() }}) as coin,
+        cast(null as date) as event_date,
+        cast(null as date) as start_date
+
+    from ({{ running_twaps_built() }}) as running
+    where exists (select 1 from unbuilt_commits)
 
 )
 

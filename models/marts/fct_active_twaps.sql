@@ -1,5 +1,6 @@
 -- TWAPs still running (latest status `activated`; one waiting for its trigger exerts no pressure
--- yet), valued as in doc `reference_price`.
+-- yet), with what is left of each as fct_twaps defines it (doc `remaining`) and their coin's
+-- totals.
 {{
     config(
         materialized='table',
@@ -15,76 +16,48 @@ with
 
 active as (
 
-    select *
+    select
+        twap_id,
+        wallet,
+        coin,
+        market_type,
+        side,
+        size,
+        minutes,
+        started_at,
+        expected_end_at,
+        status_at,
+        executed_source,
+        executed_size_so_far,
+        executed_notional_so_far,
+        fill_count,
+        last_fill_at,
+        remaining_size,
+        reference_price,
+        reference_price_source,
+        remaining_notional_estimate,
+        minutes_left,
+        net_next_hour,
+        net_next_day,
+        as_of
+
     from {{ ref('fct_twaps') }}
     where status = 'activated'
 
 ),
 
-active_coins as (
-
-    select distinct coin from active
-
-),
-
--- The average price of the coin's most recent TWAP that ended having executed something
--- (fct_twaps named here again: a CTE used twice would be materialized whole).
-reference_prices as (
-
-    select
-        active_coins.coin,
-        latest_fill.avg_price as reference_price,
-        latest_fill.status_at as reference_price_at
-
-    from active_coins
-    left join lateral (
-        select
-            twaps.avg_price,
-            twaps.status_at
-        from {{ ref('fct_twaps') }} as twaps
-        where
-            twaps.coin = active_coins.coin
-            and {{ is_ended('twaps.status') }}
-            and twaps.executed_size > 0
-        order by twaps.status_at desc, twaps.twap_id desc
-        limit 1
-    ) as latest_fill on true
-
-),
-
-valued as (
-
-    select
-        active.twap_id,
-        active.wallet,
-        active.coin,
-        active.market_type,
-        active.side,
-        active.size,
-        active.minutes,
-        active.started_at,
-        active.expected_end_at,
-        active.status_at,
-        active.remaining_size,
-        reference_prices.reference_price,
-        reference_prices.reference_price_at,
-        active.remaining_size * reference_prices.reference_price as remaining_notional_estimate
-
-    from active
-    inner join reference_prices on active.coin = reference_prices.coin
-
-),
-
-pressure as (
+coin_totals as (
 
     select
         *,
         sum(case when side = 'buy' then remaining_notional_estimate else 0 end)
             over (partition by coin) as coin_buy_notional_estimate,
         sum(case when side = 'sell' then remaining_notional_estimate else 0 end)
-            over (partition by coin) as coin_sell_notional_estimate
+            over (partition by coin) as coin_sell_notional_estimate,
+        sum(net_next_hour) over (partition by coin) as coin_net_next_hour,
+        sum(net_next_day) over (partition by coin) as coin_net_next_day
 
-    from valued
+    from active
 
 ),
 
@@ -94,7 +67,7 @@ active_twaps as (
         *,
         coin_buy_notional_estimate - coin_sell_notional_estimate as coin_net_notional_estimate
 
-    from pressure
+    from coin_totals
 
 )
 

@@ -8,6 +8,7 @@
             {'columns': ['twap_id']},
             {'columns': ['wallet']},
             {'columns': ['coin', 'event_time']},
+            {'columns': ['event_time']},
             {'columns': ['status']},
         ],
     )

@@ -21,6 +21,8 @@ MARTS = {
     "fct_coin_daily_flows": "coin, flow_date",
     "fct_active_twaps": "twap_id",
 }
+# With the slice fills too (a sample with fills: test_fills_build_incrementally_...).
+FILL_MARTS = {**MARTS, "fct_twap_fills": "twap_id, tid"}
 MOVED_WALLET = "0x" + "f" * 40
 
 
@@ -31,10 +33,10 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def snapshot(twap: Twap) -> dict[str, list[tuple]]:
+def snapshot(twap: Twap, marts: dict[str, str] = MARTS) -> dict[str, list[tuple]]:
     return {
         name: twap.query(f"select * from marts.{name} order by {key}")
-        for name, key in MARTS.items()
+        for name, key in marts.items()
     }
 
 
@@ -217,3 +219,52 @@ def test_wallet_totals_are_kept_by_differences_and_counted_again_after_a_failed_
     kept, recounted = sold(wallet)
     assert kept == recounted
     twap("build", "--full-tests")
+
+
+def test_fills_build_incrementally_and_running_twaps_use_them(twap: Twap, tmp_path: Path) -> None:
+    sample = tmp_path / "sample"
+    summary = generate(sample, days=1, seed=8, twaps_per_day=300, fill_hours=4)
+    assert summary.fills > 0
+    fill_hours = sorted((sample / "node_fills_by_block").rglob("*"), key=str)
+    fill_hours = sorted(
+        (path for path in fill_hours if path.is_file()),
+        key=lambda path: (path.parent.name, int(path.name)),
+    )
+    source = tmp_path / "source"
+    held_back = fill_hours[-2:]
+    for path in sorted(sample.rglob("*")):
+        if path.is_file() and path not in held_back:
+            target = source / path.relative_to(sample)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, target)
+    twap("load", "--source", str(source))
+    twap("build")
+    before = snapshot(twap, FILL_MARTS)
+
+    # Only fills arrive: the TWAPs they belong to, and every running one, are rebuilt.
+    for path in held_back:
+        target = source / path.relative_to(sample)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, target)
+    twap("load", "--source", str(source))
+    twap("build")
+    incremental = snapshot(twap, FILL_MARTS)
+    rebuilt = {
+        twap_id for (twap_id,) in twap.query("select twap_id from intermediate.int_twaps__changed")
+    }
+    assert 0 < len(rebuilt) < len(before["fct_twaps"])
+    assert incremental["fct_twap_fills"] != before["fct_twap_fills"]
+
+    # A running TWAP with fills counts what they executed; one without says its status does.
+    running = twap.query(
+        "select executed_source, fill_count, size - executed_size_so_far - remaining_size,"
+        " executed_size_so_far = coalesce(fills_executed_size, executed_size)"
+        " from marts.fct_twaps where status = 'activated'"
+    )
+    assert {(source, count > 0) for source, count, _, _ in running} >= {("fills", True)}
+    assert all(gap == 0 and same for _, _, gap, same in running)
+
+    twap("build", "--full-refresh")
+    full = snapshot(twap, FILL_MARTS)
+    for name in FILL_MARTS:
+        assert incremental[name] == full[name], name

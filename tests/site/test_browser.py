@@ -101,7 +101,8 @@ def test_a_trader_goes_from_the_dashboard_to_a_coin_a_wallet_and_a_twap(
     browser.open(f"{server.url}/")
     browser.screenshot(SCREENSHOTS / f"{name}-1-dashboard.png")
     home = browser.text()
-    assert "Running TWAPs by coin" in home and not FLOAT_NOISE.search(home)
+    # The sample is months old: what runs is as of its time.
+    assert "Running as of" in home and not FLOAT_NOISE.search(home)
     # The coins by net pressure, each a link, above the fold; the most pressed first.
     assert browser.bottom("#dashboard tbody tr:nth-child(3)") < height
     top = browser.evaluate("document.querySelector('#dashboard a.coin').textContent")
@@ -135,7 +136,9 @@ def test_a_trader_goes_from_the_dashboard_to_a_coin_a_wallet_and_a_twap(
     browser.screenshot(SCREENSHOTS / f"{name}-4-twap.png")
     twap = browser.text()
     status = site.query("select status from marts.fct_twaps where twap_id = %s", (int(twap_id),))
-    assert status[0][0] in twap and "Average price" in twap and ("✓" in twap or "✗" in twap)
+    assert status[0][0] in twap and ("✓" in twap or "✗" in twap)
+    # A running TWAP without fills loaded (this sample has none) has no average price to show.
+    assert "Average price" in twap or "no fills loaded" in twap
     assert browser.bottom("#twap-summary") < height
     assert browser.evaluate("document.querySelector('#twap-summary a.wallet') !== null")
 

@@ -5,6 +5,7 @@ import asyncio
 import csv
 import io
 import json
+import re
 import shutil
 import sqlite3
 import time
@@ -23,6 +24,7 @@ from twap.site.page_cache import MAX_ANSWER_BYTES, MAX_BYTES, PageCache
 PUBLISHED = {
     "fct_twaps",
     "fct_twap_status_events",
+    "fct_twap_fills",
     "dim_wallets",
     "fct_coin_daily_flows",
     "fct_active_twaps",
@@ -202,7 +204,10 @@ def test_canned_query_form_opens_without_parameters(client: Client) -> None:
 def test_health_reports_freshness_loads_and_tests(client: Client, site: Twap) -> None:
     health = client.json("/-/healthz")
     loaded = site.query("select count(*) from raw.twap_ingest_objects where status = 'loaded'")
-    assert health["status"] == "ok" and health["problems"] == []
+    # The sample's newest event is months old: stale, and only that.
+    assert health["status"] == "degraded" and health["stale"]
+    (problem,) = health["problems"]
+    assert re.fullmatch(r"newest event or fill \d+ days ago, over 2 hours", problem)
     assert health["objects"] == {"loaded": loaded[0][0], "failed": 0}
     tests = client.json("/twap/dbt_test_results.json?_size=0")["filtered_table_rows_count"]
     assert health["dbt_tests"] == {"pass": tests} and tests > 50
@@ -210,7 +215,8 @@ def test_health_reports_freshness_loads_and_tests(client: Client, site: Twap) ->
     assert 0 <= health["last_load_age_seconds"] < 600
     assert health["data_age_seconds"] > 0 and health["newest_event_at"].endswith("Z")
     home = client.get("/").text
-    assert "twap-freshness" in home and "Data up to" in home and "dbt tests:" in home
+    assert "twap-freshness message-error" in home  # red: degraded
+    assert "Data up to" in home and "dbt tests:" in home and problem in home
 
 
 def test_limits_and_refusals(client: Client) -> None:
@@ -287,6 +293,8 @@ def test_page_two_of_every_sort_of_every_table(client: Client) -> None:
             for order in ("_sort", "_sort_desc"):
                 path = f"/twap/{table}.json?{order}={key}&_shape=objects&_nofacet=1"
                 first = client.json(f"{path}&_size=10")["rows"]
+                if len(first) < 10:  # no fills in this sample: test_remaining.py pages them
+                    continue
                 page = client.json(f"{path}&_size=5")
                 second = client.json(page["next_url"].removeprefix("http://localhost"))
                 assert page["rows"] + second["rows"] == first, (table, key, order)

@@ -1,8 +1,14 @@
-"""The health report and the page banner (twap/site/health.py), from a publication alone."""
+"""The health report and the page banner (twap/site/health.py), from a publication alone; and
+`twap serve` refusing a bad staleness threshold."""
 
+import dataclasses
 from datetime import UTC, datetime
 
-from twap.site.health import banner, health
+import pytest
+
+from tests.conftest import Twap
+from twap.errors import TwapError
+from twap.site.health import STALE_AFTER_VARIABLE, banner, health, stale_after_seconds
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 
@@ -51,3 +57,38 @@ def test_the_banner_says_freshness_in_words() -> None:
         "Data up to 2026-12-07 10:30 UTC · last loaded 5 minutes ago · published 1 hour ago"
         " · dbt tests: 83 pass"
     )
+
+
+def test_old_events_and_fills_are_stale_past_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    old = publication(
+        newest_event_at="2026-12-07T09:00:00+00:00", newest_fill_at="2026-12-07T09:30:00+00:00"
+    )
+    report = health(old, NOW)
+    assert report["status"] == "degraded" and report["stale"]
+    assert report["problems"] == ["newest event or fill 2 hours ago, over 2 hours"]
+    assert report["newest_data_at"] == "2026-12-07T09:30:00+00:00"
+    assert banner(report).startswith("Data up to 2026-12-07 09:30 UTC")
+    # A fresh fill is data too; the threshold is a setting of `twap serve`.
+    assert health({**old, "newest_fill_at": "2026-12-07T11:00:00+00:00"}, NOW)["status"] == "ok"
+    monkeypatch.setenv(STALE_AFTER_VARIABLE, "3")
+    assert health(old, NOW)["status"] == "ok"
+    monkeypatch.setenv(STALE_AFTER_VARIABLE, "0.5")
+    assert stale_after_seconds() == 1800
+    # A publication from before fills has no newest fill.
+    assert health(publication(newest_fill_at=None), NOW)["newest_data_at"] == (
+        "2026-12-07T10:30:00+00:00"
+    )
+
+
+@pytest.mark.parametrize("given", ["soon", "0", "-1", "inf"])
+def test_a_bad_threshold_is_one_line(monkeypatch: pytest.MonkeyPatch, given: str) -> None:
+    monkeypatch.setenv(STALE_AFTER_VARIABLE, given)
+    with pytest.raises(TwapError, match=f"{STALE_AFTER_VARIABLE}='{given}' is not a number"):
+        stale_after_seconds()
+
+
+def test_serve_refuses_a_bad_threshold_in_one_line(site: Twap) -> None:
+    bad = dataclasses.replace(site, env={**site.env, STALE_AFTER_VARIABLE: "soon"})
+    result = bad("serve", "--port", "0", check=False)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert f"{STALE_AFTER_VARIABLE}='soon' is not a number of hours above 0" in result.stderr

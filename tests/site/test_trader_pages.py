@@ -16,6 +16,9 @@ from tests.conftest import Twap
 from tests.site.test_datasette import Client
 from twap.site.formatting import usd
 
+# The pressure windows in minutes.
+PRESSURE_MINUTES = {"hour": 60, "day": 1440}
+
 
 @pytest.fixture(scope="module")
 def client(site: Twap) -> Client:
@@ -23,17 +26,24 @@ def client(site: Twap) -> Client:
 
 
 def expected_running(site: Twap) -> tuple[datetime, list[dict[str, Any]]]:
-    """Each running TWAP's time left and net flows, computed here from the marts: what remained
-    at its last event executes evenly until its planned end."""
-    as_of = site.query("select max(event_time) from marts.fct_twap_status_events")[0][0]
+    """Each running TWAP's time left and net flows, computed here from the marts: what is left
+    (fct_twaps' remaining notional) executes evenly until its planned end, as of the newest
+    event or fill."""
+    as_of = site.query(
+        "select greatest((select max(event_time) from marts.fct_twap_status_events),"
+        " (select max(fill_time) from marts.fct_twap_fills))"
+    )[0][0]
     rows = site.query(
-        "select twap_id, coin, side, started_at, minutes, status_at, expected_end_at, "
+        "select twap_id, coin, side, started_at, minutes, expected_end_at, "
         "remaining_notional_estimate from marts.fct_active_twaps"
     )
     running = []
-    for twap_id, coin, side, started, minutes, status_at, end, remaining in rows:
+    for twap_id, coin, side, started, minutes, end, remaining in rows:
         left = max((end - as_of).total_seconds() / 60, 0)
-        span = max((end - status_at).total_seconds() / 60, left, 1 / 60)
+        due = {
+            window: min(left, span) / left if left else 0
+            for window, span in PRESSURE_MINUTES.items()
+        }
         direction = 1 if side == "buy" else -1
         value = float(remaining) if isinstance(remaining, Decimal) else remaining
         running.append(
@@ -43,8 +53,10 @@ def expected_running(site: Twap) -> tuple[datetime, list[dict[str, Any]]]:
                 "side": side,
                 "minutes_left": left,
                 "elapsed_share": min(max((as_of - started).total_seconds() / 60 / minutes, 0), 1),
-                "hour": None if value is None else direction * value * min(left, 60) / span,
-                "day": None if value is None else direction * value * min(left, 1440) / span,
+                **{
+                    w: None if value is None else direction * value * due[w]
+                    for w in PRESSURE_MINUTES
+                },
             }
         )
     return as_of, running
@@ -96,7 +108,9 @@ def test_home_page_is_the_dashboard(client: Client, site: Twap) -> None:
     # The coins in the JSON's order, each a link to its running TWAPs.
     shown = [re.search(r"coin=([^&\"]+)", link).group(1) for link in links(home, "coin")]
     assert [urllib.parse.unquote(coin) for coin in shown] == [c["coin"] for c in coins]
-    assert "Running TWAPs by coin" in home and "Net next hour" in home
+    # The sample's data is months old: what runs is as of its time, not now.
+    assert "Running as of" in home and "Running TWAPs by coin" not in home
+    assert "Net next hour" in home
 
 
 def test_wallet_page_totals_history_and_next_page(client: Client, site: Twap) -> None:
@@ -127,6 +141,10 @@ def test_twap_page_timeline_and_progress(client: Client, site: Twap) -> None:
     )[0]
     page = client.get(f"/twap/twap_timeline?twap_id={twap_id}").text
     assert 'id="twap-summary"' in page and 'class="progress"' in page
+    # No fills in this sample: its executed size is its last status, what is left an estimate.
+    assert "no fills loaded" in page and "No fills loaded for this TWAP" in page
+    left = re.search(r'id="twap-remaining"><dt>Left \(estimate\)</dt><dd>(.*?)</dd>', page)
+    assert "≈$" in left.group(1) and "≈$0 " not in left.group(1)
     assert f"/twap/wallet_twaps?wallet={wallet}" in links(page, "wallet")[0]
     rows = client.json(f"/twap/twap_timeline.json?_shape=array&twap_id={twap_id}")
     assert [r["status"] for r in rows] == ["activated"]

@@ -141,6 +141,14 @@ PUBLISHED_TABLES = (
         "wallet",
     ),
     _mart("fct_coin_daily_flows", ("coin", "flow_date"), (), ("-flow_date", "coin"), "coin_day"),
+    # A TWAP's fills in time order, for its page (the primary key's index).
+    _mart(
+        "fct_twap_fills",
+        ("twap_id", "tid"),
+        (("twap_id", "fill_time"), ("coin", "fill_time"), ("wallet",)),
+        ("-fill_time", "twap_id", "tid"),
+        "twap_id",
+    ),
     # Newest first, as the active_twaps query (the remaining notional may be unknown: null).
     _mart("fct_active_twaps", ("twap_id",), (("coin", "twap_id"),), ("-twap_id", "coin")),
     PublishedTable(
@@ -471,6 +479,7 @@ def summarise(sink: sqlite3.Connection) -> dict[str, Any]:
 
     return {
         "newest_event_at": one("select max(event_time) from fct_twap_status_events"),
+        "newest_fill_at": one("select max(fill_time) from fct_twap_fills"),
         "last_load_at": one("select max(loaded_at) from ingest_objects"),
         "objects": {"loaded": 0, "failed": 0, **by_status("ingest_objects")},
         "dbt_tests": by_status("dbt_test_results"),

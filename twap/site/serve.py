@@ -16,6 +16,7 @@ import sys
 from twap.errors import TwapError
 from twap.settings import Settings
 from twap.site.app import current_version
+from twap.site.health import stale_after_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ def serve(
     """Serve http://host:port/ until Ctrl-C or SIGTERM: this process becomes the server, or
     with `as_child` starts it and waits for it."""
     current_version(settings.publish_path)
+    stale_after_seconds()  # a bad threshold stops here, before any worker starts
     check_port(host, port)
     count = workers or default_workers()
     logger.info("serve: %d Datasette workers on http://%s:%d/ (Ctrl-C to stop)", count, host, port)

@@ -1,67 +1,56 @@
 -- SQL views of the published SQLite file, created by `twap publish` after the tables (described
 -- in twap/site/metadata.yml); each is dropped first, so the script may run on a file again.
--- Times are relative to the data's own clock, `as_of`: the newest event published, so the same
--- file always gives the same answers.
+-- Times are relative to the data's own clock, `as_of`: the newest event or fill published (as
+-- fct_twaps computed it), so the same file always gives the same answers.
 
--- One running TWAP (fct_active_twaps) as of the newest event: how far along it is, what is left,
--- and what it is expected to buy (+) or sell (-) in the next hour and day. A running TWAP
--- executes what remained at its last event evenly until its planned end.
+-- One running TWAP (fct_active_twaps) as of the data's clock: how far along it is against even
+-- execution, and what is left as fct_twaps defines it (doc `remaining`: executed so far from its
+-- fills or its last status, remaining notional and the pressure over the next hour and day).
 drop view if exists running_twaps;
 create view running_twaps as
 with
 
-clock as (
-    select max(event_time) as as_of from fct_twap_status_events
-),
-
 timed as (
     select
-        active.*,
-        clock.as_of,
-        max((julianday(active.expected_end_at) - julianday(clock.as_of)) * 1440, 0)
-            as minutes_left,
-        -- Minutes over which the remaining size executes (at least what is left, and a second).
-        max(
-            (julianday(active.expected_end_at) - julianday(active.status_at)) * 1440,
-            (julianday(active.expected_end_at) - julianday(clock.as_of)) * 1440,
-            1.0 / 60
-        ) as execution_minutes,
-        case active.side when 'buy' then 1 else -1 end as direction
-    from fct_active_twaps as active
-    cross join clock
+        *,
+        min(max((julianday(as_of) - julianday(started_at)) * 1440 / minutes, 0), 1)
+            as elapsed_share
+    from fct_active_twaps
 )
 
 select
-    timed.twap_id,
-    timed.coin,
-    timed.market_type,
-    timed.side,
-    timed.wallet,
-    timed.size,
-    timed.size * timed.reference_price as order_notional_estimate,
-    min(max((julianday(timed.as_of) - julianday(timed.started_at)) * 1440 / timed.minutes, 0), 1)
-        as elapsed_share,
-    timed.minutes_left,
-    timed.minutes,
-    timed.started_at,
-    timed.expected_end_at,
-    twaps.executed_size,
-    twaps.avg_price,
-    timed.reference_price,
-    timed.remaining_notional_estimate * timed.minutes_left / timed.execution_minutes
-        as remaining_notional_now,
-    timed.direction * timed.remaining_notional_estimate * min(timed.minutes_left, 60)
-    / timed.execution_minutes as net_next_hour,
-    timed.direction * timed.remaining_notional_estimate * min(timed.minutes_left, 1440)
-    / timed.execution_minutes as net_next_day,
+    active.twap_id,
+    active.coin,
+    active.market_type,
+    active.side,
+    active.wallet,
+    active.size,
+    active.size * active.reference_price as order_notional_estimate,
+    active.elapsed_share,
+    -- What even execution over its planned minutes would have executed by as_of.
+    active.size * active.elapsed_share as expected_size,
+    active.minutes_left,
+    active.minutes,
+    active.started_at,
+    active.expected_end_at,
+    active.executed_size_so_far as executed_size,
+    active.executed_source,
+    active.fill_count,
+    active.executed_notional_so_far / nullif(active.executed_size_so_far, 0) as avg_price,
+    active.reference_price,
+    active.reference_price_source,
+    active.remaining_size,
+    active.remaining_notional_estimate as remaining_notional_now,
+    active.net_next_hour,
+    active.net_next_day,
     twaps.reduce_only,
     twaps.randomize,
-    timed.as_of
-from timed
-inner join fct_twaps as twaps on timed.twap_id = twaps.twap_id;
+    active.as_of
+from timed as active
+inner join fct_twaps as twaps on active.twap_id = twaps.twap_id;
 
 -- One coin with running TWAPs: counts, what its buyers and sellers have left, and the net
--- pressure over the next hour and day.
+-- pressure over the next hour and day (fct_active_twaps' coin totals).
 drop view if exists coin_pressure_now;
 create view coin_pressure_now as
 select
@@ -70,18 +59,17 @@ select
     count(*) as running_twaps,
     sum(side = 'buy') as buying_twaps,
     sum(side = 'sell') as selling_twaps,
-    coalesce(sum(case when side = 'buy' then remaining_notional_now end), 0)
-        as buy_remaining_notional,
-    coalesce(sum(case when side = 'sell' then remaining_notional_now end), 0)
-        as sell_remaining_notional,
-    coalesce(sum(net_next_hour), 0) as net_next_hour,
-    coalesce(sum(net_next_day), 0) as net_next_day,
+    max(coin_buy_notional_estimate) as buy_remaining_notional,
+    max(coin_sell_notional_estimate) as sell_remaining_notional,
+    max(coin_net_next_hour) as net_next_hour,
+    max(coin_net_next_day) as net_next_day,
+    sum(fill_count = 0) as twaps_without_fills,
     max(as_of) as as_of
-from running_twaps
+from fct_active_twaps
 group by coin, market_type;
 
--- One TWAP (fct_twaps) with what its order is worth: its size at its average price, or at the
--- coin's reference price before it has executed anything.
+-- One TWAP (fct_twaps) with what its order is worth: its size at the price its remaining is
+-- valued at (its own average once ended), or at the coin's running price before it has any.
 drop view if exists valued_twaps;
 create view valued_twaps as
 with
@@ -96,6 +84,7 @@ prices as (
 
 select
     twaps.*,
-    twaps.size * coalesce(twaps.avg_price, prices.reference_price) as order_notional_estimate
+    twaps.size * coalesce(twaps.reference_price, twaps.avg_price, prices.reference_price)
+        as order_notional_estimate
 from fct_twaps as twaps
 left join prices on twaps.coin = prices.coin;

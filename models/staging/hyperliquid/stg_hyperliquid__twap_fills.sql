@@ -24,7 +24,7 @@ renamed as (
         cast(fee_token as {{ text_type() }}) as fee_token,
         fill_time,
         crossed,
-        cast(hash as {{ text_type() }}) as hash,
+        cast(hash as {{ text_type() }}) as tx_hash,
         oid,
         cast(object_key as {{ text_type() }}) as object_key,
         cast(_dlt_load_id as {{ text_type() }}) as load_id,

@@ -42,4 +42,9 @@ def extra_template_vars(datasette: Datasette) -> dict[str, str]:
     report = _report(datasette)
     if report is None:
         return {}
-    return {"twap_freshness": banner(report), "twap_health_status": report["status"]}
+    return {
+        "twap_freshness": banner(report),
+        "twap_health_status": report["status"],
+        # Pages say what is running as of the data's time rather than now.
+        "twap_stale": report["stale"],
+    }

@@ -10,6 +10,7 @@ links its next page (its JSON's next link: next_links.py).
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -41,13 +42,25 @@ SUMMARIES = {
         "twap_summary",
         ("twap_id", "integer"),
         """
-        select twaps.*, running.elapsed_share, running.minutes_left, running.as_of
+        select twaps.*, running.elapsed_share, running.expected_size
         from fct_twaps as twaps
         left join running_twaps as running on twaps.twap_id = running.twap_id
         where twaps.twap_id = cast(:twap_id as integer)
         """,
     ),
 }
+# A TWAP page's fills in time order, for its progress line and its slices (bounded: a day
+# long TWAP has 2,880 slices).
+FILLS_SHOWN = 3000
+TWAP_FILLS_SQL = f"""
+select fill_time, price, size, notional, fee, executed_size_after, oid
+from fct_twap_fills
+where twap_id = cast(:twap_id as integer)
+order by fill_time, tid
+limit {FILLS_SHOWN}
+"""
+# The progress chart's drawing area (SVG units).
+CHART_WIDTH, CHART_HEIGHT = 600, 160
 
 
 async def one_row(datasette: Datasette, sql: str, params: dict[str, Any]) -> dict | None:
@@ -110,7 +123,47 @@ async def query_page(datasette: Datasette, request: Request) -> dict[str, Any]:
         # Checked again here: the guard refuses a bad value, but only once the page has asked.
         if value and valid(kind, value):
             found[variable] = await one_row(datasette, sql, {parameter: value})
+    twap = found.get("twap_summary")
+    if name == "twap_timeline" and twap:
+        database = site.served.database
+        fills = [
+            dict(row)
+            for row in (await database.execute(TWAP_FILLS_SQL, {"twap_id": twap["twap_id"]})).rows
+        ]
+        found["twap_fills"] = fills
+        found["twap_progress"] = progress(twap, fills)
     return found
+
+
+def progress(twap: dict[str, Any], fills: list[dict]) -> dict[str, Any] | None:
+    """A TWAP's executed size over time (a step line through its fills) against even
+    execution from its start to its planned end, as SVG polyline points; None without fills."""
+    if not fills or not twap["started_at"] or not twap["minutes"] or not twap["size"]:
+        return None
+    start = datetime.fromisoformat(twap["started_at"])
+    end = start + timedelta(minutes=twap["minutes"])
+    last = max(end, datetime.fromisoformat(fills[-1]["fill_time"]))
+    span = (last - start).total_seconds()
+    top = max(twap["size"], fills[-1]["executed_size_after"])
+
+    def point(at: datetime, size: float) -> str:
+        x = CHART_WIDTH * (at - start).total_seconds() / span
+        return f"{x:.1f},{CHART_HEIGHT * (1 - size / top):.1f}"
+
+    executed, before = [point(start, 0)], 0.0
+    for fill in fills:
+        at = datetime.fromisoformat(fill["fill_time"])
+        executed += [point(at, before), point(at, fill["executed_size_after"])]
+        before = fill["executed_size_after"]
+    return {
+        "width": CHART_WIDTH,
+        "height": CHART_HEIGHT,
+        "executed": " ".join(executed),
+        "even": f"{point(start, 0)} {point(end, twap['size'])}",
+        "from": twap["started_at"],
+        "to": last.isoformat(),
+        "top": top,
+    }
 
 
 @hookimpl

@@ -34,6 +34,9 @@ USD_COLUMNS = {
     "sell_remaining_notional",
     "coin_buy_notional_estimate",
     "coin_sell_notional_estimate",
+    "executed_notional_so_far",
+    "fills_executed_notional",
+    "notional",
 }
 NET_USD_COLUMNS = {
     "executed_notional_net",
@@ -41,12 +44,20 @@ NET_USD_COLUMNS = {
     "net_next_hour",
     "net_next_day",
 }
-SIZE_COLUMNS = {"size", "executed_size", "remaining_size"}
-PRICE_COLUMNS = {"avg_price", "reference_price"}
+SIZE_COLUMNS = {
+    "size",
+    "executed_size",
+    "remaining_size",
+    "executed_size_so_far",
+    "expected_size",
+    "fills_executed_size",
+    "executed_size_after",
+}
+PRICE_COLUMNS = {"avg_price", "reference_price", "fills_avg_price", "price"}
 SHARE_COLUMNS = {"fill_ratio", "elapsed_share"}
 MINUTE_COLUMNS = {"minutes", "minutes_left"}
 FLAG_COLUMNS = {"reduce_only", "randomize", "is_latest_status", "is_active"}
-TIME_COLUMNS = {"event_time", "as_of", "since"}
+TIME_COLUMNS = {"event_time", "as_of", "since", "fill_time"}
 COIN_COLUMNS = {"coin", "favourite_coin"}
 COUNT_COLUMNS = {
     "twaps",
@@ -64,6 +75,9 @@ COUNT_COLUMNS = {
     "twaps_finished",
     "twaps_terminated",
     "twaps_errored",
+    "fill_count",
+    "slice_count",
+    "twaps_without_fills",
 }
 SIGNIFICANT_DIGITS = 5
 # The ledger's local keys (file://…), whose shared folder is the source (one version at a time).
