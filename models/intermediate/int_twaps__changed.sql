@@ -77,14 +77,15 @@ changed_twaps as (
 
     select distinct load_rows.twap_id
     from changed_loads
-    cross join lateral (
-        select events.twap_id
-        from {{ ref('stg_hyperliquid__twap_status_events') }} as events
-        where
-            events.object_key = changed_loads.object_key
-            and events.load_id = changed_loads.load_id
-        {{ lateral_fence() }}
-    ) as load_rows
+    cross join
+        lateral (
+            select events.twap_id
+            from {{ ref('stg_hyperliquid__twap_status_events') }} as events
+            where
+                events.object_key = changed_loads.object_key
+                and events.load_id = changed_loads.load_id
+            {{ lateral_fence() }}
+        ) as load_rows
 
     union
 

@@ -34,11 +34,10 @@ twaps as (
         wallet
 
     from {{ ref('int_twap_status_events__deduplicated') }}
-    where
-        is_latest_status
-        {% if is_incremental() %}
+    where is_latest_status
+    {% if is_incremental() %}
         and {{ is_changed('twap_id') }}
-        {% endif %}
+    {% endif %}
 
 ),
 
