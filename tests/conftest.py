@@ -197,8 +197,9 @@ def make_twap(home: Path, database: Database) -> Twap:
     env.pop("TWAP_SOURCE_URL", None)
     env.pop("TWAP_PUBLISH_PATH", None)
     target = home / "dbt" / "target"  # twap's dbt target path (Settings.dbt_dir)
-    target.mkdir(parents=True)
-    shutil.copyfile(dbt_parse(database), target / PARTIAL_PARSE)
+    target.mkdir(parents=True, exist_ok=True)  # a home may come with a target of its own
+    if not (target / PARTIAL_PARSE).exists():  # ... whose saved parse is kept
+        shutil.copyfile(dbt_parse(database), target / PARTIAL_PARSE)
     return Twap(home=home, database=database, env=env)
 
 

@@ -3,6 +3,7 @@ rows quarantined alone, ms-as-ns times corrected, first runs that load nothing, 
 the four (waiting, stopped, a word nobody has mapped) published."""
 
 import json
+import re
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -303,7 +304,7 @@ def test_statuses_beyond_the_four_publish_every_twap(twap: Twap, tmp_path: Path)
 
     assert "kept 1 events with status 'pausedByOracle'" in result.stderr
     # Staging's twap_status_is_known, and the status columns of fct_twaps and of the events.
-    assert "80 tests passed, 3 tests warn;" in result.stderr
+    assert re.search(r"\d+ tests passed, 3 tests warn;", result.stderr), result.stderr
     assert "(11 rows loaded, 3 duplicates merged)" in result.stderr
     query = """
         select twap_id, status, is_active, event_count, executed_size

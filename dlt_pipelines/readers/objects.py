@@ -229,7 +229,7 @@ def spool_rows(
                     writer = pq.ParquetWriter(spool, read.events.schema)
                 writer.write_table(read.events.cast(writer.schema))
                 summary = _summaries((obj,), fitted, read, now)[obj]
-                parts.append(BatchRead(None, read.rejected, {obj: summary}))
+                parts.append(BatchRead(rejected=read.rejected, objects={obj: summary}))
                 rows += fitted.view.num_rows
     except (pa.ArrowException, OSError, ValueError) as exc:
         if isinstance(exc, BadObjectError):

@@ -52,13 +52,13 @@ def add_a_column(project: Path, documented: bool = True) -> None:
     `documented`."""
     model = project / "models" / "marts" / "fct_twaps.sql"
     text = model.read_text()
-    last = "        twap_summary.event_count\n"
+    last = "        event_count\n\n    from remaining\n"  # the end of its `final` select
     assert text.count(last) == 1
     model.write_text(
         text.replace(
             last,
-            last.rstrip("\n")
-            + ",\n        twap_summary.event_count % 2 = 0 as event_count_is_even\n",
+            "        event_count,\n        event_count % 2 = 0 as event_count_is_even\n\n"
+            "    from remaining\n",
         )
     )
     if not documented:

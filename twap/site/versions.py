@@ -250,13 +250,24 @@ class LiveSite:
         """`send` with the version's private route named by the public one in the answer's
         links (Datasette builds them from the route it served)."""
         private, public = f"/{served.route}".encode(), f"/{self.route}".encode()
+        start: list[Message] = []  # held until the body's length is known
 
         async def send_public(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = [(n, v.replace(private, public)) for n, v in message.get("headers", [])]
-                message = {**message, "headers": headers}
-            elif message["type"] == "http.response.body" and private in message.get("body", b""):
-                message = {**message, "body": message["body"].replace(private, public)}
+                start.append({**message, "headers": headers})
+                return
+            if message["type"] == "http.response.body":
+                body = message.get("body", b"").replace(private, public)
+                message = {**message, "body": body}
+                if start:
+                    # A renamed body is shorter: its length is the renamed one's, or (streamed)
+                    # left to the server's chunked encoding.
+                    head = start.pop()
+                    headers = [(n, v) for n, v in head["headers"] if n.lower() != b"content-length"]
+                    if not message.get("more_body"):
+                        headers.append((b"content-length", str(len(body)).encode()))
+                    await send({**head, "headers": headers})
             await send(message)
 
         return send_public

@@ -48,8 +48,8 @@ class NextLinks:
         self.datasette = datasette
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        keyset = await self.keyset(scope) if scope.get("type") == "http" else None
-        if not keyset:
+        found = await self.keyset(scope) if scope.get("type") == "http" else None
+        if not found:
             await self.app(scope, receive, send)
             return
         held: list[dict[str, Any]] = []
@@ -58,9 +58,10 @@ class NextLinks:
             held.append(message)
 
         await self.app(scope, receive, hold)
-        await self.answer(scope, receive, keyset, held, send)
+        await self.answer(scope, receive, *found, held, send)
 
-    async def keyset(self, scope: dict[str, Any]) -> dict | None:
+    async def keyset(self, scope: dict[str, Any]) -> tuple[dict, str] | None:
+        """The canned query's keyset, and the request's path under the public route."""
         site = live_site(self.datasette)
         path = scope.get("path", "")
         if site is None or site.served is None or not path.endswith(".json"):
@@ -73,10 +74,13 @@ class NextLinks:
         if prefix is None or "/" in name:
             return None
         query = await self.datasette.get_canned_query(site.served.database.name, name, None)
-        return (query or {}).get("next_page")
+        keyset = (query or {}).get("next_page")
+        # The link names the public route: the answer's length is fixed here, after the guard's
+        # own renaming of the private route.
+        return (keyset, f"/{site.route}/{name}.json") if keyset else None
 
     async def answer(
-        self, scope: dict[str, Any], receive: Any, keyset: dict, held: list, send: Any
+        self, scope: dict[str, Any], receive: Any, keyset: dict, public: str, held: list, send: Any
     ) -> None:
         start, *bodies = held
         body = b"".join(message.get("body", b"") for message in bodies)
@@ -84,7 +88,7 @@ class NextLinks:
         url = ""
         if found is not None:
             request = Request(scope, receive)
-            path = next_page(request.path, request.query_string, keyset, found[1], keep=True)
+            path = next_page(public, request.query_string, keyset, found[1], keep=True)
             url = self.datasette.absolute_url(request, path) if path else ""
         headers = list(start.get("headers", []))
         if url:

@@ -183,7 +183,12 @@ async def local_root(datasette: Datasette) -> str:
         return ""
     version = site.served.version.name
     if version not in _local_roots:
-        first, last = (await site.served.database.execute(LOCAL_KEYS_SQL)).first()
+        database = site.served.database
+        # A version without the ledger (a table published alone) has no local keys: never a 500.
+        if await database.table_exists("ingest_objects"):
+            first, last = (await database.execute(LOCAL_KEYS_SQL)).first()
+        else:
+            first = last = None
         shared = posixpath.commonprefix([first or "", last or ""])
         _local_roots.clear()
         _local_roots[version] = shared[: shared.rfind("/") + 1]
