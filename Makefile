@@ -50,9 +50,10 @@ prerequisites:
 	@$(PYTHON) -m tests.prerequisites
 
 # One worker per core, each given the next test (longest files first: conftest.py) when it is
-# free. Not one file a worker (--dist loadfile): the fault tests alone would take one worker as
-# long as all the rest take the other. Times per test land in target/junit-*.xml.
-PYTEST := $(BIN)/pytest --numprocesses auto --dist load
+# free: --maxschedchunk 1, else xdist hands each worker a quarter of its share up front, and one
+# gets all the fault tests. Not one file a worker (--dist loadfile) for the same reason.
+# Times per test land in target/junit-*.xml.
+PYTEST := $(BIN)/pytest --numprocesses auto --dist load --maxschedchunk 1
 
 # Everything but the Spark suites, which `make test-spark` runs (with the Spark extra).
 test: install prerequisites lint

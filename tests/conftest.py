@@ -41,15 +41,19 @@ LONGEST_FIRST = (
     "test_faults.py",
     "test_spark.py",
     "test_ingestion.py",
-    "test_docs.py",
     "test_models.py",
-    "test_hourly.py",
     "test_cli.py",
+    "test_docs.py",
+    "test_versions.py",
+    "test_hourly.py",
     "test_real_data.py",
     "test_monitoring.py",
     "test_pipeline.py",
     "test_bad_input.py",
+    "test_dbt_runner.py",
     "test_republish.py",
+    "test_serve_limits.py",
+    "test_remaining.py",
 )
 
 

@@ -58,6 +58,7 @@ OBJECT_SCHEMA = pa.schema(
         pa.field("vanished_at", _TIME),
         pa.field("rejected_rows", pa.int64()),
         pa.field("repaired_times", pa.int64()),
+        pa.field("early_rows", pa.int64()),
     ]
 )
 COMMIT_SCHEMA = pa.schema(

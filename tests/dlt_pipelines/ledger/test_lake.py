@@ -7,8 +7,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dlt_pipelines.ledger.lake import LakeLedger
-from dlt_pipelines.ledger.rules import LOADED, MIRROR, KnownObject
+from dlt_pipelines.ledger.lake import OBJECT_SCHEMA, LakeLedger
+from dlt_pipelines.ledger.rules import ENTRY_COLUMNS, LOADED, MIRROR, KnownObject
 from dlt_pipelines.pipeline import load, make_lake_pipeline
 from dlt_pipelines.sample_data import generate
 from dlt_pipelines.settings import FILL_SCHEMA, LINEAGE_SCHEMA
@@ -105,3 +105,9 @@ def test_spark_registers_the_fills_with_the_columns_of_the_fill_schema() -> None
         for field in (*FILL_SCHEMA, *LINEAGE_SCHEMA)
     ]
     assert columns == [*expected, ["_dlt_load_id", "string"]]
+
+
+def test_the_lake_ledger_keeps_every_column_of_an_entry() -> None:
+    """Its files are written with OBJECT_SCHEMA, which drops any other key of an entry: an entry
+    column missing there would be lost on the lake alone (as `early_rows` once was)."""
+    assert set(ENTRY_COLUMNS) <= set(OBJECT_SCHEMA.names)
