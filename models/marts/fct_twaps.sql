@@ -26,22 +26,23 @@ twap_events as (
 
 ),
 
-twap_summary as (
+-- Each TWAP's latest event with its first time and count, in one pass over its events: a join
+-- of the events back to their own summary went quadratic on a large hour.
+summarised as (
 
     select
-        twap_id,
-        min(event_time) as first_seen_at,
-        count(*) as event_count
+        *,
+        min(event_time) over (partition by twap_id) as first_seen_at,
+        count(*) over (partition by twap_id) as event_count
 
     from twap_events
-    group by twap_id
 
 ),
 
 latest as (
 
     select *
-    from twap_events
+    from summarised
     where is_latest_status
 
 ),
@@ -93,7 +94,7 @@ twaps as (
         latest.randomize,
         latest.started_at,
         {{ add_minutes('latest.started_at', 'latest.minutes') }} as expected_end_at,
-        twap_summary.first_seen_at,
+        latest.first_seen_at,
         latest.status,
         latest.status_description,
         latest.event_time as status_at,
@@ -113,10 +114,9 @@ twaps as (
         last_ended.avg_price as coin_reference_price,
         case when latest.status = 'activated' then clock.as_of end as as_of,
         latest.status = 'activated' as is_active,
-        twap_summary.event_count
+        latest.event_count
 
     from latest
-    inner join twap_summary on latest.twap_id = twap_summary.twap_id
     left join fill_totals on latest.twap_id = fill_totals.twap_id
     cross join clock
     -- A running TWAP's coin: its latest fill, and the average price of its most recently ended
