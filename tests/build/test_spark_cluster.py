@@ -38,13 +38,6 @@ STOP_SECONDS = 30.0
 WORKERS = 2
 
 
-@dataclass(frozen=True)
-class Cluster:
-    master_ui: str  # the master's web UI: its /json/ lists workers and applications
-    thrift_port: int
-    warehouse: Path  # the Thrift server's spark.sql.warehouse.dir
-
-
 def spark_home() -> Path:
     """pyspark's wheel is a Spark distribution: bin/spark-class and the jars."""
     import pyspark  # here: without the Spark extra, require_spark_extra says so first
@@ -71,6 +64,24 @@ class Jvm:
                 why = f"exited {exited}" if exited is not None else f"not in {START_SECONDS:.0f} s"
                 pytest.fail(f"{what}: {why}; {self.log}:\n{tail(self.log)}")
             time.sleep(0.5)
+
+
+@dataclass(frozen=True)
+class Cluster:
+    master_ui: str  # the master's web UI: its /json/ lists workers and applications
+    thrift_port: int
+    warehouse: Path  # the Thrift server's spark.sql.warehouse.dir
+    last_worker: Jvm
+    thrift_server: Jvm
+
+    def wait_ready(self) -> None:
+        """Until both workers have registered and the Thrift server listens."""
+        self.last_worker.wait_until(
+            lambda: alive_workers(self.master_ui) == WORKERS, "two workers registered"
+        )
+        self.thrift_server.wait_until(
+            lambda: port_open(self.thrift_port), "the Spark Thrift server listening"
+        )
 
 
 @contextmanager
@@ -117,7 +128,9 @@ def alive_workers(master_ui: str) -> int:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """A master, two workers (1 core, 1 GB each) and a Thrift server on the master, on
-    127.0.0.1, with every file they write under the test's temporary directory."""
+    127.0.0.1, with every file they write under the test's temporary directory. The workers
+    and the Thrift server are still starting (Cluster.wait_ready), so a test does its other
+    work meanwhile."""
     require_spark_extra()
     root = tmp_path_factory.mktemp("cluster")
     scratch = root / "tmp"
@@ -149,7 +162,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         for number in range(1, WORKERS + 1):
             work = root / f"worker{number}"
             work.mkdir()
-            started = stack.enter_context(
+            worker = stack.enter_context(
                 jvm(
                     f"worker{number}",
                     ["org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1",
@@ -159,8 +172,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                     daemons,
                 )
             )  # fmt: skip
-        started.wait_until(lambda: alive_workers(master_ui) == WORKERS, "two workers registered")
-        started = stack.enter_context(
+        thrift_server = stack.enter_context(
             jvm(
                 "thrift-server",
                 ["org.apache.spark.deploy.SparkSubmit", "--master", master,
@@ -183,8 +195,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                 {**env, "SPARK_DAEMON_MEMORY": "1g"},
             )
         )  # fmt: skip
-        started.wait_until(lambda: port_open(thrift_port), "the Spark Thrift server listening")
-        yield Cluster(master_ui, thrift_port, warehouse)
+        yield Cluster(master_ui, thrift_port, warehouse, worker, thrift_server)
 
 
 @pytest.fixture(scope="module")
@@ -200,7 +211,8 @@ def test_twap_on_a_spark_cluster_builds_the_marts_postgres_builds(
     source = tmp_path / "source"
     objects = sorted(sample.rglob("*.parquet"))
     copy_objects(sample, objects, source)
-    postgres = postgres_reference(twap, source)
+    postgres = postgres_reference(twap, source)  # while the cluster starts
+    cluster.wait_ready()
     # What a scheduler on a cluster runs: the lake is a path every JVM here reads.
     twap.env.update(
         TWAP_SPARK_TARGET="spark_cluster",
