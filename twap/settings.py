@@ -48,6 +48,8 @@ class Settings:
     # Where raw lands and dbt builds: `postgres`, or `spark` (raw on the lake: twap/build/spark.py).
     warehouse: str = "postgres"
     lake: str | None = None
+    # The profile's target `--warehouse spark` builds on: `spark` (local mode) or `spark_cluster`.
+    spark_target: str = "spark"
     # `text` (one readable line per step) or `json` (one object per line): twap/observe/logs.py.
     log_format: str = "text"
     # Each writing command's Prometheus metrics, as `twap_<command>.prom` (None: no file).
@@ -76,6 +78,7 @@ class Settings:
             source_args=source_args or {},
             warehouse=warehouse or os.environ.get("TWAP_WAREHOUSE") or "postgres",
             lake=os.environ.get("TWAP_LAKE_URL") or None,
+            spark_target=os.environ.get("TWAP_SPARK_TARGET") or "spark",
             log_format=check_log_format(log_format or os.environ.get("TWAP_LOG_FORMAT") or "text"),
             metrics_dir=Path(metrics).expanduser().resolve() if metrics else home_dir / "metrics",
             pushgateway_url=os.environ.get("TWAP_PUSHGATEWAY_URL") or None,

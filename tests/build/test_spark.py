@@ -3,8 +3,9 @@ built by dbt on Spark in local mode gives the marts PostgreSQL gives, row for ro
 build and on an incremental build after late, rewritten and repeated objects; and publishing
 them gives the SQLite file a publish from PostgreSQL gives, which Datasette serves.
 
-Needs the Spark extra (`make install-spark`, which `make test` runs first): without it the
-test fails saying so, it never skips."""
+Needs the Spark extra (`make install-spark`, which `make test-spark` runs first): without it
+the test fails saying so, it never skips. The helpers here also serve the cluster's test
+(test_spark_cluster.py)."""
 
 import dataclasses
 import importlib.util
@@ -49,6 +50,8 @@ QUOTIENTS = {
 }
 # The published tables compared: this sample has no slice fills (an empty fct_twap_fills).
 COMPARED = tuple(table for table in PUBLISHED_TABLES if table.name != "fct_twap_fills")
+# dbt's summary line in `twap`'s output: models built and tests passed, and any other outcome.
+OUTCOME = re.compile(r"\d+ models built, \d+ tests passed[^\n]*")
 # Published columns that say when and in which load or run each warehouse took the same objects
 # in and tested them: the ledger's and the dbt test results'.
 OWN_MOMENT_COLUMNS = {
@@ -64,11 +67,16 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def require_spark_extra() -> None:
+    """Fail (never skip) when the Spark extra is missing."""
+    if not all(importlib.util.find_spec(name) for name in ("dbt.adapters.spark", "pyhive")):
+        pytest.fail("the Spark extra is not installed: run `make install-spark`")
+
+
 @pytest.fixture
 def spark_home(twap: Twap) -> Path:
     """Where `twap --warehouse spark` keeps Spark's tables and metastore."""
-    if importlib.util.find_spec("dbt.adapters.spark") is None:
-        pytest.fail("the Spark extra is not installed: run `make install-spark`")
+    require_spark_extra()
     home = twap.home / "spark"
     home.mkdir(parents=True)
     shutil.copyfile(PROJECT_DIR / "profiles.yml.example", home / "profiles.yml")
@@ -111,8 +119,9 @@ def twap_on_spark(twap: Twap, *args: str) -> str:
     return result.stderr
 
 
-def spark_table(home: Path, schema: str, name: str) -> list[dict[str, Any]]:
-    return pq.read_table(home / "warehouse" / f"{schema}.db" / name).to_pylist()
+def spark_table(warehouse: Path, schema: str, name: str) -> list[dict[str, Any]]:
+    """A table's rows from its files in Spark's warehouse directory."""
+    return pq.read_table(warehouse / f"{schema}.db" / name).to_pylist()
 
 
 def postgres_table(twap: Twap, name: str) -> list[dict[str, Any]]:
@@ -144,10 +153,11 @@ def assert_same_rows(name: str, spark: list[dict], postgres: list[dict], key: li
         assert not different, (name, [postgres_row[k] for k in key], different)
 
 
-def assert_same_marts(twap: Twap, home: Path) -> None:
+def assert_same_marts(twap: Twap, warehouse: Path) -> None:
+    """The marts in Spark's `warehouse` directory are PostgreSQL's (of `twap`), row for row."""
     for name, key in MARTS.items():
         keys = [column.strip() for column in key.split(",")]
-        spark = sorted(spark_table(home, "marts", name), key=lambda r: [r[k] for k in keys])
+        spark = sorted(spark_table(warehouse, "marts", name), key=lambda r: [r[k] for k in keys])
         postgres = sorted(postgres_table(twap, name), key=lambda r: [r[k] for k in keys])
         assert_same_rows(name, spark, postgres, keys)
 
@@ -181,6 +191,26 @@ def assert_same_published(
         )
 
 
+@dataclasses.dataclass(frozen=True)
+class PostgresReference:
+    """What PostgreSQL made of the objects Spark is compared on."""
+
+    outcome: list[str]  # dbt's summary (OUTCOME) of its build
+    published: Path  # the file its publish wrote
+    publishing: Twap  # `twap` publishing to that file
+
+
+def postgres_reference(twap: Twap, source: Path) -> PostgresReference:
+    """`source` loaded into PostgreSQL, built, and published to a file of its own (Spark's
+    publish writes the home's)."""
+    twap("load", "--source", str(source))
+    built = twap("build").stderr
+    published = twap.home / "postgres" / "twap.db"
+    publishing = dataclasses.replace(twap, env={**twap.env, "TWAP_PUBLISH_PATH": str(published)})
+    publishing("publish")
+    return PostgresReference(OUTCOME.findall(built), published, publishing)
+
+
 def copy_objects(sample: Path, objects: list[Path], source: Path) -> None:
     for path in objects:
         target = source / path.relative_to(sample)
@@ -195,24 +225,18 @@ def test_spark_on_the_lake_builds_the_marts_postgres_builds(
     objects = sorted(sample.rglob("*.parquet"))
     first, later = objects[:30], objects[30:]
     copy_objects(sample, first, source)
-    twap("load", "--source", str(source))
-    built = twap("build").stderr
-    from_postgres = twap.home / "postgres" / "twap.db"
-    to_postgres_file = dataclasses.replace(
-        twap, env={**twap.env, "TWAP_PUBLISH_PATH": str(from_postgres)}
-    )
-    to_postgres_file("publish")
+    postgres = postgres_reference(twap, source)
+    from_postgres = postgres.published
     # What a scheduler runs: load into the lake, dbt build (models and every data test; the unit
     # tests run with --full-tests), then publish from Spark's marts.
     run = twap_on_spark(twap, "run", "--warehouse", "spark", "--source", str(source))
     assert f"{len(first)} loaded" in run
     # The same models and data tests pass on both engines.
-    outcome = re.compile(r"\d+ models built, \d+ tests passed[^\n]*")
-    assert outcome.findall(run) == outcome.findall(built) != [], (run, built)
+    assert OUTCOME.findall(run) == postgres.outcome != [], (run, postgres.outcome)
     assert "(written whole)" in run
     # One line per step: Spark's own log lines are in its log file.
     assert "WARN" not in run and (spark_home / "spark.log").stat().st_size
-    assert_same_marts(twap, spark_home)
+    assert_same_marts(twap, spark_home / "warehouse")
     from_spark = twap.home / "twap.db"
     assert_same_published(from_spark, from_postgres, (*COMPARED, TEST_RESULTS))
     page = "/twap/fct_twaps.json?_shape=array&_size=20"
@@ -227,7 +251,8 @@ def test_spark_on_the_lake_builds_the_marts_postgres_builds(
     shutil.copy(source / later[0].relative_to(sample), source / "repeat.parquet")
     twap("load", "--source", str(source))
     twap("build")
-    assert "rewritten" in to_postgres_file("publish").stderr  # a delta on PostgreSQL's served file
+    # A delta on PostgreSQL's served file.
+    assert "rewritten" in postgres.publishing("publish").stderr
     loaded = twap("load", "--warehouse", "spark", "--source", str(source)).stderr
     assert f"({len(later) + 1} new, 1 changed, 0 failed before)" in loaded
     # The models and the singular tests, incrementally: their scope (the changed keys and
@@ -236,12 +261,13 @@ def test_spark_on_the_lake_builds_the_marts_postgres_builds(
     spark_dbt(spark_home, lake, "run-operation", "setup_warehouse")
     spark_dbt(spark_home, lake, "build", "--exclude", "test_type:generic", "test_type:unit")
     # The incremental path ran on the changed keys only.
+    warehouse = spark_home / "warehouse"
     rebuilt = {
-        row["twap_id"] for row in spark_table(spark_home, "intermediate", "int_twaps__changed")
+        row["twap_id"] for row in spark_table(warehouse, "intermediate", "int_twaps__changed")
     }
     assert set(changed.values()) <= rebuilt
-    assert len(rebuilt) < len(spark_table(spark_home, "marts", "fct_twaps"))
-    assert_same_marts(twap, spark_home)
+    assert len(rebuilt) < len(spark_table(warehouse, "marts", "fct_twaps"))
+    assert_same_marts(twap, warehouse)
     # `twap publish` on its own (its own JVM) after that build.
     assert "(written whole)" in twap_on_spark(twap, "publish", "--warehouse", "spark")
     assert_same_published(from_spark, from_postgres)
@@ -257,3 +283,11 @@ def test_spark_warehouse_settings_are_checked_in_one_line(twap: Twap) -> None:
     unknown = twap("build", check=False)
     assert unknown.returncode == 1
     assert "unknown warehouse 'oracle' in TWAP_WAREHOUSE: use postgres or spark" in unknown.stderr
+
+    twap.env.update(TWAP_WAREHOUSE="spark", TWAP_SPARK_TARGET="dev")
+    not_spark = twap("build", check=False)
+    assert not_spark.returncode == 1
+    assert (
+        "unknown Spark target 'dev' in TWAP_SPARK_TARGET: use spark or spark_cluster"
+        in not_spark.stderr
+    )

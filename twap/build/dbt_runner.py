@@ -117,12 +117,13 @@ def run_dbt(settings: Settings, database: Database | None, command: str, *args: 
     """Run `dbt <command>` with the example profile; returns what it did, by kind and status.
 
     The profile reads the libpq variables, which are set here from the database settings; with
-    no database, the `spark` target, which reads where the lake and Spark's files are.
+    no database, the Spark target TWAP_SPARK_TARGET names, which reads where the lake and
+    Spark's files are.
     """
     settings.dbt_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(PROJECT_DIR / "profiles.yml.example", settings.dbt_dir / "profiles.yml")
     if database is None:
-        variables, args = spark_env(settings), (*args, "--target", "spark")
+        variables, args = spark_env(settings), (*args, "--target", settings.spark_target)
         quiet = jvm_output_to_log(settings)
     else:
         variables, quiet = database.libpq_env(), nullcontext()

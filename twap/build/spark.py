@@ -1,6 +1,8 @@
 """`--warehouse spark`: raw on the lake (parquet files under TWAP_LAKE_URL, dlt's filesystem
-destination) and the same dbt models built by Spark in local mode (dbt-spark's `session`
-method, the `spark` target of profiles.yml.example). Needs the Spark extra and Java 17."""
+destination) and the same dbt models built by Spark: in local mode (dbt-spark's `session`
+method, the `spark` target of profiles.yml.example), or on a cluster through its Thrift server
+(the `thrift` method, the `spark_cluster` target; TWAP_SPARK_TARGET chooses). Needs the Spark
+extra, and Java 17 for local mode."""
 
 import importlib.util
 import os
@@ -8,6 +10,7 @@ import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import jinja2
 import yaml
@@ -17,16 +20,22 @@ from twap.settings import PROJECT_DIR, Settings
 
 POSTGRES, SPARK = "postgres", "spark"
 WAREHOUSES = (POSTGRES, SPARK)
+# dbt-spark's methods: Spark inside this process, or a Spark Thrift server's sessions.
+SESSION, THRIFT = "session", "thrift"
 
 
-def check_spark_installed() -> None:
-    """One line saying how to install the Spark extra when it is missing."""
+def check_spark(settings: Settings) -> None:
+    """One line saying what is missing when the Spark extra, Java (for local mode) or the
+    chosen target is."""
     if importlib.util.find_spec("dbt.adapters.spark") is None:
         raise TwapError(
-            "--warehouse spark needs the Spark extra: run `make install-spark` (dbt-spark and "
-            "pyspark from requirements-spark.lock into .venv; Java 17 must be on the PATH)"
+            "--warehouse spark needs the Spark extra: run `make install-spark` (dbt-spark, "
+            "pyspark and PyHive from requirements-spark.lock into .venv; Java 17 must be on the "
+            "PATH for local mode)"
         )
-    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+    if spark_target(settings)["method"] == SESSION and not (
+        shutil.which("java") or os.environ.get("JAVA_HOME")
+    ):
         raise TwapError("--warehouse spark needs Java 17: install a JRE (e.g. openjdk-17-jre)")
 
 
@@ -35,15 +44,29 @@ def spark_env(settings: Settings) -> dict[str, str]:
     return {"TWAP_LAKE_URL": settings.lake_url, "TWAP_SPARK_DIR": str(settings.spark_dir)}
 
 
-def spark_parameters(settings: Settings) -> dict[str, str]:
-    """The Spark configuration of the `spark` target of profiles.yml.example, rendered as dbt
-    renders it: a session made with it is the one dbt makes (or, in its process, dbt's own)."""
-    profile = yaml.safe_load((PROJECT_DIR / "profiles.yml.example").read_text())
+def spark_target(settings: Settings) -> dict[str, Any]:
+    """The target of profiles.yml.example that TWAP_SPARK_TARGET names, its values rendered as
+    dbt renders them (as text): a session or connection made with it is the one dbt makes."""
+    outputs = yaml.safe_load((PROJECT_DIR / "profiles.yml.example").read_text())[
+        "hyperliquid_twap"
+    ]["outputs"]
+    targets = [name for name, output in outputs.items() if output["type"] == SPARK]
+    if settings.spark_target not in targets:
+        raise TwapError(
+            f"unknown Spark target {settings.spark_target!r} in TWAP_SPARK_TARGET: use "
+            f"{' or '.join(targets)} (the Spark targets of profiles.yml.example)"
+        )
     variables = {**os.environ, **spark_env(settings)}
     templates = jinja2.Environment(autoescape=False)
     templates.globals["env_var"] = lambda name, default=None: variables.get(name, default)
-    parameters = profile["hyperliquid_twap"]["outputs"]["spark"]["server_side_parameters"]
-    return {name: templates.from_string(str(value)).render() for name, value in parameters.items()}
+    templates.filters["as_number"] = lambda value: value  # dbt's marker for a number
+
+    def render(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {name: render(item) for name, item in value.items()}
+        return templates.from_string(str(value)).render()
+
+    return render(outputs[settings.spark_target])
 
 
 @contextmanager

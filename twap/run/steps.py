@@ -10,7 +10,7 @@ import psycopg2
 from dlt_pipelines.settings import DATASET_NAME, EVENTS_TABLE
 from twap.build.build_log import served_is_current
 from twap.build.dbt_runner import DbtFailed, build
-from twap.build.spark import SPARK, check_spark_installed
+from twap.build.spark import SPARK, check_spark
 from twap.database import (
     Database,
     embedded_database,
@@ -242,7 +242,7 @@ def locked(
 
     def locked_steps() -> int:
         if settings.warehouse == SPARK:
-            check_spark_installed()
+            check_spark(settings)
             with lake_lock(settings, command, wait_seconds):
                 return steps(settings, None) or 0
         database = connect(settings)
