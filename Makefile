@@ -8,13 +8,15 @@ BIN := $(VENV)/bin
 install: $(BIN)/twap
 
 # uv installs the lock in seconds; where it cannot be installed, pip installs the same lock, slower.
+# Both compile the bytecode at install: where PYTHONDONTWRITEBYTECODE is set, every `twap` process
+# would otherwise compile ~1,200 modules (1.4 s of a 2.8 s run with nothing new).
 UV_PIN := $(shell grep -m1 '^uv==' requirements.lock)
 QUIET_PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
 $(BIN)/twap: pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@if $(QUIET_PIP) $(UV_PIN) 2>/dev/null \
-		&& $(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock \
+		&& $(BIN)/uv pip sync --quiet --compile-bytecode --python $(BIN)/python requirements.lock \
 		&& $(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .; then \
 		echo "installed requirements.lock into $(VENV) with $(UV_PIN)"; \
 	else \
@@ -31,7 +33,7 @@ install-spark: $(SPARK_STAMP)
 
 $(SPARK_STAMP): $(BIN)/twap requirements-spark.lock
 	@if $(BIN)/uv --version >/dev/null 2>&1; then \
-		$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -r requirements-spark.lock; \
+		$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python --no-deps -r requirements-spark.lock; \
 	else \
 		$(QUIET_PIP) --no-deps -r requirements-spark.lock; \
 	fi
