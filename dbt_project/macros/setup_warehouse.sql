@@ -1,7 +1,7 @@
 {#- Schema set-up, run before every build by `twap build` and by hand as
     `dbt run-operation setup_warehouse` (dbt alone): the build log's tables (source `build_log`,
-    build_log.sql) and their migrations, the expiry of rebuilt keys older than
-    `build_keys_days` (PostgreSQL), and on Spark the lake's raw files registered anew as source
+    build_log.sql) and their migrations, the marts' not_null constraints, the expiry of rebuilt
+    keys older than `build_keys_days` (PostgreSQL), and on Spark the lake's raw files registered anew as source
     `hyperliquid` (lake_sources.sql), so new files and columns are seen. It changes nothing
     that is already set up, so it may run any number of times. -#}
 
@@ -56,7 +56,34 @@
         )
         delete from {{ keys }} where build_id in (select build_id from expired);
     {%- endcall -%}
+    {%- do enforce_not_null_constraints() -%}
     {%- do adapter.commit() -%}
+{%- endmacro %}
+
+{#- A table made before its contract gained a not_null constraint gets it: dbt adds constraints
+    only when it creates a table, and on PostgreSQL the constraint stands in for the column's
+    not_null test (models/marts/_marts__models.yml). Asks first; a column already not null is
+    left alone. -#}
+{% macro enforce_not_null_constraints() -%}
+    {%- set wanted = [] -%}
+    {%- for node in graph.nodes.values()
+        if node.resource_type == 'model' and node.config.contract.enforced -%}
+        {%- for column in node.columns.values()
+            if 'not_null' in column.constraints | map(attribute='type') -%}
+            {%- do wanted.append((node.schema, node.alias, column.name)) -%}
+        {%- endfor -%}
+    {%- endfor -%}
+    {%- set nullable = run_query(
+        "select table_schema, table_name, column_name from information_schema.columns"
+        ~ " where is_nullable = 'YES' and table_schema in ('"
+        ~ (wanted | map(attribute=0) | unique | join("', '")) ~ "')"
+    ) -%}
+    {%- for schema, table, column in nullable.rows if (schema, table, column) in wanted -%}
+        {%- do run_query(
+            'alter table ' ~ adapter.quote(schema) ~ '.' ~ adapter.quote(table)
+            ~ ' alter column ' ~ adapter.quote(column) ~ ' set not null'
+        ) -%}
+    {%- endfor -%}
 {%- endmacro %}
 
 {#- Each statement runs on its own (Spark runs one per call). -#}

@@ -2,8 +2,9 @@
 
     A `dbt build` that rebuilt only the keys of new ingest commits tests those rows: the rest
     was tested when it was built, and an hourly build then costs what the hour brought. Every
-    other command, a first build, a full refresh and `--vars '{full_tests: true}'` (what
-    `twap build --full-tests` passes) test every row. A model names the rows it is tested on
+    other command, a first build, a full refresh and `--vars '{full_tests: true}'` test every
+    row; `twap build --full-tests` sets TWAP_FULL_TESTS=true instead, which (read only when
+    executing) keeps dbt's saved parse, as other vars would not. A model names the rows it is tested on
     in `meta.tested_key`:
 
     - `load`: the rows of the loads committed since the last successful build;
@@ -19,6 +20,7 @@
         and flags.WHICH == 'build'
         and not flags.FULL_REFRESH
         and not var('full_tests', false)
+        and env_var('TWAP_FULL_TESTS', 'false') != 'true'
         and finished_build_exists()
     ) }}
 {%- endmacro %}

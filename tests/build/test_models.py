@@ -157,16 +157,26 @@ def test_the_set_up_runs_when_due_and_migrates_the_build_log(twap: Twap, tmp_pat
     # Set up already, for this database and these set-up macros: the build only builds.
     twap("build")
     assert stamp.stat().st_mtime_ns == set_up_at
-    # A build log from before `keys_recorded`, its keys table gone: the next build migrates it.
+    # A build log from before `keys_recorded`, its keys table gone, and a mart from before its
+    # contract's not_null constraint on `wallet` (whose test then runs on Spark only): the next
+    # build migrates them.
+    nullable = """
+        select column_name from information_schema.columns
+        where table_schema = 'marts' and table_name = 'fct_twaps' and is_nullable = 'YES'
+    """
+    constrained = twap.query(nullable)
     twap.query(
         "alter table intermediate.dbt_build_log drop column keys_recorded;"
-        " drop table intermediate.dbt_build_keys; select 1"
+        " drop table intermediate.dbt_build_keys;"
+        " alter table marts.fct_twaps alter column wallet drop not null; select 1"
     )
+    assert ("wallet",) in twap.query(nullable)
     twap("build")
     assert stamp.stat().st_mtime_ns > set_up_at
     # The column is back (false for the builds before it), and the keys of the last build kept.
     recorded = twap.query("select keys_recorded from intermediate.dbt_build_log order by build_id")
     assert recorded == [(False,), (False,), (True,)]
+    assert twap.query(nullable) == constrained
 
 
 def test_wallet_totals_are_kept_by_differences_and_counted_again_after_a_failed_build(

@@ -30,6 +30,16 @@ class Build:
 NOTHING_BUILT = "nothing was built yet: run `twap build` before publishing"
 
 
+def any_build_finished(database: Database) -> bool:
+    """Whether a build ever finished successfully (the dbt project's finished_build_exists)."""
+    with closing(database.connect()) as conn, conn.cursor() as cursor:
+        cursor.execute("select to_regclass(%s) is not null", (BUILD_LOG,))
+        if not cursor.fetchone()[0]:
+            return False
+        cursor.execute(f"select exists (select from {BUILD_LOG} where status = 'success')")
+        return cursor.fetchone()[0]
+
+
 def finished_build(database: Database) -> Build:
     """The last build, which must have finished successfully: the marts are then whole.
 

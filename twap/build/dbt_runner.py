@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from twap.build.build_log import BUILD_KEYS
+from twap.build.build_log import BUILD_KEYS, any_build_finished
 from twap.build.spark import jvm_output_to_log, spark_env
 from twap.database import Database
 from twap.errors import TwapError, one_line
@@ -85,12 +85,17 @@ class DbtFailed(TwapError):
         self.out_of_sync = out_of_sync
 
 
-def build(settings: Settings, database: Database | None, *args: str) -> DbtOutcome:
+def build(
+    settings: Settings, database: Database | None, *args: str, full_tests: bool = False
+) -> DbtOutcome:
     """`dbt build`, repairing incremental models whose columns changed (an analyst added one):
     those models and what depends on them are rebuilt whole, then the build runs again, so the
-    next publish writes the new layout and nobody has to run a full refresh by hand."""
+    next publish writes the new layout and nobody has to run a full refresh by hand.
+
+    `full_tests`: the data tests check every row, not only the keys this build rebuilt."""
+    tests = {"TWAP_FULL_TESTS": "true"} if full_tests else {}
     try:
-        return run_dbt(settings, database, "build", *args)
+        return run_dbt(settings, database, "build", *args, env=tests)
     except DbtFailed as failed:
         if not failed.out_of_sync or "--full-refresh" in args:
             raise
@@ -109,16 +114,25 @@ def build(settings: Settings, database: Database | None, *args: str) -> DbtOutco
         "--full-refresh",
         "--select",
         *(f"{m}+" for m in changed),
+        env=tests,
     )
-    return run_dbt(settings, database, "build", *args)
+    return run_dbt(settings, database, "build", *args, env=tests)
 
 
-def run_dbt(settings: Settings, database: Database | None, command: str, *args: str) -> DbtOutcome:
-    """Run `dbt <command>` with the example profile; returns what it did, by kind and status.
+def run_dbt(
+    settings: Settings,
+    database: Database | None,
+    command: str,
+    *args: str,
+    env: dict[str, str] | None = None,
+) -> DbtOutcome:
+    """Run `dbt <command>` with the example profile and `env` set; returns what it did, by kind
+    and status.
 
     The profile reads the libpq variables, which are set here from the database settings; with
     no database, the Spark target TWAP_SPARK_TARGET names, which reads where the lake and
-    Spark's files are.
+    Spark's files are. On PostgreSQL the build log is asked once whether a build ever finished
+    (macro finished_build_exists), instead of by every test.
     """
     settings.dbt_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(PROJECT_DIR / "profiles.yml.example", settings.dbt_dir / "profiles.yml")
@@ -126,8 +140,10 @@ def run_dbt(settings: Settings, database: Database | None, command: str, *args: 
         variables, args = spark_env(settings), (*args, "--target", settings.spark_target)
         quiet = jvm_output_to_log(settings)
     else:
-        variables, quiet = database.libpq_env(), nullcontext()
-    with _environment(variables), quiet:
+        finished = "true" if any_build_finished(database) else "false"
+        variables = {**database.libpq_env(), "TWAP_FINISHED_BUILD": finished}
+        quiet = nullcontext()
+    with _environment({**variables, **(env or {})}), quiet:
         due = command in BUILD_COMMANDS and _set_up_due(settings, database)
         manifest = _set_up(settings, database, args) if due else None
         result = _invoke(settings, command, args, manifest)

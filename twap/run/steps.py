@@ -136,15 +136,17 @@ def build_step(
     """`dbt build` on PostgreSQL, or with no database on Spark (`--warehouse spark`). An
     incremental build tests the keys it changed, and leaves the unit tests (which test the
     SQL, not the data) to `full_tests`, a full refresh and CI."""
-    if full_tests or full_refresh:
-        scope = ["--vars", "{full_tests: true}", *(["--full-refresh"] if full_refresh else [])]
-    else:
-        scope = ["--exclude-resource-type", "unit_test"]
+    # A full refresh tests every row too (macro tests_changed_keys_only).
+    unit_tests = full_tests or full_refresh
+    scope = [
+        *(["--full-refresh"] if full_refresh else []),
+        *([] if unit_tests else ["--exclude-resource-type", "unit_test"]),
+    ]
     with step("build") as done:
         if database is not None:
             check_run_lock(database, "the build")
         try:
-            outcome = build(settings, database, *scope)
+            outcome = build(settings, database, *scope, full_tests=full_tests)
         except DbtFailed as failed:
             done.figures = failed.outcome.figures()
             raise
