@@ -50,10 +50,11 @@ def test_a_second_run_waits_as_long_as_it_was_told(lock: Lock) -> None:
 
 
 def terminate_lock_session(database: Database) -> None:
-    """End the run lock's database session, as a connection reaper or a failover would."""
+    """End the run lock's database session, as a connection reaper or a failover would, and
+    return once it has ended (its locks released)."""
     with closing(database.connect()) as conn, conn.cursor() as cursor:
         cursor.execute(
-            "select pg_terminate_backend(pid) from pg_locks "
+            "select pg_terminate_backend(pid, 60000) from pg_locks "
             "where locktype = 'advisory' and granted and objid = %s",
             (RUN_LOCK_KEY,),
         )
