@@ -25,6 +25,10 @@ ROWS_PER_ITEM = 100_000
 # Objects larger than this are streamed batch by batch instead of read whole (memory stays flat).
 LARGE_OBJECT_BYTES = 16 * 1024 * 1024
 
+# The lake ledger's logs are compacted once they hold more files than this: a day of hourly
+# loads, each adding a file to both logs (every load reads them all, two requests each on S3).
+LEDGER_MAX_FILES = 48
+
 # S3 client: attempts per request (adaptive retry mode) and socket timeouts in seconds.
 S3_MAX_ATTEMPTS = 10
 S3_CONNECT_TIMEOUT = 10.0

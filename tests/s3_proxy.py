@@ -1,15 +1,22 @@
-"""A fault-injecting HTTP proxy in front of the S3 server: records every request's headers and
-answers chosen requests with S3 errors (throttling, access denied) instead of forwarding them."""
+"""A fault-injecting HTTP proxy in front of the S3 server: records every request's headers,
+answers chosen requests with S3 errors (throttling, access denied) instead of forwarding them,
+and holds a chosen request (a deterministic pause point: its client waits on it) until the test
+releases it, never forwarding it."""
 
 import http.client
 import threading
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 # Decides per request (method, path): None forwards it, (status, S3 error code) answers instead.
 Fault = Callable[[str, str], tuple[int, str] | None]
+# Decides per request (method, path) whether to hold it.
+Hold = Callable[[str, str], bool]
+# What a held request gets once released (its client is usually gone by then).
+RELEASED = (503, "SlowDown")
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection"}
 
 
@@ -24,8 +31,12 @@ class Seen:
 class S3Proxy:
     upstream: str
     fault: Fault = lambda method, path: None
+    hold: Hold = lambda method, path: False
     seen: list[Seen] = field(default_factory=list)
     faults_sent: int = 0
+    # Set when a request is held; the test sets `released` to let it go (unanswered upstream).
+    held: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -45,9 +56,14 @@ class S3Proxy:
     def answer(self, method: str, path: str, headers: dict[str, str]) -> tuple[int, str] | None:
         with self._lock:
             self.seen.append(Seen(method, path, headers))
-            fault = self.fault(method, path)
+            holding = self.hold(method, path)
+            fault = None if holding else self.fault(method, path)
             self.faults_sent += fault is not None
-            return fault
+        if holding:
+            self.held.set()
+            self.released.wait()
+            return RELEASED
+        return fault
 
 
 def _handler(proxy: S3Proxy) -> type[BaseHTTPRequestHandler]:
@@ -70,19 +86,24 @@ def _handler(proxy: S3Proxy) -> type[BaseHTTPRequestHandler]:
                 response = conn.getresponse()
                 data = response.read()
                 kept = {k: v for k, v in response.getheaders() if k.lower() not in HOP_BY_HOP}
-                kept.pop("Content-Length", None)
-                self._send(response.status, kept, data)
+                # A HEAD answer has no body but the object's length.
+                length = kept.pop("Content-Length", None)
+                self._send(response.status, kept, data, length if self.command == "HEAD" else None)
             finally:
                 conn.close()
 
-        def _send(self, status: int, headers: dict[str, str], data: bytes) -> None:
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(data)
+        def _send(
+            self, status: int, headers: dict[str, str], data: bytes, length: str | None = None
+        ) -> None:
+            # A held request's client may have been killed meanwhile.
+            with suppress(ConnectionError):
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", length or str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
 
         do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = _relay
 

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from dlt_pipelines.settings import LEDGER_MAX_FILES
 from twap.errors import EXIT_ERROR, TwapError
 from twap.settings import Settings, check_log_format, check_source_url, source_arguments
 
@@ -19,6 +20,7 @@ TWAP_VARIABLES = (
     "TWAP_LOG_FORMAT",
     "TWAP_METRICS_DIR",
     "TWAP_PUSHGATEWAY_URL",
+    "TWAP_LEDGER_MAX_FILES",
 )
 
 
@@ -105,6 +107,21 @@ def test_an_unknown_log_format_names_both_places_to_fix_it() -> None:
         TwapError, match=r"'xml' \(TWAP_LOG_FORMAT / --log-format\): use text or json"
     ):
         Settings.from_env(log_format="xml")
+
+
+def test_the_lake_ledgers_file_limit_is_a_number_of_files_above_0(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert Settings.from_env().ledger_max_files == LEDGER_MAX_FILES
+    monkeypatch.setenv("TWAP_LEDGER_MAX_FILES", "200")
+    assert Settings.from_env().ledger_max_files == 200
+    for given in ("0", "-3", "many", "2.5"):
+        monkeypatch.setenv("TWAP_LEDGER_MAX_FILES", given)
+        with pytest.raises(TwapError) as raised:
+            Settings.from_env()
+        assert str(raised.value) == (
+            f"TWAP_LEDGER_MAX_FILES={given!r} is not a number of files above 0 (default 48)"
+        )
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from dlt_pipelines.settings import LEDGER_MAX_FILES
 from twap.errors import TwapError
 from twap.observe.logs import LOG_FORMATS
 
@@ -56,6 +57,8 @@ class Settings:
     metrics_dir: Path | None = None
     # Where those metrics are pushed too, if set: a Prometheus Pushgateway's base URL.
     pushgateway_url: str | None = None
+    # The lake ledger's logs are compacted once they hold more files than this (`--warehouse spark`).
+    ledger_max_files: int = LEDGER_MAX_FILES
 
     @classmethod
     def from_env(
@@ -82,6 +85,7 @@ class Settings:
             log_format=check_log_format(log_format or os.environ.get("TWAP_LOG_FORMAT") or "text"),
             metrics_dir=Path(metrics).expanduser().resolve() if metrics else home_dir / "metrics",
             pushgateway_url=os.environ.get("TWAP_PUSHGATEWAY_URL") or None,
+            ledger_max_files=check_ledger_max_files(os.environ.get("TWAP_LEDGER_MAX_FILES")),
         )
 
     @property
@@ -121,6 +125,18 @@ def check_log_format(log_format: str) -> str:
             f"use {' or '.join(LOG_FORMATS)}"
         )
     return log_format
+
+
+def check_ledger_max_files(given: str | None) -> int:
+    """TWAP_LEDGER_MAX_FILES as a number of files above 0; LEDGER_MAX_FILES when unset."""
+    if not given or not given.strip():
+        return LEDGER_MAX_FILES
+    if not given.strip().isdigit() or int(given) < 1:
+        raise TwapError(
+            f"TWAP_LEDGER_MAX_FILES={given!r} is not a number of files above 0 "
+            f"(default {LEDGER_MAX_FILES})"
+        )
+    return int(given)
 
 
 # What the source can be read from here: fsspec's local files, and S3 (s3fs is installed).

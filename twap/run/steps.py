@@ -76,11 +76,13 @@ def reading(settings: Settings) -> Iterator[Database | None]:
 
 
 def load_step(settings: Settings, database: Database | None) -> "LoadResult":
-    """Into PostgreSQL's raw, or with no database into the lake (`--warehouse spark`)."""
+    """Into PostgreSQL's raw, or with no database into the lake (`--warehouse spark`), whose
+    ledger logs are then compacted once they hold more than `ledger_max_files` files."""
     from botocore.exceptions import BotoCoreError
     from dlt.common.configuration.exceptions import ConfigFieldMissingException
     from dlt.pipeline.exceptions import PipelineStepFailed
 
+    from dlt_pipelines.ledger.lake import LakeLedger
     from dlt_pipelines.ledger.postgres import RunLockLost
     from dlt_pipelines.pipeline import load, make_lake_pipeline, make_pipeline
 
@@ -93,6 +95,11 @@ def load_step(settings: Settings, database: Database | None) -> "LoadResult":
             # Without --source or TWAP_SOURCE_URL, dlt's configuration names it (bucket_url).
             source = {"bucket_url": settings.source_url} if settings.source_url else {}
             result = load(pipeline, **source, **settings.source_args)
+            compaction = (
+                LakeLedger(pipeline).compact(settings.ledger_max_files)
+                if database is None
+                else None
+            )
         except TwapError:
             raise
         except RunLockLost as lost:
@@ -124,6 +131,13 @@ def load_step(settings: Settings, database: Database | None) -> "LoadResult":
             f"{stats.fills} slice fills, {rejected} rejected, {stats.repaired} times corrected), "
             f"{len(stats.failed)} failed, {len(stats.vanished)} vanished"
         )
+        if compaction is not None:
+            before, after = compaction.files_before, compaction.files_after
+            done.figures["ledger_files"] = {"before": before, "after": after}
+            if compaction.compacted:
+                done.summary += (
+                    f"; ledger compacted: {before} files -> {after} in {compaction.seconds:.1f}s"
+                )
     return result
 
 

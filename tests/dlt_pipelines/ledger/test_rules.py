@@ -121,7 +121,7 @@ def test_lake_log_rows_count_once_their_load_completed() -> None:
         {"object_key": "a", "revision": 2, "status": FAILED, "_dlt_load_id": "l2"},
         {"object_key": "b", "revision": 4, "status": LOADED, "_dlt_load_id": "l3"},
     ]
-    rows = counted(log, {"l1", "l2"})
+    rows = counted(log, {"l1", "l2"}, "revision")
     assert [row["revision"] for row in rows] == [1, 2]
     assert {key: row["revision"] for key, row in newest_entries(rows).items()} == {"a": 2}
 
