@@ -1,6 +1,6 @@
 {#- Schema set-up, run before every build by `twap build` and by hand as
     `dbt run-operation setup_warehouse` (dbt alone): the build log's tables (source `build_log`,
-    build_log.sql) and their migrations, the marts' not_null constraints, the expiry of rebuilt
+    build_log.sql) and their migrations, the marts' constraints, the expiry of rebuilt
     keys older than `build_keys_days` (PostgreSQL), and on Spark the lake's raw files registered anew as source
     `hyperliquid` (lake_sources.sql), so new files and columns are seen. It changes nothing
     that is already set up, so it may run any number of times. -#}
@@ -56,32 +56,54 @@
         )
         delete from {{ keys }} where build_id in (select build_id from expired);
     {%- endcall -%}
-    {%- do enforce_not_null_constraints() -%}
+    {%- do enforce_constraints() -%}
     {%- do adapter.commit() -%}
 {%- endmacro %}
 
-{#- A table made before its contract gained a not_null constraint gets it: dbt adds constraints
-    only when it creates a table, and on PostgreSQL the constraint stands in for the column's
-    not_null test (models/marts/_marts__models.yml). Asks first; a column already not null is
-    left alone. -#}
-{% macro enforce_not_null_constraints() -%}
-    {%- set wanted = [] -%}
+{#- A table made before its contract gained a constraint gets it: dbt adds constraints only
+    when it creates a table, and on PostgreSQL a mart's not_null and check constraints stand in
+    for the tests that run on Spark only (models/marts/_marts__models.yml). Asks first; what a
+    table has already is left alone. A check is added `not valid`: the rows already there
+    passed its test when they were built, and a year of them is not scanned again. -#}
+{% macro enforce_constraints() -%}
+    {%- set not_null, checks = [], [] -%}
     {%- for node in graph.nodes.values()
         if node.resource_type == 'model' and node.config.contract.enforced -%}
         {%- for column in node.columns.values()
             if 'not_null' in column.constraints | map(attribute='type') -%}
-            {%- do wanted.append((node.schema, node.alias, column.name)) -%}
+            {%- do not_null.append((node.schema, node.alias, column.name)) -%}
+        {%- endfor -%}
+        {%- for check in node.constraints if check.type == 'check' -%}
+            {%- do checks.append((node.schema, node.alias, check.name, check.expression)) -%}
         {%- endfor -%}
     {%- endfor -%}
+    {%- set schemas = "('" ~ (not_null | map(attribute=0) | unique | join("', '")) ~ "')" -%}
     {%- set nullable = run_query(
         "select table_schema, table_name, column_name from information_schema.columns"
-        ~ " where is_nullable = 'YES' and table_schema in ('"
-        ~ (wanted | map(attribute=0) | unique | join("', '")) ~ "')"
+        ~ " where is_nullable = 'YES' and table_schema in " ~ schemas
     ) -%}
-    {%- for schema, table, column in nullable.rows if (schema, table, column) in wanted -%}
+    {%- for schema, table, column in nullable.rows if (schema, table, column) in not_null -%}
         {%- do run_query(
             'alter table ' ~ adapter.quote(schema) ~ '.' ~ adapter.quote(table)
             ~ ' alter column ' ~ adapter.quote(column) ~ ' set not null'
+        ) -%}
+    {%- endfor -%}
+    {%- set present = run_query(
+        "select n.nspname, c.relname, coalesce(k.conname, '') from pg_class as c"
+        ~ " join pg_namespace as n on c.relnamespace = n.oid"
+        ~ " left join pg_constraint as k on c.oid = k.conrelid and k.contype = 'c'"
+        ~ " where c.relkind = 'r' and n.nspname in " ~ schemas
+    ) -%}
+    {%- set tables, named = [], [] -%}
+    {%- for schema, table, name in present.rows -%}
+        {%- do tables.append((schema, table)) -%}
+        {%- do named.append((schema, table, name)) -%}
+    {%- endfor -%}
+    {%- for schema, table, name, expression in checks
+        if (schema, table) in tables and (schema, table, name) not in named -%}
+        {%- do run_query(
+            'alter table ' ~ adapter.quote(schema) ~ '.' ~ adapter.quote(table)
+            ~ ' add constraint ' ~ adapter.quote(name) ~ ' check (' ~ expression ~ ') not valid'
         ) -%}
     {%- endfor -%}
 {%- endmacro %}

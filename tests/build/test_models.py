@@ -4,6 +4,7 @@ import shutil
 from datetime import timedelta
 from pathlib import Path
 
+import psycopg2
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -158,17 +159,26 @@ def test_the_set_up_runs_when_due_and_migrates_the_build_log(twap: Twap, tmp_pat
     twap("build")
     assert stamp.stat().st_mtime_ns == set_up_at
     # A build log from before `keys_recorded`, its keys table gone, and a mart from before its
-    # contract's not_null constraint on `wallet` (whose test then runs on Spark only): the next
-    # build migrates them.
+    # contract's not_null constraint on `wallet` and check on `side` (whose tests then run on
+    # Spark only): the next build migrates them.
     nullable = """
         select column_name from information_schema.columns
         where table_schema = 'marts' and table_name = 'fct_twaps' and is_nullable = 'YES'
     """
-    constrained = twap.query(nullable)
+    checks = """
+        select conname, pg_get_constraintdef(oid) from pg_constraint
+        where conrelid = 'marts.fct_twaps'::regclass and contype = 'c' order by conname
+    """
+    constrained, checked = twap.query(nullable), twap.query(checks)
+    assert (
+        "fct_twaps_side_is_buy_or_sell",
+        "CHECK ((side = ANY (ARRAY['buy'::text, 'sell'::text])))",
+    ) in checked
     twap.query(
         "alter table intermediate.dbt_build_log drop column keys_recorded;"
         " drop table intermediate.dbt_build_keys;"
-        " alter table marts.fct_twaps alter column wallet drop not null; select 1"
+        " alter table marts.fct_twaps alter column wallet drop not null;"
+        " alter table marts.fct_twaps drop constraint fct_twaps_side_is_buy_or_sell; select 1"
     )
     assert ("wallet",) in twap.query(nullable)
     twap("build")
@@ -177,6 +187,14 @@ def test_the_set_up_runs_when_due_and_migrates_the_build_log(twap: Twap, tmp_pat
     recorded = twap.query("select keys_recorded from intermediate.dbt_build_log order by build_id")
     assert recorded == [(False,), (False,), (True,)]
     assert twap.query(nullable) == constrained
+    # Added `not valid` (the rows there are not scanned again), then checked on every write.
+    assert [
+        (name, definition.removesuffix(" NOT VALID")) for name, definition in twap.query(checks)
+    ] == checked
+    with pytest.raises(psycopg2.errors.CheckViolation, match="fct_twaps_side_is_buy_or_sell"):
+        twap.query(
+            "update marts.fct_twaps set side = 'x' where twap_id in (select twap_id from marts.fct_twaps limit 1)"
+        )
 
 
 def test_wallet_totals_are_kept_by_differences_and_counted_again_after_a_failed_build(

@@ -79,7 +79,7 @@ def test_hourly_build_tests_the_changed_keys_and_full_tests_test_all(
     # A row no ingest commit changed goes bad behind dbt's back: an hourly build has no reason
     # to look at it, a full test run finds it.
     twap.query(
-        "update marts.fct_twaps set executed_size = size * 2 "
+        "update marts.fct_twaps set event_count = event_count + 1 "
         "where twap_id = (select min(twap_id) from marts.fct_twaps) returning twap_id"
     )
     hourly = twap("build")
@@ -87,4 +87,4 @@ def test_hourly_build_tests_the_changed_keys_and_full_tests_test_all(
 
     full = twap("build", "--full-tests", check=False)
     assert full.returncode != 0
-    assert "fct_twaps_executed_size_within_ordered_size (1 failing row" in full.stderr
+    assert "assert_fct_twaps_match_event_history (1 failing row" in full.stderr

@@ -4,6 +4,8 @@ from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
 
+import psycopg2.extensions
+
 from dlt_pipelines.settings import (
     BUILD_LOG_SCHEMA,
     BUILD_LOG_TABLE,
@@ -30,11 +32,18 @@ class Build:
 NOTHING_BUILT = "nothing was built yet: run `twap build` before publishing"
 
 
+def _tables_exist(cursor: psycopg2.extensions.cursor, *tables: str) -> bool:
+    """Whether all of `tables` are there (a database never built has none of them)."""
+    cursor.execute(
+        "select bool_and(to_regclass(t) is not null) from unnest(%s) as t", (list(tables),)
+    )
+    return cursor.fetchone()[0]
+
+
 def any_build_finished(database: Database) -> bool:
     """Whether a build ever finished successfully (the dbt project's finished_build_exists)."""
     with closing(database.connect()) as conn, conn.cursor() as cursor:
-        cursor.execute("select to_regclass(%s) is not null", (BUILD_LOG,))
-        if not cursor.fetchone()[0]:
+        if not _tables_exist(cursor, BUILD_LOG):
             return False
         cursor.execute(f"select exists (select from {BUILD_LOG} where status = 'success')")
         return cursor.fetchone()[0]
@@ -46,8 +55,7 @@ def finished_build(database: Database) -> Build:
     Raises TwapError naming what happened otherwise (never built, killed, failed, partial).
     """
     with closing(database.connect()) as conn, conn.cursor() as cursor:
-        cursor.execute("select to_regclass(%s) is not null", (BUILD_LOG,))
-        if not cursor.fetchone()[0]:
+        if not _tables_exist(cursor, BUILD_LOG):
             raise TwapError(NOTHING_BUILT)
         # The newest build by the log's own sequence, not by anyone's clock.
         cursor.execute(
@@ -81,11 +89,7 @@ def served_is_current(database: Database, served_build: str | None) -> bool:
     if served_build is None:
         return False
     with closing(database.connect()) as conn, conn.cursor() as cursor:
-        cursor.execute(
-            "select to_regclass(%s) is not null and to_regclass(%s) is not null",
-            (BUILD_LOG, COMMITS),
-        )
-        if not cursor.fetchone()[0]:
+        if not _tables_exist(cursor, BUILD_LOG, COMMITS):
             return False
         cursor.execute(
             f"""
@@ -106,8 +110,7 @@ def builds_since(database: Database, served_build: str | None, build: Build) -> 
     it rebuilt; None when the served build is unknown or a build between rebuilt everything
     (a first build, a full refresh) or its keys are gone: then only a full publish will do."""
     with closing(database.connect()) as conn, conn.cursor() as cursor:
-        cursor.execute("select to_regclass(%s) is not null", (BUILD_KEYS,))
-        if served_build is None or not cursor.fetchone()[0]:
+        if served_build is None or not _tables_exist(cursor, BUILD_KEYS):
             return None
         cursor.execute(
             f"""
