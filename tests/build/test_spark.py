@@ -272,6 +272,10 @@ def test_spark_on_the_lake_builds_the_marts_postgres_builds(
     assert len(spark_page) == 20
     postgres_page = datasette_json(Datasette(immutables=[str(from_postgres)]), page)
     assert [row["twap_id"] for row in spark_page] == [row["twap_id"] for row in postgres_page]
+    # Nothing new: no build and no publish on Spark either (no JVM started).
+    again = twap_on_spark(twap, "run", "--warehouse", "spark", "--source", str(source))
+    assert "run: nothing new; the served version is up to date (no build, no publish)" in again
+    assert "build in" not in again and "publish in" not in again
 
     # Late terminal events in more hours, an early object rewritten, one repeating another.
     copy_objects(sample, later, source)

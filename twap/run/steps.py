@@ -23,6 +23,7 @@ from twap.observe import logs, metrics, runs
 from twap.observe.runs import StepRecord
 from twap.publish.tables import publish
 from twap.publish.versions import Publication
+from twap.run import spark_served
 from twap.run.lock import check_run_lock, lake_lock, lost_lock, run_lock
 from twap.run.status import current_events
 from twap.settings import Settings
@@ -157,7 +158,9 @@ def build_step(
         *([] if unit_tests else ["--exclude-resource-type", "unit_test"]),
     ]
     with step("build") as done:
-        if database is not None:
+        if database is None:
+            spark_served.forget(settings)
+        else:
             check_run_lock(database, "the build")
         try:
             outcome = build(settings, database, *scope, full_tests=full_tests)
@@ -172,6 +175,7 @@ def publish_step(settings: Settings, database: Database | None, full: bool = Fal
     """From PostgreSQL, or with no database every row from Spark (`--warehouse spark`)."""
     with step("publish") as done:
         if database is None:
+            spark_served.forget(settings)
             # Imported here: only Spark's publish needs pyspark (the Spark extra).
             from twap.publish.from_spark import publish_from_spark
 
@@ -215,8 +219,13 @@ def run_spark_steps(settings: Settings, database: None) -> int:
     if not any(known.current for known in lake.known().values()):
         logger.warning("%s", _nothing_loaded(settings.source_url or "", result))
         return failed_objects_status(result)
+    # The lake's lock is held: no commit lands between this count and the build.
+    if spark_served.is_current(settings, lake.seq):
+        logger.info("run: nothing new; the served version is up to date (no build, no publish)")
+        return failed_objects_status(result)
     build_step(settings, database)
     publish_step(settings, database)
+    spark_served.remember(settings, lake.seq)
     return failed_objects_status(result)
 
 
