@@ -20,7 +20,9 @@ DEFAULT_FILE_GLOB = "**"
 # Objects fetched concurrently and normalised into one arrow table per dlt item.
 OBJECTS_PER_BATCH = 64
 # ... and at most this many bytes of them; the batch goes to dlt in items of at most this many rows.
-BATCH_BYTES = 64 * 1024 * 1024
+# The next batch is read while dlt writes this one: a few batches to a bulk load let the two
+# overlap (one batch of 64 MB took 25% longer to extract 1M rows than batches of 16 MB).
+BATCH_BYTES = 16 * 1024 * 1024
 ROWS_PER_ITEM = 100_000
 # Objects larger than this are streamed batch by batch instead of read whole (memory stays flat).
 LARGE_OBJECT_BYTES = 16 * 1024 * 1024

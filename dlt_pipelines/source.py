@@ -4,7 +4,8 @@
 import logging
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +28,7 @@ from dlt_pipelines.listing import Selection, SourceObject, list_objects, open_fi
 from dlt_pipelines.readers.formats import read_table
 from dlt_pipelines.readers.layouts import FILLS, Layout, layouts_from_config
 from dlt_pipelines.readers.objects import (
+    BatchRead,
     ObjectSummary,
     batched,
     fetch_objects,
@@ -185,16 +187,9 @@ def twap_status_events(
     yield from _read_large(fs, large, chosen, now, attempts, metrics)
     last_report = time.monotonic()
     done = 0
-    for objects in batched(small, objects_per_batch, BATCH_BYTES):
-        tables: dict[SourceObject, pa.Table] = {}
-        for obj, data in fetch_objects(fs, objects):
-            try:
-                if isinstance(data, Exception):
-                    raise BadObjectError(f"cannot fetch: {type(data).__name__}: {one_line(data)}")
-                tables[obj] = read_table(data)
-            except BadObjectError as exc:
-                attempts.append(_failed(obj, str(exc)))
-        batch = read_batch(tables, chosen, now)
+    for objects, batch in _read_ahead(
+        fs, batched(small, objects_per_batch, BATCH_BYTES), chosen, now
+    ):
         for obj, error in batch.failed.items():
             attempts.append(_failed(obj, error))
         for obj, summary in batch.objects.items():
@@ -218,6 +213,46 @@ def twap_status_events(
                 metrics["rows"],
                 metrics["fills"],
             )
+
+
+def _read_ahead(
+    fs: AbstractFileSystem,
+    batches: Iterable[list[SourceObject]],
+    layouts: tuple[Layout, ...],
+    now: datetime,
+) -> Iterator[tuple[list[SourceObject], BatchRead]]:
+    """Each batch of objects with what reading it gave, the next batch fetched and read in a
+    thread while dlt writes this one (Arrow's reading and writing release the GIL): at most two
+    batches are in memory."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="twap-read") as pool:
+        pending: Future[BatchRead] | None = None
+        previous: list[SourceObject] = []
+        for objects in batches:
+            following = pool.submit(_read_small, fs, objects, layouts, now)
+            if pending is not None:
+                yield previous, pending.result()
+            pending, previous = following, objects
+        if pending is not None:
+            yield previous, pending.result()
+
+
+def _read_small(
+    fs: AbstractFileSystem, objects: list[SourceObject], layouts: tuple[Layout, ...], now: datetime
+) -> BatchRead:
+    """One batch of objects fetched and read; an object that cannot be fetched or parsed is
+    among the batch's failed, with why."""
+    tables: dict[SourceObject, pa.Table] = {}
+    failed: dict[SourceObject, str] = {}
+    for obj, data in fetch_objects(fs, objects):
+        try:
+            if isinstance(data, Exception):
+                raise BadObjectError(f"cannot fetch: {type(data).__name__}: {one_line(data)}")
+            tables[obj] = read_table(data)
+        except BadObjectError as exc:
+            failed[obj] = str(exc)
+    batch = read_batch(tables, layouts, now)
+    batch.failed = failed | batch.failed
+    return batch
 
 
 def _count(metrics: dict[str, Any], summary: ObjectSummary) -> None:

@@ -132,9 +132,13 @@ def check_run_lock(client: SqlClientBase, before: str) -> None:
         raise RunLockLost(before)
 
 
-# Indexes on raw that keep a run O(new data): current rows are found by object and load, the
-# rows of one load by its id, dbt's changed TWAPs by id.
-RAW_INDEXES = (("object_key", "_dlt_load_id"), ("_dlt_load_id",), ("twap_id",))
+# Indexes on raw that keep a run O(new data): current rows are found by load and object, the
+# rows of one load (and raw's load ids, by a skip scan) by the same index's leading column,
+# dbt's changed TWAPs by id.
+RAW_INDEXES = (("_dlt_load_id", "object_key"), ("twap_id",))
+# Indexes raw had before: one on (object_key, _dlt_load_id) and one on _dlt_load_id, which the
+# first of RAW_INDEXES serves alone at a third less to build; dropped once it exists.
+OBSOLETE_RAW_INDEXES = (("object_key", "_dlt_load_id"), ("_dlt_load_id",))
 # Raw's tables of rows the ledger names (events, TWAP slice fills), each by object and load.
 RAW_TABLES = (EVENTS_TABLE, FILLS_TABLE)
 # The fills table as dlt creates it from FILL_SCHEMA (its own types), made before any fill
@@ -340,15 +344,24 @@ def _create_raw_indexes(client: SqlClientBase, table: str) -> None:
         )
     }
     # Only what is missing: CREATE INDEX locks raw against writers even when it exists.
-    missing = [c for c in RAW_INDEXES if f"{table}_{'_'.join(c)}_idx" not in present]
-    if not missing:
+    missing = [c for c in RAW_INDEXES if _index_name(table, c) not in present]
+    obsolete = [c for c in OBSOLETE_RAW_INDEXES if _index_name(table, c) in present]
+    if not missing and not obsolete:
         return
     with client.begin_transaction():
         client.execute_sql("set local maintenance_work_mem = '256MB'")
         for columns in missing:
-            index = client.escape_column_name(f"{table}_{'_'.join(columns)}_idx")
+            index = client.escape_column_name(_index_name(table, columns))
             quoted = ", ".join(client.escape_column_name(column) for column in columns)
             client.execute_sql(f"create index if not exists {index} on {relation} ({quoted})")
+        for columns in obsolete:
+            index = client.escape_column_name(_index_name(table, columns))
+            schema = client.fully_qualified_dataset_name()
+            client.execute_sql(f"drop index if exists {schema}.{index}")
+
+
+def _index_name(table: str, columns: tuple[str, ...]) -> str:
+    return f"{table}_{'_'.join(columns)}_idx"
 
 
 def _rowcount(client: SqlClientBase, delete: str, *args: object) -> int:

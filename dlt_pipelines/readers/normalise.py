@@ -178,10 +178,16 @@ def normalise_events(fitted: Fitted, now: datetime) -> Normalised:
         pa.schema([*EVENT_SCHEMA, *(view.schema.field(name) for name in extras), *LINEAGE_SCHEMA])
     )
     return Normalised(
-        events=events.filter(good),
+        events=_kept(events, good),
         rejected=_rejected(fitted.rows, reason, pc.invert(good)),
         repaired=repaired,
     )
+
+
+def _kept(table: pa.Table, good: pa.Array) -> pa.Table:
+    """The rows of `table` where `good`: the table itself when every row is (the common case;
+    a filter would copy every value)."""
+    return table if pc.all(good).as_py() is not False else table.filter(good)
 
 
 def normalise_fills(fitted: Fitted, now: datetime) -> Normalised:
@@ -238,7 +244,7 @@ def normalise_fills(fitted: Fitted, now: datetime) -> Normalised:
         schema=pa.schema([*FILL_SCHEMA, *LINEAGE_SCHEMA]),
     )
     return Normalised(
-        events=fills.filter(good),
+        events=_kept(fills, good),
         rejected=_rejected(source_rows, reason, pc.invert(good)),
         repaired=pa.repeat(pa.scalar(False), fitted.view.num_rows),
     )
@@ -353,6 +359,9 @@ def _read_status(column: pa.Array, layout: Layout) -> pa.Array:
         pc.index_in(lower, pa.array(list(spellings), pa.string())),
     )
     error = pc.fill_null(pc.starts_with(lower, _ERROR_PREFIX), False)
+    if not pc.any(error).as_py() and known.null_count == original.null_count:
+        # Every status present is a known word (the common case): no pattern to match.
+        return known
     word = _valid_where(original, pc.match_substring_regex(original, _STATUS_WORD))
     return pc.coalesce(_valid_where(original, error), known, word)
 
@@ -456,8 +465,11 @@ def _problem(
     if name == "status_description":
         return None  # free text: an empty one is simply absent
     unreadable = pc.and_(pc.is_valid(raw), pc.is_null(values))
+    # A negative amount starts with a minus: the pattern only where one does.
     negative = (
-        pc.fill_null(pc.match_substring_regex(values, _NEGATIVE), False) if unsigned else None
+        pc.fill_null(pc.match_substring_regex(values, _NEGATIVE), False)
+        if unsigned and pc.any(pc.starts_with(values, "-")).as_py()
+        else None
     )
     missing = pc.is_null(raw) if required else None
     if not any(
@@ -489,6 +501,8 @@ def _split_error_status(columns: dict[str, _Column]) -> None:
     but an error description (the flattened form's `status_error`) is an error."""
     status, description = columns["status"].values, columns["status_description"].values
     prefixed = pc.fill_null(pc.starts_with(pc.utf8_lower(status), _ERROR_PREFIX), False)
+    if not pc.any(prefixed).as_py() and status.null_count == 0:
+        return  # no `error: …` and no status missing (the common case): nothing to split
     remainder = pc.utf8_trim_whitespace(pc.utf8_slice_codeunits(status, len(_ERROR_PREFIX)))
     description = pc.if_else(prefixed, pc.coalesce(description, remainder), description)
     implied = pc.and_(pc.is_null(status), pc.is_valid(description))
