@@ -73,3 +73,43 @@ def test_pages_are_replayed_for_a_while_data_for_its_version_life() -> None:
     assert keep_seconds([(b"Content-Type", b"application/json; charset=utf-8")]) == math.inf
     assert keep_seconds([(b"content-type", b"text/plain; charset=utf-8")]) == math.inf
     assert keep_seconds([]) == math.inf
+
+
+def test_an_answer_being_computed_is_waited_for_not_computed_again() -> None:
+    cache = PageCache()
+    computed: list[str] = []
+
+    async def ask(name: str, status: int = 200) -> bytes | None:
+        """One request: the cached answer, the one being computed, or computed here."""
+        kept = cache.get(KEY) or await cache.computed(KEY, timeout=5)
+        if kept is not None:
+            return kept.body
+        with cache.computing_answer(KEY):
+            computed.append(name)
+            await asyncio.sleep(0.05)  # rendering, while the others ask
+            record = cache.recorder(KEY, lambda message: asyncio.sleep(0))
+            await record(start(status))
+            await record(body(name.encode()))
+        return name.encode()
+
+    async def crowd(status: int) -> list[bytes | None]:
+        return await asyncio.gather(*(ask(f"r{n}", status) for n in range(5)))
+
+    assert asyncio.run(crowd(200)) == [b"r0"] * 5 and computed == ["r0"]
+    assert not cache.computing
+    # An answer that is not kept (an error): each waiting request then computes its own.
+    cache, computed = PageCache(), []
+    assert asyncio.run(crowd(500)) == [b"r0", b"r1", b"r2", b"r3", b"r4"]
+    assert computed[0] == "r0" and sorted(computed) == ["r0", "r1", "r2", "r3", "r4"]
+
+
+def test_waiting_for_an_answer_is_bounded_in_time() -> None:
+    cache = PageCache()
+
+    async def run() -> float:
+        with cache.computing_answer(KEY):  # never finishes while waited for
+            started = asyncio.get_running_loop().time()
+            assert await cache.computed(KEY, timeout=0.05) is None
+            return asyncio.get_running_loop().time() - started
+
+    assert 0.05 <= asyncio.run(run()) < 1

@@ -201,20 +201,38 @@ class Guard:
             return await self.refuse(scope, receive, send, ordered)
         scope = {**scope, "query_string": urllib.parse.urlencode(ordered).encode()}
         key = cache_key(scope, site)
-        answer = self.pages.get(key) if key else None
+        if key is None:
+            return await self.admit(scope, receive, send, pairs, site, time.monotonic())
+        started = time.monotonic()
+        answer = self.pages.get(key) or await self.pages.computed(key, REQUEST_SECONDS)
         if answer is not None:
             return await answer.replay(send)
-        if key:
+        with self.pages.computing_answer(key):
             send = self.pages.recorder(key, send)
+            return await self.admit(scope, receive, send, pairs, site, started)
+
+    async def admit(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        pairs: list[tuple[str, str]],
+        site: LiveSite | None,
+        started: float,
+    ) -> None:
+        """Run the request within what is left of its budget; an expensive one once it has a
+        slot (429 when too many wait already)."""
         budget = STREAM_SECONDS if any(n == "_stream" for n, _ in pairs) else REQUEST_SECONDS
+        budget -= time.monotonic() - started
         if site is None or not is_expensive(pairs):
             return await self.run(scope, receive, send, budget, site)
         if self.load.waiting >= EXPENSIVE_WAITING:
             return await self.busy(scope, receive, send)
-        started = time.monotonic()
+        queued = time.monotonic()
         self.load.waiting += 1
         try:
-            async with asyncio.timeout(REQUEST_SECONDS):
+            # No longer than the request's budget allows, waiting for an answer included.
+            async with asyncio.timeout(min(REQUEST_SECONDS, budget)):
                 slot = await self.slots(site).acquire()
         except TimeoutError:
             return await self.busy(scope, receive, send)
@@ -222,7 +240,7 @@ class Guard:
             self.load.waiting -= 1
         self.load.running += 1
         try:
-            await self.run(scope, receive, send, budget - (time.monotonic() - started), site)
+            await self.run(scope, receive, send, budget - (time.monotonic() - queued), site)
         finally:
             self.load.running -= 1
             Slots.release(slot)

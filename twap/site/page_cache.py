@@ -6,12 +6,18 @@ counts and facets) is replayed for as long as its version is served; what does c
 HTML page's freshness banner ("N minutes ago"), hence a short life for pages. Bounded in bytes
 (least recently used out first, an old version's answers too); only plain, complete,
 successful answers are kept.
+
+An answer being computed is not computed again meanwhile: a request asking for it waits for
+it (a page that just expired, or a new version's first minute, under many clients), then is
+answered from the cache, or computes it itself if none was kept.
 """
 
+import asyncio
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +53,8 @@ class PageCache:
     def __init__(self) -> None:
         self.answers: OrderedDict[tuple[str, ...], Answer] = OrderedDict()
         self.bytes = 0
+        # Answers a request of this worker is computing, set once it is done (kept or not).
+        self.computing: dict[tuple[str, ...], asyncio.Event] = {}
 
     def get(self, key: tuple[str, ...]) -> Answer | None:
         answer = self.answers.get(key)
@@ -57,6 +65,28 @@ class PageCache:
             return None
         self.answers.move_to_end(key)
         return answer
+
+    async def computed(self, key: tuple[str, ...], timeout: float) -> Answer | None:
+        """The answer for `key` once the request computing it is done, if it was kept; None at
+        once when no request computes it, or after `timeout` seconds."""
+        event = self.computing.get(key)
+        if event is None:
+            return None
+        with suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await event.wait()
+        return self.get(key)
+
+    @contextmanager
+    def computing_answer(self, key: tuple[str, ...]) -> Iterator[None]:
+        """While the answer for `key` is computed, others asking for it wait (`computed`)."""
+        event = self.computing[key] = asyncio.Event()
+        try:
+            yield
+        finally:
+            if self.computing.get(key) is event:
+                del self.computing[key]
+            event.set()
 
     def put(self, key: tuple[str, ...], start: Message, body: bytes) -> None:
         if key in self.answers:
