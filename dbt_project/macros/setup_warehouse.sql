@@ -77,7 +77,7 @@
             {%- do checks.append((node.schema, node.alias, check.name, check.expression)) -%}
         {%- endfor -%}
     {%- endfor -%}
-    {%- set schemas = "('" ~ (not_null | map(attribute=0) | unique | join("', '")) ~ "')" -%}
+    {%- set schemas = "('" ~ ((not_null + checks) | map(attribute=0) | unique | join("', '")) ~ "')" -%}
     {%- set nullable = run_query(
         "select table_schema, table_name, column_name from information_schema.columns"
         ~ " where is_nullable = 'YES' and table_schema in " ~ schemas

@@ -34,9 +34,9 @@ def remember(settings: Settings, lake_seq: int) -> None:
 
 def is_current(settings: Settings, lake_seq: int) -> bool:
     """Whether the served version is the one the last run published, through `lake_seq`."""
-    served = Publication(settings.publish_path).current()
     try:
         record = json.loads(_record(settings).read_text())
     except (OSError, ValueError):  # none yet, or a half-written one: build
         return False
+    served = Publication(settings.publish_path).current()
     return served is not None and record == {"lake_seq": lake_seq, "version": served.name}

@@ -182,6 +182,7 @@ class Guard:
     async def answer(
         self, scope: Scope, receive: Receive, send: Send, site: LiveSite | None
     ) -> None:
+        started = time.monotonic()
         if site is not None and site.private(scope["path"]):
             refused = Refusal(404, "not found: pages are under /" + site.route + "/", "bounds")
             return await self.refuse(scope, receive, send, refused)
@@ -202,9 +203,9 @@ class Guard:
         scope = {**scope, "query_string": urllib.parse.urlencode(ordered).encode()}
         key = cache_key(scope, site)
         if key is None:
-            return await self.admit(scope, receive, send, pairs, site, time.monotonic())
-        started = time.monotonic()
-        answer = self.pages.get(key) or await self.pages.computed(key, REQUEST_SECONDS)
+            return await self.admit(scope, receive, send, pairs, site, started)
+        waits = REQUEST_SECONDS - (time.monotonic() - started)
+        answer = self.pages.get(key) or await self.pages.computed(key, waits)
         if answer is not None:
             return await answer.replay(send)
         with self.pages.computing_answer(key):
