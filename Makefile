@@ -58,7 +58,10 @@ prerequisites:
 PYTEST := $(BIN)/pytest --numprocesses auto --dist load --maxschedchunk 1
 
 # Everything but the Spark suites, which `make test-spark` runs (with the Spark extra).
+# Where PYTHONDONTWRITEBYTECODE is set (as here), each of the suite's ~250 `twap` processes would
+# compile the project's own modules again: compiled once first (only what changed since).
 test: install prerequisites lint
+	$(BIN)/python -m compileall -q twap dlt_pipelines
 	$(PYTEST) -m "not spark" --junitxml=target/junit-test.xml
 
 test-spark: install install-spark prerequisites
