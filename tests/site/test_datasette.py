@@ -211,7 +211,7 @@ def test_health_reports_freshness_loads_and_tests(client: Client, site: Twap) ->
     assert re.fullmatch(r"newest event or fill \d+ days ago, over 2 hours", problem)
     assert health["objects"] == {"loaded": loaded[0][0], "failed": 0}
     tests = client.json("/twap/dbt_test_results.json?_size=0")["filtered_table_rows_count"]
-    assert health["dbt_tests"] == {"pass": tests} and tests > 50
+    assert health["dbt_tests"] == {"pass": tests} and tests > 30
     # The ages are the request's now less the published times (the fixture's run may be long ago).
     now = datetime.now(UTC)
     for moment, age in (
