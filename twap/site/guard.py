@@ -142,6 +142,11 @@ def cache_key(scope: Scope, site: LiveSite | None) -> tuple[str, ...] | None:
     return (site.served.version.name, scope["path"], scope["query_string"].decode())
 
 
+def left_of(budget: float, started: float) -> float:
+    """What is left of a request's `budget` seconds, `started` on the monotonic clock."""
+    return budget - (time.monotonic() - started)
+
+
 def is_expensive(pairs: list[tuple[str, str]]) -> bool:
     return any(n in EXPENSIVE_PARAMETERS or n.startswith(EXPENSIVE_PREFIXES) for n, _ in pairs)
 
@@ -204,8 +209,9 @@ class Guard:
         key = cache_key(scope, site)
         if key is None:
             return await self.admit(scope, receive, send, pairs, site, started)
-        waits = REQUEST_SECONDS - (time.monotonic() - started)
-        answer = self.pages.get(key) or await self.pages.computed(key, waits)
+        answer = self.pages.get(key) or await self.pages.computed(
+            key, left_of(REQUEST_SECONDS, started)
+        )
         if answer is not None:
             return await answer.replay(send)
         with self.pages.computing_answer(key):
@@ -224,16 +230,14 @@ class Guard:
         """Run the request within what is left of its budget; an expensive one once it has a
         slot (429 when too many wait already)."""
         budget = STREAM_SECONDS if any(n == "_stream" for n, _ in pairs) else REQUEST_SECONDS
-        budget -= time.monotonic() - started
         if site is None or not is_expensive(pairs):
-            return await self.run(scope, receive, send, budget, site)
+            return await self.run(scope, receive, send, left_of(budget, started), site)
         if self.load.waiting >= EXPENSIVE_WAITING:
             return await self.busy(scope, receive, send)
-        queued = time.monotonic()
         self.load.waiting += 1
         try:
             # No longer than the request's budget allows, waiting for an answer included.
-            async with asyncio.timeout(min(REQUEST_SECONDS, budget)):
+            async with asyncio.timeout(min(REQUEST_SECONDS, left_of(budget, started))):
                 slot = await self.slots(site).acquire()
         except TimeoutError:
             return await self.busy(scope, receive, send)
@@ -241,7 +245,7 @@ class Guard:
             self.load.waiting -= 1
         self.load.running += 1
         try:
-            await self.run(scope, receive, send, budget - (time.monotonic() - queued), site)
+            await self.run(scope, receive, send, left_of(budget, started), site)
         finally:
             self.load.running -= 1
             Slots.release(slot)
